@@ -1,0 +1,22 @@
+//! Domain types: values parsed from the outside world and the rules they obey. Nothing here
+//! knows about HTTP, SQL or the async runtime.
+
+pub mod client;
+pub mod duration;
+pub mod email;
+pub mod ids;
+pub mod keys;
+pub mod opaque;
+pub mod password;
+pub mod roles;
+pub mod user;
+pub mod username;
+
+pub use client::{Client, ClientName, ClientNameError};
+pub use email::{Email, EmailError};
+pub use ids::{ClientId, SessionId, UserId};
+pub use opaque::{PlainToken, TokenHash, TokenKind};
+pub use password::{NewPassword, PasswordHash, PasswordInput, WeakPassword};
+pub use roles::{NameError, Role, Roles, Scope, Scopes};
+pub use user::{Session, User};
+pub use username::{Username, UsernameError};
