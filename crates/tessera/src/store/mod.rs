@@ -1,0 +1,268 @@
+//! Storage behind one interface, [`Store`], with one implementation per database engine.
+//! Services see domain types only; row structs and SQL stay in the engine's module.
+//!
+//! Every operation that must be atomic (rotating a refresh token, ending sessions together
+//! with their revocation-feed entries, rotating keys) is one method, so each engine can make
+//! it one transaction.
+
+mod postgres;
+mod rows;
+mod sqlite;
+
+use crate::domain::keys::{KeyStatus, Kid, SigningAlg};
+use crate::domain::{Client, ClientId, Email, Session, SessionId, TokenHash, User, UserId, Username};
+use async_trait::async_trait;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// Milliseconds since the epoch, as `*_at` columns hold time.
+pub fn now_ms(t: OffsetDateTime) -> i64 {
+    rows::ms(t)
+}
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// What can go wrong in storage, in terms services can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken.
+    #[error("conflict on {0:?}")]
+    Conflict(Conflict),
+    /// The database cannot be reached or did not answer in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// Anything else; a bug or corrupt data.
+    #[error("database error: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Which uniqueness rule a write broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// Another account has this email.
+    Email,
+    /// Another account has this username.
+    Username,
+    /// Another key already holds this status (two instances rotated at once).
+    KeyStatus,
+    /// Any other unique key.
+    Other,
+}
+
+impl StoreError {
+    pub(crate) fn other(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Other(Box::new(e))
+    }
+}
+
+/// A refresh token's verifier and where it stands.
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    /// SHA-256 of the token text.
+    pub hash: TokenHash,
+    /// The session (token family) it belongs to.
+    pub session_id: SessionId,
+    /// When it was handed out.
+    pub created_at: OffsetDateTime,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+    /// When it was exchanged for a new one; a second use after this is reuse.
+    pub rotated_at: Option<OffsetDateTime>,
+}
+
+/// One entry of the revocation feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// One access token, by `jti`, until its `exp`.
+    Token { jti: String, exp: i64 },
+    /// Every access token carrying this `sid`, until the last of them expires.
+    Session { sid: String, exp: i64 },
+    /// Every token of `sub` issued before `not_before`; listed until `exp`.
+    Subject { sub: String, not_before: i64, exp: i64 },
+}
+
+impl Revocation {
+    /// After this second the entry protects nothing and may be dropped.
+    pub fn expires(&self) -> i64 {
+        match self {
+            Revocation::Token { exp, .. } | Revocation::Session { exp, .. } | Revocation::Subject { exp, .. } => *exp,
+        }
+    }
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// When it happened.
+    pub at: OffsetDateTime,
+    /// What happened, e.g. `login.failed`.
+    pub kind: String,
+    /// Who did it (a user id or client id), when known.
+    pub actor: Option<String>,
+    /// To whom or what, when it applies.
+    pub subject: Option<String>,
+    /// From which address.
+    pub ip: Option<String>,
+    /// More, e.g. the reason of a failure.
+    pub detail: Option<String>,
+}
+
+/// Which sessions to end.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionScope {
+    /// One session of one user.
+    One(UserId, SessionId),
+    /// Every session of a user.
+    AllOf(UserId),
+    /// Every session of a user but one (password change).
+    AllBut(UserId, SessionId),
+}
+
+/// A signing key as stored. `private_key` is PKCS#8 DER, sealed with the master key when
+/// `encrypted`; HS256 keys have none (the secret lives in configuration).
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    /// Key id.
+    pub kid: Kid,
+    /// Algorithm it signs with.
+    pub alg: SigningAlg,
+    /// Lifecycle state.
+    pub status: KeyStatus,
+    /// PKCS#8 DER, possibly sealed.
+    pub private_key: Option<Vec<u8>>,
+    /// Whether `private_key` is sealed with the master key.
+    pub encrypted: bool,
+    /// The public JWK as JSON.
+    pub public_jwk: Option<String>,
+    /// When the key was made.
+    pub created_at: OffsetDateTime,
+    /// When it stopped being active.
+    pub retired_at: Option<OffsetDateTime>,
+}
+
+/// The writes of one key rotation, applied together.
+#[derive(Debug, Clone)]
+pub struct KeyRotation {
+    /// The key that was active; becomes `retiring`.
+    pub retire: Option<Kid>,
+    /// An existing key (the `next` one) that becomes active.
+    pub promote: Option<Kid>,
+    /// New keys to insert (a fresh active key when none is promoted, and the new next key).
+    pub insert: Vec<StoredKey>,
+    /// Keys to delete (an unused next key of another algorithm).
+    pub delete: Vec<Kid>,
+    /// The time of the rotation.
+    pub now: OffsetDateTime,
+}
+
+/// Storage for everything Tessera keeps.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Connections in the pool: `(open, idle)`.
+    fn pool_stats(&self) -> (u32, u32);
+
+    // --- people ---
+
+    /// Creates an account; `Conflict(Email|Username)` when taken.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    /// An account by id.
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// An account by email (case-insensitive).
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+    /// An account by username.
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+    /// Writes back every mutable field of an account; false when it no longer exists.
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError>;
+    /// Deletes an account with its sessions, appending `revocations` to the feed in the same transaction.
+    async fn delete_user(&self, id: UserId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Accounts in id order, after `after`.
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError>;
+
+    // --- service clients ---
+
+    /// Registers a client.
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
+    /// A client by id.
+    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// Every client, oldest first.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Replaces a client's secret verifier; false when there is no such client.
+    async fn set_client_secret(&self, id: &ClientId, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Deletes a client, appending `revocations` to the feed in the same transaction.
+    async fn delete_client(&self, id: &ClientId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    // --- sessions and refresh tokens ---
+
+    /// Starts a session with its first refresh token.
+    async fn insert_session(&self, session: &Session, token: &RefreshToken) -> Result<(), StoreError>;
+    /// A session by id.
+    async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// A user's sessions that are neither ended nor expired at `now`.
+    async fn live_sessions(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<Session>, StoreError>;
+    /// A refresh token by its verifier.
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>, StoreError>;
+    /// Marks `old` rotated at `next.created_at`, stores `next` and extends the session, all
+    /// at once; false (and nothing written) when `old` was already rotated.
+    async fn rotate_refresh_token(&self, old: &TokenHash, next: &RefreshToken) -> Result<bool, StoreError>;
+    /// Stores one more token of a session (the reuse grace window) and extends the session.
+    async fn add_refresh_token(&self, next: &RefreshToken) -> Result<(), StoreError>;
+    /// Ends sessions and appends one feed entry per ended
+    /// session (expiring at `feed_exp`), in one transaction. Returns the sessions it ended.
+    async fn end_sessions(&self, scope: SessionScope, now: OffsetDateTime, feed_exp: i64) -> Result<Vec<SessionId>, StoreError>;
+
+    // --- revocation feed ---
+
+    /// Appends entries to the feed.
+    async fn append_revocations(&self, entries: &[Revocation], now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Entries after `cursor` (0 = from the start) that have not expired at `now`, oldest first.
+    async fn revocations_after(&self, cursor: i64, now: OffsetDateTime, limit: u32) -> Result<Vec<(i64, Revocation)>, StoreError>;
+    /// The newest feed position.
+    async fn revocation_head(&self) -> Result<i64, StoreError>;
+
+    // --- signing keys ---
+
+    /// Every stored key.
+    async fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Adds a key.
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// Applies one rotation atomically; `Conflict(KeyStatus)` if another rotation won.
+    async fn rotate_keys(&self, rotation: &KeyRotation) -> Result<(), StoreError>;
+    /// Deletes keys that no longer protect any token.
+    async fn delete_keys(&self, kids: &[Kid]) -> Result<(), StoreError>;
+
+    // --- abuse counters, shared by every instance ---
+
+    /// Counts one failed login for `login` and returns `(failures, window_start_ms)`; a window
+    /// older than `window` starts over at one.
+    async fn record_login_failure(&self, login: &str, now: OffsetDateTime, window: std::time::Duration) -> Result<(i64, i64), StoreError>;
+    /// The failures counted for `login`: `(failures, window_start_ms)`.
+    async fn login_failures(&self, login: &str) -> Result<Option<(i64, i64)>, StoreError>;
+    /// Forgets the failures of `login` (after a successful login).
+    async fn clear_login_failures(&self, login: &str) -> Result<(), StoreError>;
+    /// Adds hits to per-client counters of one minute and returns each client's total.
+    async fn add_rate_hits(&self, minute: i64, hits: &[(String, i64)]) -> Result<Vec<(String, i64)>, StoreError>;
+
+    // --- audit trail ---
+
+    /// Appends an event.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Events newest first, before position `before` (all when `None`).
+    async fn audit_events(&self, before: Option<i64>, limit: u32) -> Result<Vec<(i64, AuditEvent)>, StoreError>;
+    /// Drops events older than `cutoff`.
+    async fn prune_audit(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError>;
+
+    // --- small settings and housekeeping ---
+
+    /// A persisted setting.
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Persists a setting.
+    async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
+    /// Drops expired refresh tokens, dead sessions and expired feed entries.
+    async fn prune(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// A shared handle to the configured store.
+pub type DynStore = Arc<dyn Store>;
