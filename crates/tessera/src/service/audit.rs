@@ -1,0 +1,70 @@
+//! The audit trail: registrations, logins and their failures, lockouts, logouts, refresh
+//! reuse, password changes, account and client changes, key rotations, each with time,
+//! actor, subject and client address.
+//!
+//! The address comes from the request being served: the HTTP layer runs each request inside
+//! [`with_client_ip`], so use cases need not thread it through every signature. Writing the
+//! trail never fails a request; a failed write is logged.
+
+use super::Tessera;
+use super::error::{Error, Result};
+use super::accounts::require_admin;
+use crate::store::AuditEvent;
+use std::future::Future;
+use std::net::IpAddr;
+use tessera_verify::Claims;
+
+tokio::task_local! {
+    static CLIENT_IP: Option<IpAddr>;
+}
+
+/// Runs `fut` (one request) with its client address known to the audit trail.
+pub fn with_client_ip<F: Future>(ip: Option<IpAddr>, fut: F) -> impl Future<Output = F::Output> {
+    CLIENT_IP.scope(ip, fut)
+}
+
+/// A page of the trail, newest first.
+#[derive(Debug)]
+pub struct AuditPage {
+    /// The events.
+    pub events: Vec<AuditEvent>,
+    /// Cursor for older events, when there may be some.
+    pub next_cursor: Option<String>,
+}
+
+impl Tessera {
+    /// Records an event.
+    pub(crate) async fn audit(&self, kind: &str, actor: Option<&str>, subject: Option<&str>, detail: Option<String>) {
+        let event = AuditEvent {
+            at: self.now(),
+            kind: kind.to_owned(),
+            actor: actor.map(str::to_owned),
+            subject: subject.map(str::to_owned),
+            ip: CLIENT_IP.try_with(|ip| *ip).ok().flatten().map(|ip| ip.to_string()),
+            detail,
+        };
+        if let Err(e) = self.store.append_audit(&event).await {
+            tracing::warn!(error = %e, kind, "cannot write the audit trail");
+        }
+    }
+
+    /// The trail, newest first (admin).
+    pub async fn audit_trail(&self, caller: &Claims, limit: Option<u32>, cursor: Option<&str>) -> Result<AuditPage> {
+        require_admin(caller)?;
+        self.audit_page(limit, cursor).await
+    }
+
+    /// The trail, newest first (the command line).
+    pub async fn audit_page(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<AuditPage> {
+        let limit = limit.unwrap_or(100).clamp(1, 1000);
+        let before = cursor.map(|c| c.parse::<i64>().ok().filter(|n| *n > 0).ok_or(Error::InvalidCursor)).transpose()?;
+        let rows = self.store.audit_events(before, limit).await?;
+        let next_cursor = (rows.len() == limit as usize).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
+        Ok(AuditPage { events: rows.into_iter().map(|(_, e)| e).collect(), next_cursor })
+    }
+
+    /// Drops events older than the retention (a background job).
+    pub async fn prune_audit(&self, retention: std::time::Duration) -> Result<u64> {
+        Ok(self.store.prune_audit(self.now() - retention).await?)
+    }
+}

@@ -1,0 +1,177 @@
+//! Service clients: machine identities that get tokens with OAuth 2.0 client credentials.
+//!
+//! Secrets are generated here (256 random bits behind a `tcs_` prefix), shown once, and
+//! stored only as SHA-256. A slow password hash would buy nothing for a secret that cannot be
+//! guessed, and would cap token throughput at the argon2 rate (about 120 checks per second
+//! on two cores) as it does in servers that hash client secrets like passwords.
+
+use super::Tessera;
+use super::accounts::require_admin;
+use super::error::{Error, Result};
+use super::tokens::Grant;
+use crate::domain::{Client, ClientId, ClientName, PlainToken, Roles, Scopes, TokenHash, TokenKind};
+use tessera_verify::Claims;
+
+/// A new client and its secret, which is never shown again.
+#[derive(Debug)]
+pub struct NewClient {
+    /// The client as stored.
+    pub client: Client,
+    /// The secret, for the one answer that shows it.
+    pub secret: PlainToken,
+}
+
+/// What an admin asks for when creating a client.
+#[derive(Debug, Default)]
+pub struct ClientSpec {
+    /// Display name.
+    pub name: String,
+    /// Scopes the client may be granted.
+    pub scopes: Vec<String>,
+    /// Roles for its tokens.
+    pub roles: Vec<String>,
+}
+
+/// Why a client's credentials were refused (RFC 6749 `invalid_client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("client authentication failed")]
+pub struct InvalidClient;
+
+impl Tessera {
+    /// Creates a client (admin API).
+    pub async fn create_client(&self, caller: &Claims, spec: ClientSpec) -> Result<NewClient> {
+        require_admin(caller)?;
+        let created = self.register_client(spec).await?;
+        self.audit("client.created", Some(&caller.sub), Some(created.client.id.as_str()), None).await;
+        Ok(created)
+    }
+
+    /// Creates a client without a caller (the command line).
+    pub async fn register_client(&self, spec: ClientSpec) -> Result<NewClient> {
+        let name = ClientName::parse(&spec.name).map_err(|e| Error::Validation(format!("name: {e}")))?;
+        let scopes = Scopes::parse(&spec.scopes).map_err(|e| Error::Validation(format!("scopes: {e}")))?;
+        let roles = Roles::parse(&spec.roles).map_err(|e| Error::Validation(format!("roles: {e}")))?;
+        let secret = PlainToken::generate(TokenKind::ClientSecret).map_err(Error::internal)?;
+        let now = self.now();
+        let client = Client {
+            id: ClientId::generate().map_err(Error::internal)?,
+            name,
+            secret_hash: secret.hash(),
+            scopes,
+            roles,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_client(&client).await?;
+        tracing::info!(client = %client.id, "client created");
+        Ok(NewClient { client, secret })
+    }
+
+    /// Every client (admin API).
+    pub async fn list_clients(&self, caller: &Claims) -> Result<Vec<Client>> {
+        require_admin(caller)?;
+        Ok(self.store.list_clients().await?)
+    }
+
+    /// One client (admin API).
+    pub async fn get_client(&self, caller: &Claims, id: &str) -> Result<Client> {
+        require_admin(caller)?;
+        let id = ClientId::parse(id).ok_or(Error::NotFound("client"))?;
+        self.store.client(&id).await?.ok_or(Error::NotFound("client"))
+    }
+
+    /// Deletes a client; every token it holds stops working.
+    pub async fn delete_client(&self, caller: &Claims, id: &str) -> Result<()> {
+        require_admin(caller)?;
+        let id = ClientId::parse(id).ok_or(Error::NotFound("client"))?;
+        let cutoff = self.subject_cutoff(id.as_str(), self.next_whole_second());
+        let deleted = self.store.delete_client(&id, &[cutoff], self.now()).await?;
+        self.clients.evict(id.as_str());
+        if !deleted {
+            return Err(Error::NotFound("client"));
+        }
+        tracing::info!(client = %id, "client deleted");
+        self.audit("client.deleted", Some(&caller.sub), Some(id.as_str()), None).await;
+        self.sync_revocations().await
+    }
+
+    /// Replaces a client's secret; the old one stops working at once.
+    pub async fn rotate_client_secret(&self, caller: &Claims, id: &str) -> Result<(ClientId, PlainToken)> {
+        require_admin(caller)?;
+        let id = ClientId::parse(id).ok_or(Error::NotFound("client"))?;
+        let secret = PlainToken::generate(TokenKind::ClientSecret).map_err(Error::internal)?;
+        let rotated = self.store.set_client_secret(&id, &secret.hash(), self.now()).await?;
+        self.clients.evict(id.as_str());
+        if !rotated {
+            return Err(Error::NotFound("client"));
+        }
+        tracing::info!(client = %id, "client secret rotated");
+        self.audit("client.secret_rotated", Some(&caller.sub), Some(id.as_str()), None).await;
+        Ok((id, secret))
+    }
+
+    /// Checks a client's id and secret. Unknown ids and wrong secrets look the same.
+    pub async fn authenticate_client(&self, id: &str, secret: &str) -> Result<Result<Client, InvalidClient>> {
+        let presented = PlainToken::from_presented(secret).hash();
+        let client = match ClientId::parse(id) {
+            Some(id) => match self.clients.get(id.as_str()) {
+                Some(cached) => Some(cached),
+                None => {
+                    let read = self.store.client(&id).await?;
+                    if let Some(c) = &read {
+                        self.clients.put(c);
+                    }
+                    read
+                }
+            },
+            None => None,
+        };
+        // Compare even when the client is unknown, in constant time, so both cost the same.
+        let stored = client.as_ref().map_or(TokenHash::from_slice(&[0; 32]), |c| Some(c.secret_hash));
+        let matches = stored.is_some_and(|h| h == presented);
+        Ok(match client {
+            Some(client) if matches => Ok(client),
+            _ => Err(InvalidClient),
+        })
+    }
+
+    /// The client credentials grant: a token for the client itself with `requested` scopes
+    /// (all of its scopes when `None`); `None` back when a scope was not granted to it.
+    pub fn client_credentials(&self, client: &Client, requested: Option<&str>) -> Result<Option<super::IssuedTokens>> {
+        let scopes = match requested {
+            None => client.scopes.clone(),
+            Some(raw) => match Scopes::parse_space_separated(raw) {
+                Ok(s) if s.is_subset(&client.scopes) => s,
+                _ => return Ok(None),
+            },
+        };
+        let (access_token, claims) = self.issue_access_token(Grant {
+            grant: "client_credentials",
+            sub: client.id.to_string(),
+            client_id: client.id.to_string(),
+            scope: scopes.to_string(),
+            roles: client.roles.to_vec(),
+            sid: None,
+            fresh: None,
+        })?;
+        Ok(Some(super::IssuedTokens { access_token, expires_in: claims.exp - claims.iat, claims, refresh_token: None }))
+    }
+
+    pub(crate) fn subject_cutoff(&self, sub: &str, not_before: i64) -> crate::store::Revocation {
+        crate::store::Revocation::Subject {
+            sub: sub.to_owned(),
+            not_before,
+            exp: not_before + self.settings.access_ttl + super::LEEWAY_SECS,
+        }
+    }
+}
+
+impl Tessera {
+    /// Every scope some client may be granted, for the discovery metadata.
+    pub async fn known_scopes(&self) -> Result<Vec<String>> {
+        let mut scopes: Vec<String> = self.store.list_clients().await?.iter().flat_map(|c| c.scopes.to_vec()).collect();
+        scopes.sort();
+        scopes.dedup();
+        Ok(scopes)
+    }
+}

@@ -1,0 +1,104 @@
+//! The one error type of the use cases. Each variant is something a caller can act on; the
+//! HTTP layer maps each to a status and a stable `code` in one place (`http/error.rs`).
+//! Internal causes are logged there and never shown to callers.
+
+use crate::store::{Conflict, StoreError};
+use std::time::Duration;
+
+/// Why a bearer or refresh token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// No token was presented.
+    #[error("no bearer token was presented")]
+    Missing,
+    /// The token is malformed, forged, or not for us; the reason is safe to show.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The token's `exp` has passed.
+    #[error("the token has expired")]
+    Expired,
+    /// The token, its session or its subject was revoked.
+    #[error("the token has been revoked")]
+    Revoked,
+}
+
+/// Everything a use case can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Unknown account or wrong password (never says which).
+    #[error("invalid email, username or password")]
+    InvalidCredentials,
+    /// The `current_password` of a password change is wrong.
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    /// The account is disabled.
+    #[error("this account is disabled")]
+    AccountDisabled,
+    /// Another account has this email.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Another account has this username.
+    #[error("this username is taken")]
+    UsernameTaken,
+    /// A field broke a rule; the message names the field.
+    #[error("{0}")]
+    Validation(String),
+    /// A new password is too weak; the message says how to do better.
+    #[error("{0}")]
+    WeakPassword(String),
+    /// A bearer token was refused.
+    #[error(transparent)]
+    Bearer(TokenError),
+    /// A refresh token was refused.
+    #[error("refresh token refused: {0}")]
+    Refresh(TokenError),
+    /// The operation needs a token straight from a password check.
+    #[error("this operation needs a fresh token: log in again")]
+    FreshTokenRequired,
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No such resource (or not visible to the caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// A paging cursor that we did not hand out.
+    #[error("the cursor is not valid")]
+    InvalidCursor,
+    /// Too many attempts; try again after the given time.
+    #[error("too many attempts; try again later")]
+    RateLimited { retry_after: Duration },
+    /// Too much work queued (password hashing); try again shortly.
+    #[error("the server is busy; try again shortly")]
+    Busy { retry_after: Duration },
+    /// The database cannot be reached.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// A bug or corrupt data; details are logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Wraps an unexpected failure, keeping its text for the log.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(Conflict::Email) => Error::EmailTaken,
+            StoreError::Conflict(Conflict::Username) => Error::UsernameTaken,
+            StoreError::Conflict(_) => Error::Conflict("the resource was changed concurrently; retry"),
+            StoreError::Unavailable(_) => Error::Unavailable,
+            StoreError::Other(e) => Error::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Result of a use case.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

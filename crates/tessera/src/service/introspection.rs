@@ -1,0 +1,106 @@
+//! Remote checks and revocation of single tokens: RFC 7662 introspection and RFC 7009
+//! revocation, for access tokens and refresh tokens alike.
+
+use super::Tessera;
+use super::error::{Result, TokenError};
+use crate::domain::{Client, ClientId, PlainToken};
+use crate::store::{Revocation, SessionScope};
+use tessera_verify::Claims;
+
+/// What introspection found.
+#[derive(Debug, Clone)]
+pub enum Introspection {
+    /// Unknown, expired, revoked or forged: RFC 7662 says only `active: false`.
+    Inactive,
+    /// A valid access token.
+    Access(std::sync::Arc<Claims>),
+    /// A live refresh token of a person's session.
+    Refresh {
+        /// The user.
+        sub: String,
+        /// The session.
+        sid: String,
+        /// Issued at, seconds.
+        iat: i64,
+        /// Expiry, seconds.
+        exp: i64,
+    },
+}
+
+/// Who asks to revoke a token.
+#[derive(Debug, Clone)]
+pub enum Revoker {
+    /// An authenticated confidential client.
+    Client(Client),
+    /// The public first-party client (`client_id=tessera`), as people's apps use it.
+    FirstParty,
+}
+
+impl Revoker {
+    fn may_revoke(&self, issued_to: &str) -> bool {
+        match self {
+            Revoker::Client(c) => c.roles.is_admin() || c.id.as_str() == issued_to,
+            Revoker::FirstParty => issued_to == ClientId::FIRST_PARTY,
+        }
+    }
+}
+
+/// The caller may not revoke a token issued to another client (RFC 7009 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the token was not issued to this client")]
+pub struct NotYourToken;
+
+fn is_refresh_token(token: &str) -> bool {
+    token.starts_with("tsr_")
+}
+
+impl Tessera {
+    /// RFC 7662: whether `token` is active, and its claims when it is.
+    pub async fn introspect(&self, token: &str) -> Result<Introspection> {
+        if !is_refresh_token(token) {
+            return Ok(self.authenticate(token).map_or(Introspection::Inactive, Introspection::Access));
+        }
+        let now = self.now();
+        let Some(record) = self.store.refresh_token(&PlainToken::from_presented(token).hash()).await? else {
+            return Ok(Introspection::Inactive);
+        };
+        let session = self.store.session(record.session_id).await?;
+        match session {
+            Some(s) if s.is_live(now) && record.rotated_at.is_none() && record.expires_at > now => Ok(Introspection::Refresh {
+                sub: s.user_id.to_string(),
+                sid: s.id.to_string(),
+                iat: record.created_at.unix_timestamp(),
+                exp: record.expires_at.unix_timestamp(),
+            }),
+            _ => Ok(Introspection::Inactive),
+        }
+    }
+
+    /// RFC 7009: revokes `token` if `by` may; unknown or invalid tokens are not an error.
+    pub async fn revoke_token(&self, by: &Revoker, token: &str) -> Result<Result<(), NotYourToken>> {
+        if is_refresh_token(token) {
+            let Some(record) = self.store.refresh_token(&PlainToken::from_presented(token).hash()).await? else {
+                return Ok(Ok(()));
+            };
+            if !by.may_revoke(ClientId::FIRST_PARTY) {
+                return Ok(Err(NotYourToken));
+            }
+            if let Some(session) = self.store.session(record.session_id).await? {
+                self.end_sessions(SessionScope::One(session.user_id, session.id)).await?;
+            }
+            return Ok(Ok(()));
+        }
+        let claims = match self.authenticate(token) {
+            Ok(claims) => claims,
+            // Already revoked, expired or not ours: nothing left to revoke.
+            Err(TokenError::Revoked | TokenError::Expired | TokenError::Invalid(_) | TokenError::Missing) => {
+                return Ok(Ok(()));
+            }
+        };
+        if !by.may_revoke(&claims.client_id) {
+            return Ok(Err(NotYourToken));
+        }
+        self.revoke(&[Revocation::Token { jti: claims.jti.clone(), exp: claims.exp }]).await?;
+        Ok(Ok(()))
+    }
+}

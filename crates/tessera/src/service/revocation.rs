@@ -1,0 +1,149 @@
+//! Revocation: the store keeps an append-only feed; every instance follows it into an
+//! in-memory [`RevocationList`], so checking a token never costs a database round trip.
+//! An instance applies its own revocations at once and picks up other instances' on its
+//! next poll (see `jobs.rs`), well inside the two seconds the contract allows.
+
+use super::Tessera;
+use super::error::Result;
+use crate::store::Revocation;
+use std::collections::HashMap;
+use std::sync::RwLock;
+use tessera_verify::Claims;
+
+/// What is revoked right now, bounded by the lifetime of the tokens it refuses: entries
+/// are dropped once everything they could refuse has expired.
+#[derive(Debug)]
+pub struct RevocationList {
+    inner: RwLock<Revoked>,
+    /// Serialises syncs so the cursor only moves forward.
+    sync: tokio::sync::Mutex<()>,
+    /// The newest feed position applied; long-polling readers of the feed wait on it.
+    applied: tokio::sync::watch::Sender<i64>,
+}
+
+impl Default for RevocationList {
+    fn default() -> Self {
+        RevocationList { inner: RwLock::default(), sync: tokio::sync::Mutex::new(()), applied: tokio::sync::watch::channel(0).0 }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Revoked {
+    cursor: i64,
+    tokens: HashMap<String, i64>,
+    sessions: HashMap<String, i64>,
+    /// sub → (not_before, listed until)
+    subjects: HashMap<String, (i64, i64)>,
+}
+
+impl RevocationList {
+    /// Whether the token, its session, or its subject (for tokens issued before the cut-off) is revoked.
+    pub fn is_revoked(&self, claims: &Claims) -> bool {
+        let Ok(r) = self.inner.read() else { return true };
+        r.tokens.contains_key(&claims.jti)
+            || claims.sid.as_ref().is_some_and(|sid| r.sessions.contains_key(sid))
+            || r.subjects.get(&claims.sub).is_some_and(|(not_before, _)| claims.iat < *not_before)
+    }
+
+    /// The feed position applied so far.
+    pub fn cursor(&self) -> i64 {
+        self.inner.read().map(|r| r.cursor).unwrap_or(0)
+    }
+
+    fn apply(&self, entries: &[(i64, Revocation)], now_secs: i64) {
+        if let Some((last, _)) = entries.last() {
+            self.applied.send_if_modified(|seen| {
+                let newer = *last > *seen;
+                if newer {
+                    *seen = *last;
+                }
+                newer
+            });
+        }
+        let Ok(mut r) = self.inner.write() else { return };
+        for (seq, entry) in entries {
+            r.cursor = r.cursor.max(*seq);
+            match entry {
+                Revocation::Token { jti, exp } => {
+                    r.tokens.insert(jti.clone(), *exp);
+                }
+                Revocation::Session { sid, exp } => {
+                    r.sessions.insert(sid.clone(), *exp);
+                }
+                Revocation::Subject { sub, not_before, exp } => {
+                    let slot = r.subjects.entry(sub.clone()).or_insert((*not_before, *exp));
+                    *slot = (slot.0.max(*not_before), slot.1.max(*exp));
+                }
+            }
+        }
+        r.tokens.retain(|_, exp| *exp >= now_secs);
+        r.sessions.retain(|_, exp| *exp >= now_secs);
+        r.subjects.retain(|_, (_, exp)| *exp >= now_secs);
+    }
+}
+
+/// A page of the revocation feed, as `GET /v1/revocations` serves it.
+#[derive(Debug, Clone, Default)]
+pub struct FeedPage {
+    /// Position to pass as `since` next time.
+    pub cursor: i64,
+    /// The entries, oldest first.
+    pub entries: Vec<Revocation>,
+}
+
+impl Tessera {
+    /// Pulls new feed entries into the in-memory list.
+    pub async fn sync_revocations(&self) -> Result<()> {
+        let _one_at_a_time = self.revocations.sync.lock().await;
+        loop {
+            let now = self.now();
+            let batch = self.store.revocations_after(self.revocations.cursor(), now, 1000).await?;
+            let done = batch.len() < 1000;
+            self.revocations.apply(&batch, now.unix_timestamp());
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Records revocations in the feed and applies them here at once.
+    pub(crate) async fn revoke(&self, entries: &[Revocation]) -> Result<()> {
+        if !entries.is_empty() {
+            self.store.append_revocations(entries, self.now()).await?;
+        }
+        self.sync_revocations().await
+    }
+
+    /// Feed entries after `since` (all live ones when `None`); when there are none yet,
+    /// waits up to `wait` for the next one to arrive on this instance.
+    pub async fn revocation_feed(&self, since: Option<i64>, wait: std::time::Duration) -> Result<FeedPage> {
+        let mut applied = self.revocations.applied.subscribe();
+        let page = self.feed_page(since).await?;
+        if !page.entries.is_empty() || wait.is_zero() {
+            return Ok(page);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let woke = tokio::time::timeout_at(deadline, applied.changed()).await;
+            let page = self.feed_page(Some(page.cursor)).await?;
+            if !page.entries.is_empty() || !matches!(woke, Ok(Ok(()))) {
+                return Ok(page);
+            }
+        }
+    }
+
+    async fn feed_page(&self, since: Option<i64>) -> Result<FeedPage> {
+        let now = self.now();
+        let rows = self.store.revocations_after(since.unwrap_or(0), now, 10_000).await?;
+        let cursor = match rows.last() {
+            Some((seq, _)) => *seq,
+            None => since.unwrap_or(self.store.revocation_head().await?),
+        };
+        Ok(FeedPage { cursor, entries: rows.into_iter().map(|(_, e)| e).collect() })
+    }
+
+    /// When a session's access tokens have all expired: the feed keeps its entry until then.
+    pub(crate) fn session_feed_exp(&self) -> i64 {
+        self.now().unix_timestamp() + self.settings.access_ttl + super::LEEWAY_SECS
+    }
+}

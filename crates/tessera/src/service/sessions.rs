@@ -1,0 +1,229 @@
+//! Sessions: a password check starts one (a family of rotating refresh tokens); refreshing
+//! rotates its token; presenting a rotated token again ends it (reuse detection), unless it
+//! was rotated within the configured grace window; logging out ends it.
+
+use super::error::{Error, Result, TokenError};
+use super::tokens::Grant;
+use super::{Tessera, accounts::public_id};
+use crate::domain::{ClientId, PlainToken, Session, SessionId, TokenKind, User, UserId};
+use crate::store::{RefreshToken, Revocation, SessionScope};
+use std::net::IpAddr;
+use tessera_verify::Claims;
+use time::OffsetDateTime;
+
+/// Where a request came from, remembered on the session it starts.
+#[derive(Debug, Clone, Default)]
+pub struct ClientMeta {
+    /// The client's address.
+    pub ip: Option<IpAddr>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+}
+
+/// How a person names their account at login.
+#[derive(Debug, Clone)]
+pub enum LoginId {
+    /// By email.
+    Email(String),
+    /// By username.
+    Username(String),
+}
+
+/// An access token and, for people, the refresh token that goes with it.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    /// The signed JWT.
+    pub access_token: String,
+    /// Its claims.
+    pub claims: Claims,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// The new refresh token, if any.
+    pub refresh_token: Option<PlainToken>,
+}
+
+impl Tessera {
+    /// Starts a session for `user` after a password check: a fresh access token and the first
+    /// refresh token of a new family.
+    pub(crate) async fn start_session(&self, user: &User, meta: &ClientMeta) -> Result<IssuedTokens> {
+        self.wait_for_cutoff(user).await;
+        let now = self.now();
+        let session = Session {
+            id: SessionId::new_random(),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + self.settings.refresh_ttl,
+            revoked_at: None,
+            user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(256).collect()),
+            ip: meta.ip,
+        };
+        let (plain, record) = self.new_refresh_token(session.id, now)?;
+        self.store.insert_session(&session, &record).await?;
+        self.issue_for_person(user, session.id, true, Some(plain))
+    }
+
+    /// Exchanges a refresh token for a new access token and a new refresh token.
+    pub async fn refresh(&self, presented: &str) -> Result<IssuedTokens> {
+        let hash = PlainToken::from_presented(presented).hash();
+        let Some(token) = self.store.refresh_token(&hash).await? else {
+            return Err(Error::Refresh(TokenError::Invalid("unknown refresh token")));
+        };
+        let now = self.now();
+        let session = self.store.session(token.session_id).await?;
+        let Some(session) = session.filter(|s| s.is_live(now)) else {
+            return Err(Error::Refresh(TokenError::Revoked));
+        };
+        if token.expires_at <= now {
+            return Err(Error::Refresh(TokenError::Expired));
+        }
+        let user = self.store.user_by_id(session.user_id).await?.ok_or(Error::Refresh(TokenError::Revoked))?;
+        if user.disabled {
+            return Err(Error::AccountDisabled);
+        }
+        let (plain, next) = self.new_refresh_token(session.id, now)?;
+        let rotated_at = match token.rotated_at {
+            None if self.store.rotate_refresh_token(&hash, &next).await? => None,
+            // Lost a race with another use of the same token: that is a reuse too.
+            None => self.store.refresh_token(&hash).await?.and_then(|t| t.rotated_at).or(Some(now)),
+            Some(at) => Some(at),
+        };
+        if let Some(rotated_at) = rotated_at {
+            if now - rotated_at >= self.settings.reuse_grace {
+                self.end_session_for_reuse(&user, session.id).await?;
+                return Err(Error::Refresh(TokenError::Revoked));
+            }
+            // Within the grace window each racing request gets its own token, once.
+            self.store.add_refresh_token(&next).await?;
+        }
+        self.wait_for_cutoff(&user).await;
+        self.issue_for_person(&user, session.id, false, Some(plain))
+    }
+
+    async fn end_session_for_reuse(&self, user: &User, sid: SessionId) -> Result<()> {
+        tracing::warn!(user = %user.id, session = %sid, "refresh token reuse detected; session revoked");
+        self.metrics.refresh_reuse.inc();
+        self.audit("refresh.reuse_detected", None, Some(&user.id.to_string()), Some(format!("session {sid}"))).await;
+        self.end_sessions(SessionScope::One(user.id, sid)).await.map(|_| ())
+    }
+
+    /// Logs out: revokes this access token and its session (and the session of
+    /// `refresh_token`, when it is the caller's).
+    pub async fn logout(&self, claims: &Claims, refresh_token: Option<&str>) -> Result<()> {
+        let user = self.person(claims)?;
+        self.revoke(&[Revocation::Token { jti: claims.jti.clone(), exp: claims.exp }]).await?;
+        if let Some(sid) = claims.sid.as_deref().and_then(|s| s.parse().ok()) {
+            self.end_sessions(SessionScope::One(user, sid)).await?;
+        }
+        if let Some(presented) = refresh_token {
+            let hash = PlainToken::from_presented(presented).hash();
+            if let Some(token) = self.store.refresh_token(&hash).await? {
+                // end_sessions is scoped to the caller, so a stranger's session is untouched.
+                self.end_sessions(SessionScope::One(user, token.session_id)).await?;
+            }
+        }
+        self.audit("logout", Some(&claims.sub), Some(&claims.sub), None).await;
+        Ok(())
+    }
+
+    /// Logs out everywhere: every session and every access token of the user.
+    pub async fn logout_all(&self, claims: &Claims) -> Result<()> {
+        let user = self.person(claims)?;
+        self.revoke_everything_of(user).await?;
+        self.audit("logout.all", Some(&claims.sub), Some(&claims.sub), None).await;
+        Ok(())
+    }
+
+    /// The caller's live sessions, newest first, with the one the token came from marked.
+    pub async fn sessions(&self, claims: &Claims) -> Result<Vec<(Session, bool)>> {
+        let user = self.person(claims)?;
+        let sessions = self.store.live_sessions(user, self.now()).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|s| {
+                let current = claims.sid.as_deref() == Some(s.id.to_string().as_str());
+                (s, current)
+            })
+            .collect())
+    }
+
+    /// Ends one of the caller's sessions.
+    pub async fn end_session(&self, claims: &Claims, id: &str) -> Result<()> {
+        let user = self.person(claims)?;
+        let sid: SessionId = id.parse().map_err(|_| Error::NotFound("session"))?;
+        if self.end_sessions(SessionScope::One(user, sid)).await?.is_empty() {
+            return Err(Error::NotFound("session"));
+        }
+        self.audit("session.ended", Some(&claims.sub), Some(&claims.sub), Some(format!("session {sid}"))).await;
+        Ok(())
+    }
+
+    /// Ends sessions and applies their revocation here at once.
+    pub(crate) async fn end_sessions(&self, scope: SessionScope) -> Result<Vec<SessionId>> {
+        let ended = self.store.end_sessions(scope, self.now(), self.session_feed_exp()).await?;
+        self.sync_revocations().await?;
+        Ok(ended)
+    }
+
+    /// Revokes every token a user holds: a subject cut-off at the next whole second (so the
+    /// boundary is exact with second-granular `iat`), and every session.
+    pub(crate) async fn revoke_everything_of(&self, user: UserId) -> Result<()> {
+        let not_before = self.next_whole_second();
+        if let Some(mut record) = self.store.user_by_id(user).await? {
+            record.tokens_not_before = not_before;
+            record.updated_at = self.now();
+            self.store.update_user(&record).await?;
+        }
+        self.end_sessions(SessionScope::AllOf(user)).await?;
+        self.revoke(&[self.subject_revocation(user, not_before)]).await
+    }
+
+    pub(crate) fn subject_revocation(&self, user: UserId, not_before: i64) -> Revocation {
+        self.subject_cutoff(&user.to_string(), not_before)
+    }
+
+    pub(crate) fn next_whole_second(&self) -> i64 {
+        self.now().unix_timestamp() + 1
+    }
+
+    /// Tokens issued in the second of a subject cut-off would carry an `iat` the cut-off
+    /// refuses; waiting out that second (at most one) keeps new tokens valid.
+    async fn wait_for_cutoff(&self, user: &User) {
+        let now = self.now();
+        let cutoff = OffsetDateTime::from_unix_timestamp(user.tokens_not_before).unwrap_or(now);
+        if cutoff > now {
+            let wait = (cutoff - now).min(time::Duration::seconds(1));
+            tokio::time::sleep(wait.try_into().unwrap_or_default()).await;
+        }
+    }
+
+    fn new_refresh_token(&self, session_id: SessionId, now: OffsetDateTime) -> Result<(PlainToken, RefreshToken)> {
+        let plain = PlainToken::generate(TokenKind::Refresh).map_err(Error::internal)?;
+        let record = RefreshToken {
+            hash: plain.hash(),
+            session_id,
+            created_at: now,
+            expires_at: now + self.settings.refresh_ttl,
+            rotated_at: None,
+        };
+        Ok((plain, record))
+    }
+
+    fn issue_for_person(&self, user: &User, sid: SessionId, fresh: bool, refresh: Option<PlainToken>) -> Result<IssuedTokens> {
+        let (access_token, claims) = self.issue_access_token(Grant {
+            grant: if fresh { "password" } else { "refresh_token" },
+            sub: user.id.to_string(),
+            client_id: ClientId::FIRST_PARTY.to_owned(),
+            scope: String::new(),
+            roles: user.roles.to_vec(),
+            sid: Some(sid.to_string()),
+            fresh: Some(fresh),
+        })?;
+        Ok(IssuedTokens { access_token, expires_in: claims.exp - claims.iat, claims, refresh_token: refresh })
+    }
+
+    /// The user behind a person's token; client tokens are refused.
+    pub(crate) fn person(&self, claims: &Claims) -> Result<UserId> {
+        public_id(claims).ok_or(Error::Forbidden("this operation is for people, not service clients"))
+    }
+}

@@ -1,0 +1,124 @@
+//! Access tokens: issuing (claims + one signature with a pre-parsed key) and checking
+//! (signature with the key its `kid` names, then `iss`, `aud`, `exp`, `nbf` against our
+//! clock with bounded leeway, then the in-memory revocation list). No I/O on either path.
+
+use super::error::{Result, TokenError};
+use super::{LEEWAY_SECS, Tessera};
+use jsonwebtoken::{Validation, decode, decode_header};
+use std::sync::Arc;
+use tessera_verify::Claims;
+use uuid::Uuid;
+
+/// Tokens longer than this are refused before any parsing.
+const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// What an access token is issued for.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    /// How the token was earned, for the metrics: `password`, `refresh_token`, `client_credentials`.
+    pub(crate) grant: &'static str,
+    pub(crate) sub: String,
+    pub(crate) client_id: String,
+    pub(crate) scope: String,
+    pub(crate) roles: Vec<String>,
+    pub(crate) sid: Option<String>,
+    pub(crate) fresh: Option<bool>,
+}
+
+impl Tessera {
+    /// Signs an access token for `grant`, issued now.
+    pub(crate) fn issue_access_token(&self, grant: Grant) -> Result<(String, Claims)> {
+        let iat = self.now().unix_timestamp();
+        let grant_kind = grant.grant;
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            sub: grant.sub,
+            aud: self.settings.audience.clone(),
+            exp: iat + self.settings.access_ttl,
+            iat,
+            nbf: iat,
+            jti: Uuid::new_v4().simple().to_string(),
+            scope: grant.scope,
+            client_id: grant.client_id,
+            roles: grant.roles,
+            sid: grant.sid,
+            fresh: grant.fresh,
+        };
+        let token = self.keys.get()?.signer.sign_jwt(&claims).map_err(super::Error::internal)?;
+        self.metrics.hot.issued(grant_kind).inc();
+        Ok((token, claims))
+    }
+
+    /// Checks an access token completely and returns its claims. A token seen before skips
+    /// the signature check (see `cache.rs`); expiry and revocation are checked every time.
+    pub fn authenticate(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
+        let now = self.now().unix_timestamp();
+        let claims = match self.verified.get(token, now, LEEWAY_SECS) {
+            Some(claims) => {
+                self.metrics.hot.cache_hit.inc();
+                claims
+            }
+            None => {
+                self.metrics.hot.cache_miss.inc();
+                let claims = Arc::new(self.verify_signature_and_claims(token)?);
+                self.verified.insert(token, claims.clone(), now, LEEWAY_SECS);
+                claims
+            }
+        };
+        if self.revocations.is_revoked(&claims) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    fn verify_signature_and_claims(&self, token: &str) -> Result<Claims, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Invalid("the token is too long"));
+        }
+        let header = decode_header(token).map_err(|_| TokenError::Invalid("the token is not a JWT"))?;
+        let typ_ok = header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+        if !typ_ok {
+            return Err(TokenError::Invalid("the token is not an access token (typ must be at+jwt)"));
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid("the token names no key (kid)"))?;
+        let keys = self.keys.get().map_err(|_| TokenError::Invalid("no signing keys loaded"))?;
+        let key = keys
+            .verifiers
+            .get(&crate::domain::keys::Kid::new(kid))
+            .ok_or(TokenError::Invalid("the token was signed by an unknown key"))?;
+        if header.alg != key.alg().jwt_algorithm() {
+            return Err(TokenError::Invalid("the token's algorithm does not match its key"));
+        }
+        let mut validation = Validation::new(key.alg().jwt_algorithm());
+        // Time and audience are checked below against our clock and settings.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = decode::<Claims>(token, key.decoding_key(), &validation)
+            .map_err(|_| TokenError::Invalid("the token's signature or claims are invalid"))?
+            .claims;
+        self.check_claims(&claims)?;
+        Ok(claims)
+    }
+
+    fn check_claims(&self, claims: &Claims) -> Result<(), TokenError> {
+        if claims.iss != self.settings.issuer {
+            return Err(TokenError::Invalid("the token was issued by someone else"));
+        }
+        if !self.settings.audiences.iter().any(|a| claims.aud.contains(a)) {
+            return Err(TokenError::Invalid("the token is for another audience"));
+        }
+        let now = self.now().unix_timestamp();
+        if claims.exp + LEEWAY_SECS <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf - LEEWAY_SECS > now {
+            return Err(TokenError::Invalid("the token is not valid yet"));
+        }
+        Ok(())
+    }
+}
