@@ -1,0 +1,1100 @@
+//! Typed, layered configuration: defaults → TOML file → `TESSERA_*` environment variables.
+//!
+//! Every value is parsed here, once, into a typed field; a bad value stops start-up with one
+//! line naming the variable (`TESSERA_…`, even when the value came from the file, which is then
+//! added in parentheses) and what is wrong. Secret values are never part of a message.
+//!
+//! A file's keys are the variable names in lower case without the prefix
+//! (`TESSERA_ACCESS_TOKEN_TTL` ↔ `access_token_ttl = "15m"`). A key the file does not know is an
+//! error; a `TESSERA_*` variable this module does not know is ignored (tests and tools use the
+//! prefix too). Variable names are matched exactly (upper case).
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `TESSERA_LISTEN` | `127.0.0.1:8080` | address to serve on |
+//! | `TESSERA_DATABASE_URL` | `sqlite://tessera.db` | `sqlite://PATH` or `postgres://…` |
+//! | `TESSERA_ISSUER` | `http://` + listen address | `iss` of every token (a trailing `/` is dropped) |
+//! | `TESSERA_AUDIENCE` | the issuer | `aud`; commas (or a TOML array) give several |
+//! | `TESSERA_ACCESS_TOKEN_TTL` | `15m` | at least `1s` |
+//! | `TESSERA_REFRESH_TOKEN_TTL` | `30d` | at least `1s` |
+//! | `TESSERA_SIGNING_ALG` | `ES256` | `ES256`, `RS256`, `EdDSA`, `HS256` |
+//! | `TESSERA_HS256_SECRET` | — | required for `HS256`, at least 32 bytes |
+//! | `TESSERA_MASTER_KEY` | — | base64 of 32 bytes; encrypts private keys at rest |
+//! | `TESSERA_PROFILE` | `dev` | `prod` refuses unsafe settings |
+//! | `TESSERA_ARGON2_MEMORY_KIB` / `_ITERATIONS` / `_PARALLELISM` | `19456` / `2` / `1` | argon2id cost |
+//! | `TESSERA_LOGIN_MAX_FAILURES` / `TESSERA_LOGIN_FAILURE_WINDOW` | `10` / `15m` | per-account lockout |
+//! | `TESSERA_RATE_LIMIT_PER_IP` | `120` | credential requests per minute per IP; `0` off |
+//! | `TESSERA_REFRESH_REUSE_GRACE` | `0s` | |
+//! | `TESSERA_KEY_ROTATION_INTERVAL` | `0` (off) | |
+//! | `TESSERA_LOG` / `TESSERA_LOG_FORMAT` | `info` / `text` | log filter; `text` or `json` |
+//! | `TESSERA_DATABASE_MAX_CONNECTIONS` | `10` | pool size, at least 1 |
+//! | `TESSERA_DATABASE_TIMEOUT` | `5s` | pool acquire timeout, more than 0 |
+//! | `TESSERA_TRUSTED_PROXIES` | empty | IP addresses whose `X-Forwarded-For` is believed |
+//! | `TESSERA_CORS_ORIGINS` | empty (CORS off) | origins such as `https://app.example.com` |
+//! | `TESSERA_AUDIT_RETENTION` | `90d` | more than 0 |
+//! | `TESSERA_HASH_QUEUE` | `64` | password hashes allowed to wait, at least 1 |
+//! | `TESSERA_SHUTDOWN_GRACE` | `10s` | |
+//!
+//! In the file, a duration may also be a whole number of seconds (`shutdown_grace = 30`), and a
+//! list (`audience`, `trusted_proxies`, `cors_origins`) either an array of strings or one string
+//! with commas.
+
+use crate::domain::duration::HumanDuration;
+use crate::domain::keys::{MasterKey, SigningAlg};
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use figment::value::Value;
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Everything an operator can set.
+///
+/// `Debug` shows every field but never a secret: the HS256 secret and the master key print as
+/// `[redacted]`, and the database URL without its password.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to serve on.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` or `postgres://…`; may hold a password, so it is a [`DatabaseUrl`].
+    pub database_url: DatabaseUrl,
+    /// `iss` of every token, without a trailing slash.
+    pub issuer: String,
+    /// `aud` of every token; never empty.
+    pub audience: Vec<String>,
+    /// Access-token lifetime (at least one second).
+    pub access_token_ttl: HumanDuration,
+    /// Refresh-token lifetime (at least one second).
+    pub refresh_token_ttl: HumanDuration,
+    /// Signing algorithm.
+    pub signing_alg: SigningAlg,
+    /// HS256 shared secret (at least 32 bytes when `signing_alg` is HS256).
+    pub hs256_secret: Option<SecretString>,
+    /// Encrypts private keys at rest. `MasterKey` is not `Clone`, hence the `Arc`.
+    pub master_key: Option<Arc<MasterKey>>,
+    /// `dev` or `prod`.
+    pub profile: Profile,
+    /// argon2id cost.
+    pub argon2: Argon2Params,
+    /// Failed logins per account before 429.
+    pub login_max_failures: u32,
+    /// Window in which failed logins count.
+    pub login_failure_window: HumanDuration,
+    /// Credential-endpoint requests per minute per IP; 0 turns it off.
+    pub rate_limit_per_ip: u32,
+    /// How long a rotated refresh token still works once.
+    pub refresh_reuse_grace: HumanDuration,
+    /// Scheduled key rotation; `None` is off (configured as `0`).
+    pub key_rotation_interval: Option<HumanDuration>,
+    /// Log filter (`tracing_subscriber::EnvFilter` syntax).
+    pub log: String,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Database pool size.
+    pub database_max_connections: u32,
+    /// How long to wait for a database connection.
+    pub database_timeout: HumanDuration,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Origins allowed by CORS (lower case, no trailing slash); empty turns CORS off.
+    pub cors_origins: Vec<String>,
+    /// How long audit events are kept.
+    pub audit_retention: HumanDuration,
+    /// Password hashes allowed to wait before 503.
+    pub hash_queue: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: HumanDuration,
+}
+
+/// The database URL. It may carry a password, so it is kept as a [`SecretString`]; `Debug`
+/// and `Display` show it with the user information and any `password` query parameter
+/// replaced by `[redacted]`. [`DatabaseUrl::expose`] gives the real URL, for the driver only.
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    /// Wraps a URL (not validated; [`Config::load`] validates what it reads).
+    pub fn new(url: impl Into<String>) -> Self {
+        DatabaseUrl(SecretString::from(url.into()))
+    }
+
+    /// The URL, for the driver only.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", redact_url(self.expose()))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(self.expose()))
+    }
+}
+
+/// `scheme://[redacted]@host/db?password=[redacted]`: user information and any query
+/// parameter whose name contains `pass` are hidden.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // `sqlite:PATH` and the like carry no credentials.
+        return url.to_owned();
+    };
+    let (userinfo, rest) = match rest.rsplit_once('@') {
+        Some((_, after)) => ("[redacted]@", after),
+        None => ("", rest),
+    };
+    let (base, query) = match rest.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (rest, None),
+    };
+    let mut out = format!("{scheme}://{userinfo}{base}");
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.to_ascii_lowercase().contains("pass") => format!("{name}=[redacted]"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+/// The file path of an `sqlite://PATH` (or sqlx's `sqlite:PATH`) URL, without a query.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(rest.split_once('?').map_or(rest, |(path, _)| path))
+}
+
+/// Which database engine a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// An SQLite file at this path (as written in the URL, without a query string).
+    Sqlite(String),
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// `dev` (anything goes) or `prod` (unsafe settings refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Development.
+    Dev,
+    /// Production.
+    Prod,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// For machines.
+    Json,
+}
+
+/// argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+/// A configuration problem: one line naming the variable and what is wrong. Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const REDACTED: &str = "[redacted]";
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("signing_alg", &self.signing_alg)
+            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| REDACTED))
+            .field("master_key", &self.master_key.as_ref().map(|_| REDACTED))
+            .field("profile", &self.profile)
+            .field("argon2", &self.argon2)
+            .field("login_max_failures", &self.login_max_failures)
+            .field("login_failure_window", &self.login_failure_window)
+            .field("rate_limit_per_ip", &self.rate_limit_per_ip)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("key_rotation_interval", &self.key_rotation_interval)
+            .field("log", &self.log)
+            .field("log_format", &self.log_format)
+            .field("database_max_connections", &self.database_max_connections)
+            .field("database_timeout", &self.database_timeout)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("cors_origins", &self.cors_origins)
+            .field("audit_retention", &self.audit_retention)
+            .field("hash_queue", &self.hash_queue)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish()
+    }
+}
+
+/// Every key a file may hold (the variable name without `TESSERA_`, lower case).
+const KEYS: &[&str] = &[
+    "listen", "database_url", "issuer", "audience", "access_token_ttl", "refresh_token_ttl", "signing_alg",
+    "hs256_secret", "master_key", "profile", "argon2_memory_kib", "argon2_iterations", "argon2_parallelism",
+    "login_max_failures", "login_failure_window", "rate_limit_per_ip", "refresh_reuse_grace",
+    "key_rotation_interval", "log", "log_format", "database_max_connections", "database_timeout",
+    "trusted_proxies", "cors_origins", "audit_retention", "hash_queue", "shutdown_grace",
+];
+
+const PREFIX: &str = "TESSERA_";
+
+/// The key for an environment variable name, if it is one of ours (exact, upper case).
+fn env_key(name: &str) -> Option<&'static str> {
+    let rest = name.strip_prefix(PREFIX)?;
+    KEYS.iter()
+        .copied()
+        .find(|k| k.len() == rest.len() && k.bytes().zip(rest.bytes()).all(|(k, r)| k.to_ascii_uppercase() == r))
+}
+
+fn env_name(key: &str) -> String {
+    format!("{PREFIX}{}", key.to_ascii_uppercase())
+}
+
+/// `TESSERA_KEY (from FILE): what`.
+fn fail(key: &str, from: &str, what: impl fmt::Display) -> ConfigError {
+    ConfigError(format!("{}{from}: {what}", env_name(key)))
+}
+
+/// At most `n` characters of a (non-secret) value, for messages.
+fn truncated(s: &str, n: usize) -> String {
+    let mut out: String = s.chars().take(n).collect();
+    if s.chars().nth(n).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// A raw value before parsing.
+#[derive(Debug, Clone)]
+enum Raw {
+    /// From the environment, or a TOML string (or float).
+    Text(String),
+    /// A TOML integer.
+    Int(i128),
+    /// A TOML array of strings.
+    List(Vec<String>),
+}
+
+/// One raw value and where it came from: `""` for the environment, ` (from FILE)` for the file.
+#[derive(Debug, Clone)]
+struct Entry {
+    raw: Raw,
+    from: String,
+}
+
+/// The merged raw layers (the environment wins over the file).
+#[derive(Debug, Default)]
+struct Layers {
+    values: BTreeMap<&'static str, Entry>,
+}
+
+impl Layers {
+    fn add_env(&mut self, env: impl IntoIterator<Item = (String, String)>) {
+        for (name, value) in env {
+            // Other TESSERA_* variables (e.g. for tests) are not ours to refuse.
+            if let Some(key) = env_key(&name) {
+                self.values.insert(key, Entry { raw: Raw::Text(value), from: String::new() });
+            }
+        }
+    }
+
+    /// Where `key` came from, for messages about rules that span several keys.
+    fn origin(&self, key: &str) -> &str {
+        self.values.get(key).map_or("", |e| e.from.as_str())
+    }
+
+    /// A single value, trimmed.
+    fn text(&self, key: &'static str) -> Result<Option<(String, &str)>, ConfigError> {
+        match self.values.get(key) {
+            None => Ok(None),
+            Some(Entry { raw: Raw::Text(t), from }) => Ok(Some((t.trim().to_owned(), from))),
+            Some(Entry { raw: Raw::Int(n), from }) => Ok(Some((n.to_string(), from))),
+            Some(Entry { raw: Raw::List(_), from }) => Err(fail(key, from, "must be a single value, not a list")),
+        }
+    }
+
+    /// A list: a TOML array, or one string with commas. Blank items are dropped.
+    fn list(&self, key: &'static str) -> Result<Option<(Vec<String>, &str)>, ConfigError> {
+        let Some(Entry { raw, from }) = self.values.get(key) else { return Ok(None) };
+        let items: Vec<&str> = match raw {
+            Raw::Text(t) => t.split(',').collect(),
+            Raw::List(l) => l.iter().map(String::as_str).collect(),
+            Raw::Int(_) => return Err(fail(key, from, "must be a string or a list of strings")),
+        };
+        let items = items.into_iter().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        Ok(Some((items, from)))
+    }
+
+    fn parse<T>(&self, key: &'static str, default: T, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        match self.text(key)? {
+            None => Ok(default),
+            Some((text, from)) => parse(&text).map_err(|e| fail(key, from, e)),
+        }
+    }
+
+    /// A whole number in `min..=max`.
+    fn number<T: TryFrom<i128>>(&self, key: &'static str, default: T, min: i128, max: i128) -> Result<T, ConfigError> {
+        let Some(Entry { raw, from }) = self.values.get(key) else { return Ok(default) };
+        let n = match raw {
+            Raw::Int(n) => *n,
+            Raw::Text(t) => {
+                let t = t.trim();
+                t.parse::<i128>().map_err(|_| fail(key, from, format!("`{}` is not a whole number", truncated(t, 40))))?
+            }
+            Raw::List(_) => return Err(fail(key, from, "must be a single value, not a list")),
+        };
+        if n < min {
+            return Err(fail(key, from, format!("must be at least {min}, not {n}")));
+        }
+        if n > max {
+            return Err(fail(key, from, format!("must be at most {max}, not {n}")));
+        }
+        T::try_from(n).map_err(|_| fail(key, from, format!("must be at most {max}")))
+    }
+
+    /// A [`HumanDuration`]; a TOML integer counts seconds.
+    fn duration(&self, key: &'static str, default: HumanDuration) -> Result<HumanDuration, ConfigError> {
+        let Some(Entry { raw, from }) = self.values.get(key) else { return Ok(default) };
+        match raw {
+            Raw::Text(t) => HumanDuration::parse(t).map_err(|e| fail(key, from, e)),
+            Raw::Int(n) => match u64::try_from(*n) {
+                Ok(secs) => Ok(HumanDuration::from_secs(secs)),
+                Err(_) => HumanDuration::parse(&n.to_string()).map_err(|e| fail(key, from, e)),
+            },
+            Raw::List(_) => Err(fail(key, from, "must be a single value, not a list")),
+        }
+    }
+
+    /// A duration that must not be zero (`min_secs` 0: more than zero; otherwise at least that).
+    fn positive_duration(&self, key: &'static str, default: HumanDuration, min_secs: u64) -> Result<HumanDuration, ConfigError> {
+        let d = self.duration(key, default)?;
+        if min_secs > 0 && d.as_secs() < min_secs {
+            return Err(fail(key, self.origin(key), format!("must be at least {}", HumanDuration::from_secs(min_secs))));
+        }
+        if d.is_zero() {
+            return Err(fail(key, self.origin(key), "must be more than 0"));
+        }
+        Ok(d)
+    }
+}
+
+/// The file layer, read with figment. Keys must be ours.
+fn file_layer(path: &Path) -> Result<Vec<(&'static str, Entry)>, ConfigError> {
+    let shown = path.display();
+    if !path.exists() {
+        return Err(ConfigError(format!("{shown}: the configuration file does not exist")));
+    }
+    let dict: BTreeMap<String, Value> = Figment::from(Toml::file_exact(path))
+        .extract()
+        .map_err(|e| ConfigError(format!("{shown}: {}", figment_summary(&e))))?;
+    let from = format!(" (from {shown})");
+    let mut out = Vec::with_capacity(dict.len());
+    for (name, value) in dict {
+        let Some(key) = KEYS.iter().copied().find(|k| *k == name) else {
+            let lowered = name.to_ascii_lowercase();
+            let hint = KEYS
+                .iter()
+                .find(|k| **k == lowered.strip_prefix("tessera_").unwrap_or(&lowered))
+                .map(|k| format!(" (keys are lower case without TESSERA_: did you mean `{k}`?)"))
+                .unwrap_or_default();
+            return Err(ConfigError(format!("{shown}: unknown key `{}`{hint}", truncated(&name, 60))));
+        };
+        let raw = match value {
+            Value::String(_, s) => Raw::Text(s),
+            Value::Char(_, c) => Raw::Text(c.to_string()),
+            Value::Num(_, n) => match n.to_i128() {
+                Some(i) => Raw::Int(i),
+                None => Raw::Text(n.to_f64().map(|f| f.to_string()).unwrap_or_default()),
+            },
+            Value::Array(_, items) => Raw::List(
+                items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::String(_, s) => Some(s),
+                        _ => None,
+                    })
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| fail(key, &from, "must be a list of strings"))?,
+            ),
+            _ => return Err(fail(key, &from, "must be a string, a number or a list of strings")),
+        };
+        out.push((key, Entry { raw, from: from.clone() }));
+    }
+    Ok(out)
+}
+
+/// One line from a figment error, without the source excerpt (which may show a secret).
+fn figment_summary(e: &figment::Error) -> String {
+    let message = match &e.kind {
+        figment::error::Kind::Message(m) => m.clone(),
+        other => other.to_string(),
+    };
+    // TOML parse errors are "TOML parse error at line L, column C", an excerpt (lines with
+    // `|`), and the reason on the last line. Keep the first and the last.
+    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains('|')).collect();
+    match (lines.first(), lines.last()) {
+        (Some(first), Some(last)) if first != last => format!("{first}: {last}"),
+        (Some(first), _) => (*first).to_owned(),
+        _ => "cannot read the configuration file".to_owned(),
+    }
+}
+
+fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
+    if let Some(path) = sqlite_path(s) {
+        if path.is_empty() {
+            return Err("an SQLite URL needs a file path, e.g. sqlite://tessera.db".to_owned());
+        }
+        return Ok(DatabaseUrl::new(s));
+    }
+    if let Some(rest) = s.strip_prefix("postgres://").or_else(|| s.strip_prefix("postgresql://")) {
+        if rest.is_empty() {
+            return Err("a PostgreSQL URL needs a host, e.g. postgres://user@host/tessera".to_owned());
+        }
+        return Ok(DatabaseUrl::new(s));
+    }
+    // Only ever show a scheme: the rest may hold a password.
+    match s.split_once("://") {
+        Some((scheme, _)) if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
+            Err(format!("`{}` is not a supported database; use sqlite://PATH or postgres://…", truncated(scheme, 20)))
+        }
+        _ => Err("is not a database URL; use sqlite://PATH or postgres://…".to_owned()),
+    }
+}
+
+fn parse_issuer(s: &str) -> Result<String, String> {
+    let issuer = s.trim_end_matches('/');
+    let host = issuer.strip_prefix("https://").or_else(|| issuer.strip_prefix("http://"));
+    match host {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with('/')
+                && !rest.contains(['?', '#'])
+                && rest.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            Ok(issuer.to_owned())
+        }
+        _ => Err(format!("`{}` is not an http:// or https:// URL (without query or fragment)", truncated(s, 60))),
+    }
+}
+
+/// `scheme://host[:port]`, lower-cased, a single trailing `/` tolerated and dropped.
+fn parse_origin(s: &str) -> Result<String, String> {
+    if s == "*" {
+        return Err("`*` is not allowed; list the origins".to_owned());
+    }
+    let lower = s.to_ascii_lowercase();
+    let origin = lower.strip_suffix('/').unwrap_or(&lower);
+    match origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@']) && host.chars().all(|c| c.is_ascii_graphic()) => {
+            Ok(origin.to_owned())
+        }
+        _ => Err(format!("`{}` is not an origin such as https://app.example.com (no path)", truncated(s, 60))),
+    }
+}
+
+impl Config {
+    /// Defaults → file → process environment. `path` is `--config` (a missing file is then an
+    /// error); without it, `tessera.toml` in the working directory is read when present.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut env = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            let Some(name) = name.to_str().filter(|n| n.starts_with(PREFIX)) else { continue };
+            match value.into_string() {
+                Ok(value) => env.push((name.to_owned(), value)),
+                Err(_) if env_key(name).is_some() => return Err(ConfigError(format!("{name}: is not valid UTF-8"))),
+                Err(_) => {}
+            }
+        }
+        Self::load_from(path, env)
+    }
+
+    /// Like [`Config::load`], with an explicit environment instead of the process's.
+    pub fn load_from(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let file = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("tessera.toml")).filter(|p| p.is_file()),
+        };
+        let mut layers = Layers::default();
+        if let Some(file) = &file {
+            layers.values.extend(file_layer(file)?);
+        }
+        layers.add_env(env);
+        Self::from_layers(&layers)
+    }
+
+    fn from_layers(l: &Layers) -> Result<Config, ConfigError> {
+        let listen: SocketAddr = l.parse("listen", SocketAddr::from(([127, 0, 0, 1], 8080)), |s| {
+            s.parse().map_err(|_| format!("`{}` is not an address such as 127.0.0.1:8080", truncated(s, 60)))
+        })?;
+        let database_url = l.parse("database_url", DatabaseUrl::new("sqlite://tessera.db"), parse_database_url)?;
+        let issuer = l.parse("issuer", format!("http://{listen}"), parse_issuer)?;
+        let audience = match l.list("audience")? {
+            Some((list, from)) => {
+                if list.is_empty() {
+                    return Err(fail("audience", from, "must name at least one audience"));
+                }
+                let mut unique: Vec<String> = Vec::with_capacity(list.len());
+                for a in list {
+                    if !unique.contains(&a) {
+                        unique.push(a);
+                    }
+                }
+                unique
+            }
+            None => vec![issuer.clone()],
+        };
+        // Token lifetimes are whole seconds in `exp`.
+        let access_token_ttl = l.positive_duration("access_token_ttl", HumanDuration::from_secs(15 * 60), 1)?;
+        let refresh_token_ttl = l.positive_duration("refresh_token_ttl", HumanDuration::from_secs(30 * 86_400), 1)?;
+        let signing_alg = l.parse("signing_alg", SigningAlg::ES256, |s| s.parse::<SigningAlg>().map_err(|e| e.to_string()))?;
+        let hs256_secret = l.text("hs256_secret")?.map(|(s, _)| SecretString::from(s));
+        let master_key = match l.text("master_key")? {
+            None => None,
+            Some((s, from)) => Some(Arc::new(MasterKey::parse_base64(&s).map_err(|e| fail("master_key", from, e))?)),
+        };
+        let profile = l.parse("profile", Profile::Dev, |s| match s.to_ascii_lowercase().as_str() {
+            "dev" => Ok(Profile::Dev),
+            "prod" => Ok(Profile::Prod),
+            _ => Err(format!("`{}` is not dev or prod", truncated(s, 20))),
+        })?;
+        let u32_max = i128::from(u32::MAX);
+        let argon2 = Argon2Params {
+            memory_kib: l.number("argon2_memory_kib", 19_456, 8, u32_max)?,
+            iterations: l.number("argon2_iterations", 2, 1, u32_max)?,
+            parallelism: l.number("argon2_parallelism", 1, 1, 16)?,
+        };
+        if u64::from(argon2.memory_kib) < 8 * u64::from(argon2.parallelism) {
+            return Err(fail(
+                "argon2_memory_kib",
+                l.origin("argon2_memory_kib"),
+                format!("must be at least 8 × TESSERA_ARGON2_PARALLELISM = {}", 8 * u64::from(argon2.parallelism)),
+            ));
+        }
+        let log = l.parse("log", "info".to_owned(), |s| match tracing_subscriber::EnvFilter::try_new(s) {
+            Ok(_) => Ok(s.to_owned()),
+            Err(_) => Err(format!("`{}` is not a log filter (e.g. info, or tessera=debug,warn)", truncated(s, 60))),
+        })?;
+        let log_format = l.parse("log_format", LogFormat::Text, |s| match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("`{}` is not text or json", truncated(s, 20))),
+        })?;
+        let trusted_proxies = match l.list("trusted_proxies")? {
+            None => vec![],
+            Some((items, from)) => items
+                .iter()
+                .map(|s| {
+                    s.parse().map_err(|_| fail("trusted_proxies", from, format!("`{}` is not an IP address", truncated(s, 60))))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let cors_origins = match l.list("cors_origins")? {
+            None => vec![],
+            Some((items, from)) => {
+                items.iter().map(|s| parse_origin(s).map_err(|e| fail("cors_origins", from, e))).collect::<Result<_, _>>()?
+            }
+        };
+        let key_rotation_interval = Some(l.duration("key_rotation_interval", HumanDuration::ZERO)?).filter(|d| !d.is_zero());
+        let config = Config {
+            listen,
+            database_url,
+            issuer,
+            audience,
+            access_token_ttl,
+            refresh_token_ttl,
+            signing_alg,
+            hs256_secret,
+            master_key,
+            profile,
+            argon2,
+            login_max_failures: l.number("login_max_failures", 10, 1, u32_max)?,
+            login_failure_window: l.positive_duration("login_failure_window", HumanDuration::from_secs(15 * 60), 0)?,
+            rate_limit_per_ip: l.number("rate_limit_per_ip", 120, 0, u32_max)?,
+            refresh_reuse_grace: l.duration("refresh_reuse_grace", HumanDuration::ZERO)?,
+            key_rotation_interval,
+            log,
+            log_format,
+            database_max_connections: l.number("database_max_connections", 10, 1, u32_max)?,
+            database_timeout: l.positive_duration("database_timeout", HumanDuration::from_secs(5), 0)?,
+            trusted_proxies,
+            cors_origins,
+            audit_retention: l.positive_duration("audit_retention", HumanDuration::from_secs(90 * 86_400), 0)?,
+            hash_queue: l.number("hash_queue", 64, 1, u32_max)?,
+            shutdown_grace: l.duration("shutdown_grace", HumanDuration::from_secs(10))?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The rules that span several settings, and the `prod` profile's refusals (all of them,
+    /// on one line). [`Config::load`] runs this; call it again after changing a loaded config.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.audience.is_empty() {
+            return Err(ConfigError("TESSERA_AUDIENCE: must name at least one audience".to_owned()));
+        }
+        let secret_len = self.hs256_secret.as_ref().map(|s| s.expose_secret().len());
+        if self.signing_alg == SigningAlg::HS256 {
+            match secret_len {
+                None => {
+                    return Err(ConfigError(
+                        "TESSERA_HS256_SECRET: is not set; TESSERA_SIGNING_ALG=HS256 needs a shared secret of at least 32 bytes"
+                            .to_owned(),
+                    ));
+                }
+                Some(n) if n < 32 => {
+                    return Err(ConfigError(
+                        "TESSERA_HS256_SECRET: is shorter than 32 bytes, the minimum for HS256".to_owned(),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if self.profile == Profile::Prod {
+            let mut problems = Vec::new();
+            if self.master_key.is_none() {
+                problems.push("TESSERA_MASTER_KEY is not set; private keys would be stored unencrypted".to_owned());
+            }
+            if !self.issuer.starts_with("https://") {
+                problems.push(format!("TESSERA_ISSUER `{}` is not https", truncated(&self.issuer, 60)));
+            }
+            if secret_len.is_some_and(|n| n < 32) {
+                problems.push("TESSERA_HS256_SECRET is shorter than 32 bytes".to_owned());
+            }
+            let Argon2Params { memory_kib, iterations, .. } = self.argon2;
+            if memory_kib < 19_456 || iterations < 2 {
+                problems.push(format!(
+                    "the argon2 cost (TESSERA_ARGON2_MEMORY_KIB={memory_kib}, TESSERA_ARGON2_ITERATIONS={iterations}) \
+                     is under 19456 KiB / 2 iterations"
+                ));
+            }
+            if !problems.is_empty() {
+                return Err(ConfigError(format!("TESSERA_PROFILE=prod: {}", problems.join("; "))));
+            }
+        }
+        Ok(())
+    }
+
+    /// Settings for tests: all defaults (neither the process environment nor a `tessera.toml`
+    /// is read), listen `127.0.0.1:0`, the given database URL, argon2 cost lowered to
+    /// 1024 KiB / 1 iteration / 1 lane, issuer `http://tessera.test`.
+    ///
+    /// # Panics
+    ///
+    /// If `database_url` is neither `sqlite://…` nor `postgres://…`.
+    pub fn for_tests(database_url: &str) -> Config {
+        let mut layers = Layers::default();
+        layers.add_env(
+            [
+                ("TESSERA_LISTEN", "127.0.0.1:0"),
+                ("TESSERA_ISSUER", "http://tessera.test"),
+                ("TESSERA_DATABASE_URL", database_url),
+                ("TESSERA_ARGON2_MEMORY_KIB", "1024"),
+                ("TESSERA_ARGON2_ITERATIONS", "1"),
+                ("TESSERA_ARGON2_PARALLELISM", "1"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        match Self::from_layers(&layers) {
+            Ok(config) => config,
+            Err(e) => panic!("Config::for_tests: {e}"),
+        }
+    }
+
+    /// Which engine the database URL names: `sqlite://PATH` (or `sqlite:PATH`) is SQLite, anything
+    /// else PostgreSQL (loading refuses every other scheme).
+    pub fn database_kind(&self) -> DatabaseKind {
+        match sqlite_path(self.database_url.expose()) {
+            Some(path) => DatabaseKind::Sqlite(path.to_owned()),
+            None => DatabaseKind::Postgres,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    /// Loads with an empty file, so a `tessera.toml` in the working directory cannot interfere.
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let empty = file("");
+        Config::load_from(Some(empty.path()), env(pairs))
+    }
+
+    fn load_err(pairs: &[(&str, &str)]) -> String {
+        load(pairs).unwrap_err().to_string()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn load_file(text: &str, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let f = file(text);
+        Config::load_from(Some(f.path()), env(pairs))
+    }
+
+    fn prod(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut pairs = vec![("TESSERA_PROFILE", "prod"), ("TESSERA_MASTER_KEY", MASTER_KEY), ("TESSERA_ISSUER", "https://auth.example.com")];
+        pairs.extend_from_slice(extra);
+        load(&pairs)
+    }
+
+    #[test]
+    fn defaults_follow_the_contract_with_an_empty_environment() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url.expose(), "sqlite://tessera.db");
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.audience, vec!["http://127.0.0.1:8080".to_owned()]);
+        assert_eq!(c.access_token_ttl.as_secs(), 900);
+        assert_eq!(c.refresh_token_ttl.as_secs(), 30 * 86_400);
+        assert_eq!(c.signing_alg, SigningAlg::ES256);
+        assert!(c.hs256_secret.is_none() && c.master_key.is_none());
+        assert_eq!(c.profile, Profile::Dev);
+        assert_eq!(c.argon2, Argon2Params { memory_kib: 19_456, iterations: 2, parallelism: 1 });
+        assert_eq!((c.login_max_failures, c.login_failure_window.as_secs()), (10, 900));
+        assert_eq!(c.rate_limit_per_ip, 120);
+        assert!(c.refresh_reuse_grace.is_zero() && c.key_rotation_interval.is_none());
+        assert_eq!((c.log.as_str(), c.log_format), ("info", LogFormat::Text));
+        assert_eq!((c.database_max_connections, c.database_timeout.as_secs()), (10, 5));
+        assert!(c.trusted_proxies.is_empty() && c.cors_origins.is_empty());
+        assert_eq!(c.audit_retention.as_secs(), 90 * 86_400);
+        assert_eq!(c.hash_queue, 64);
+        assert_eq!(c.shutdown_grace.as_secs(), 10);
+        assert_eq!(c.database_kind(), DatabaseKind::Sqlite("tessera.db".into()));
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let text = "access_token_ttl = \"5m\"\nissuer = \"https://auth.example.com/\"\nrate_limit_per_ip = 7\n";
+        let c = load_file(text, &[("TESSERA_ACCESS_TOKEN_TTL", "90s"), ("TESSERA_RATE_LIMIT_PER_IP", "0")]).unwrap();
+        assert_eq!(c.access_token_ttl.as_secs(), 90);
+        assert_eq!(c.rate_limit_per_ip, 0);
+        assert_eq!(c.issuer, "https://auth.example.com");
+    }
+
+    #[test]
+    fn file_keys_are_the_lower_case_variable_names_without_the_prefix() {
+        let text = r#"
+            listen = "0.0.0.0:9000"
+            database_url = "postgres://tessera@db.internal/tessera"
+            issuer = "https://auth.example.com"
+            audience = "api"
+            access_token_ttl = "10m"
+            refresh_token_ttl = "7d"
+            signing_alg = "eddsa"
+            master_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+            profile = "prod"
+            argon2_memory_kib = 65536
+            argon2_iterations = 3
+            argon2_parallelism = 2
+            login_max_failures = 5
+            login_failure_window = "1h"
+            rate_limit_per_ip = 60
+            refresh_reuse_grace = "30s"
+            key_rotation_interval = "30d"
+            log = "tessera=debug,info"
+            log_format = "json"
+            database_max_connections = 20
+            database_timeout = 3
+            trusted_proxies = ["10.0.0.1", "::1"]
+            cors_origins = ["https://App.example.com/"]
+            audit_retention = "365d"
+            hash_queue = 16
+            shutdown_grace = "30s"
+        "#;
+        let c = load_file(text, &[]).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.database_kind(), DatabaseKind::Postgres);
+        assert_eq!(c.audience, vec!["api".to_owned()]);
+        assert_eq!((c.access_token_ttl.as_secs(), c.refresh_token_ttl.as_secs()), (600, 7 * 86_400));
+        assert_eq!(c.signing_alg, SigningAlg::EdDSA);
+        assert!(c.master_key.is_some());
+        assert_eq!(c.profile, Profile::Prod);
+        assert_eq!(c.argon2, Argon2Params { memory_kib: 65_536, iterations: 3, parallelism: 2 });
+        assert_eq!((c.login_max_failures, c.login_failure_window.as_secs(), c.rate_limit_per_ip), (5, 3600, 60));
+        assert_eq!(c.refresh_reuse_grace.as_secs(), 30);
+        assert_eq!(c.key_rotation_interval, Some(HumanDuration::from_secs(30 * 86_400)));
+        assert_eq!((c.log.as_str(), c.log_format), ("tessera=debug,info", LogFormat::Json));
+        assert_eq!((c.database_max_connections, c.database_timeout.as_secs()), (20, 3));
+        assert_eq!(c.trusted_proxies, vec!["10.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
+        assert_eq!(c.cors_origins, vec!["https://app.example.com".to_owned()]);
+        assert_eq!((c.audit_retention.as_secs(), c.hash_queue, c.shutdown_grace.as_secs()), (365 * 86_400, 16, 30));
+    }
+
+    #[test]
+    fn upper_case_or_prefixed_file_keys_are_unknown_keys_with_a_hint() {
+        let err = load_file("ACCESS_TOKEN_TTL = \"5m\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("unknown key `ACCESS_TOKEN_TTL`") && err.contains("did you mean `access_token_ttl`"), "{err}");
+        let err = load_file("tessera_listen = \"127.0.0.1:1\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("did you mean `listen`"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_variable_and_where_it_came_from() {
+        assert_eq!(
+            load_err(&[("TESSERA_ACCESS_TOKEN_TTL", "abc")]),
+            "TESSERA_ACCESS_TOKEN_TTL: `abc` is not a duration (use e.g. 90s, 15m, 1h, 30d)"
+        );
+        let f = file("refresh_token_ttl = \"forever\"\n");
+        let err = Config::load_from(Some(f.path()), env(&[])).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "TESSERA_REFRESH_TOKEN_TTL (from {}): `forever` is not a duration (use e.g. 90s, 15m, 1h, 30d)",
+                f.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn durations_in_the_file_may_be_whole_seconds_but_not_negative() {
+        assert_eq!(load_file("access_token_ttl = 120\n", &[]).unwrap().access_token_ttl.as_secs(), 120);
+        let err = load_file("shutdown_grace = -5\n", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("TESSERA_SHUTDOWN_GRACE (from ") && err.contains("`-5` is not a duration"), "{err}");
+        assert!(load_file("shutdown_grace = 1.5\n", &[]).unwrap_err().to_string().contains("`1.5` is not a duration"));
+    }
+
+    #[test]
+    fn token_lifetimes_must_be_at_least_a_second() {
+        assert_eq!(load_err(&[("TESSERA_ACCESS_TOKEN_TTL", "0")]), "TESSERA_ACCESS_TOKEN_TTL: must be at least 1s");
+        assert_eq!(load_err(&[("TESSERA_REFRESH_TOKEN_TTL", "500ms")]), "TESSERA_REFRESH_TOKEN_TTL: must be at least 1s");
+        assert_eq!(load_err(&[("TESSERA_DATABASE_TIMEOUT", "0s")]), "TESSERA_DATABASE_TIMEOUT: must be more than 0");
+    }
+
+    #[test]
+    fn an_unknown_file_key_is_refused_by_name() {
+        let f = file("acces_token_ttl = \"5m\"\n");
+        let err = Config::load_from(Some(f.path()), env(&[])).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: unknown key `acces_token_ttl`", f.path().display()));
+        let err = load_file("[server]\nlisten = \"127.0.0.1:1\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("unknown key `server`"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_tessera_variable_is_ignored() {
+        assert!(load(&[("TESSERA_TEST_POSTGRES_URL", "postgres://x"), ("TESSERA_listen", "nonsense"), ("TESSERA_", "")]).is_ok());
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent.toml");
+        let err = Config::load_from(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("absent.toml") && err.contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn a_toml_syntax_error_gives_the_position_but_never_the_line() {
+        let err = load_file("listen = \"127.0.0.1:1\"\nhs256_secret = \"a-secret-that-never-ends\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("line 2") && !err.contains("a-secret"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn audiences_come_from_a_comma_list_or_a_toml_array() {
+        assert_eq!(load(&[("TESSERA_AUDIENCE", "a, b,,a")]).unwrap().audience, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(load_file("audience = [\"x\", \"y\"]\n", &[]).unwrap().audience, vec!["x".to_owned(), "y".to_owned()]);
+        assert_eq!(load_file("audience = \"z\"\n", &[]).unwrap().audience, vec!["z".to_owned()]);
+        assert_eq!(load_err(&[("TESSERA_AUDIENCE", " , ")]), "TESSERA_AUDIENCE: must name at least one audience");
+        assert!(load_file("audience = [1]\n", &[]).unwrap_err().to_string().contains("must be a list of strings"));
+    }
+
+    #[test]
+    fn the_issuer_defaults_to_the_listen_address_and_loses_a_trailing_slash() {
+        let c = load(&[("TESSERA_LISTEN", "[::1]:9000")]).unwrap();
+        assert_eq!(c.issuer, "http://[::1]:9000");
+        assert_eq!(c.audience, vec!["http://[::1]:9000".to_owned()]);
+        let c = load(&[("TESSERA_ISSUER", "https://auth.example.com/tenant/")]).unwrap();
+        assert_eq!(c.issuer, "https://auth.example.com/tenant");
+        assert!(load_err(&[("TESSERA_ISSUER", "auth.example.com")]).starts_with("TESSERA_ISSUER: `auth.example.com` is not"));
+        assert!(load(&[("TESSERA_ISSUER", "https://")]).is_err());
+        assert!(load(&[("TESSERA_ISSUER", "https://a.example?x=1")]).is_err());
+    }
+
+    #[test]
+    fn prod_refuses_a_missing_master_key() {
+        assert_eq!(
+            load_err(&[("TESSERA_PROFILE", "prod"), ("TESSERA_ISSUER", "https://auth.example.com")]),
+            "TESSERA_PROFILE=prod: TESSERA_MASTER_KEY is not set; private keys would be stored unencrypted"
+        );
+    }
+
+    #[test]
+    fn prod_refuses_an_http_issuer() {
+        let err = prod(&[("TESSERA_ISSUER", "http://auth.example.com")]).unwrap_err().to_string();
+        assert_eq!(err, "TESSERA_PROFILE=prod: TESSERA_ISSUER `http://auth.example.com` is not https");
+    }
+
+    #[test]
+    fn prod_refuses_a_low_argon2_cost() {
+        for (key, value) in [("TESSERA_ARGON2_MEMORY_KIB", "19455"), ("TESSERA_ARGON2_ITERATIONS", "1")] {
+            let err = prod(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.starts_with("TESSERA_PROFILE=prod: the argon2 cost") && err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn prod_refuses_a_short_hs256_secret_even_when_unused() {
+        let err = prod(&[("TESSERA_HS256_SECRET", "short")]).unwrap_err().to_string();
+        assert_eq!(err, "TESSERA_PROFILE=prod: TESSERA_HS256_SECRET is shorter than 32 bytes");
+    }
+
+    #[test]
+    fn prod_reports_every_problem_on_one_line_and_accepts_safe_settings() {
+        let err = load_err(&[("TESSERA_PROFILE", "PROD"), ("TESSERA_ARGON2_ITERATIONS", "1")]);
+        assert!(err.contains("TESSERA_MASTER_KEY") && err.contains("TESSERA_ISSUER") && err.contains("argon2"), "{err}");
+        assert!(!err.contains('\n'));
+        let c = prod(&[]).unwrap();
+        assert_eq!(c.profile, Profile::Prod);
+    }
+
+    #[test]
+    fn hs256_without_a_secret_is_refused() {
+        assert_eq!(
+            load_err(&[("TESSERA_SIGNING_ALG", "HS256")]),
+            "TESSERA_HS256_SECRET: is not set; TESSERA_SIGNING_ALG=HS256 needs a shared secret of at least 32 bytes"
+        );
+        let err = load_err(&[("TESSERA_SIGNING_ALG", "hs256"), ("TESSERA_HS256_SECRET", "short-secret")]);
+        assert!(err.starts_with("TESSERA_HS256_SECRET: is shorter than 32 bytes") && !err.contains("short-secret"), "{err}");
+        let c = load(&[("TESSERA_SIGNING_ALG", "HS256"), ("TESSERA_HS256_SECRET", &"s".repeat(32))]).unwrap();
+        assert_eq!(c.signing_alg, SigningAlg::HS256);
+    }
+
+    #[test]
+    fn debug_of_config_contains_neither_the_hs256_secret_nor_the_postgres_password() {
+        let c = load(&[
+            ("TESSERA_DATABASE_URL", "postgres://tessera:hunter2-db@db.internal/tessera?sslmode=require&password=hunter3"),
+            ("TESSERA_SIGNING_ALG", "HS256"),
+            ("TESSERA_HS256_SECRET", "a-shared-secret-of-more-than-32-bytes"),
+            ("TESSERA_MASTER_KEY", MASTER_KEY),
+        ])
+        .unwrap();
+        let debug = format!("{c:?}");
+        for secret in ["hunter2-db", "hunter3", "a-shared-secret", MASTER_KEY] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert!(debug.contains("db.internal/tessera?sslmode=require") && debug.contains("shutdown_grace"), "{debug}");
+        assert!(!c.database_url.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn a_bad_master_key_is_refused_without_echoing_it() {
+        let err = load_err(&[("TESSERA_MASTER_KEY", "c2hvcnQ=")]);
+        assert!(err.starts_with("TESSERA_MASTER_KEY: ") && !err.contains("c2hvcnQ"), "{err}");
+    }
+
+    #[test]
+    fn the_database_url_names_the_engine_and_other_schemes_are_refused() {
+        assert_eq!(load(&[("TESSERA_DATABASE_URL", "postgres://h/db")]).unwrap().database_kind(), DatabaseKind::Postgres);
+        assert_eq!(load(&[("TESSERA_DATABASE_URL", "postgresql://h/db")]).unwrap().database_kind(), DatabaseKind::Postgres);
+        assert_eq!(
+            load(&[("TESSERA_DATABASE_URL", "sqlite:///var/lib/t.db?mode=rwc")]).unwrap().database_kind(),
+            DatabaseKind::Sqlite("/var/lib/t.db".into())
+        );
+        assert_eq!(
+            load_err(&[("TESSERA_DATABASE_URL", "mysql://root:hunter2@h/db")]),
+            "TESSERA_DATABASE_URL: `mysql` is not a supported database; use sqlite://PATH or postgres://…"
+        );
+        assert!(!load_err(&[("TESSERA_DATABASE_URL", "hunter2")]).contains("hunter2"));
+        assert!(load(&[("TESSERA_DATABASE_URL", "sqlite://")]).is_err());
+    }
+
+    #[test]
+    fn numbers_are_whole_and_within_their_range() {
+        assert_eq!(load_err(&[("TESSERA_HASH_QUEUE", "lots")]), "TESSERA_HASH_QUEUE: `lots` is not a whole number");
+        assert_eq!(load_err(&[("TESSERA_LOGIN_MAX_FAILURES", "-1")]), "TESSERA_LOGIN_MAX_FAILURES: must be at least 1, not -1");
+        assert_eq!(load_err(&[("TESSERA_ARGON2_PARALLELISM", "17")]), "TESSERA_ARGON2_PARALLELISM: must be at most 16, not 17");
+        assert!(load_err(&[("TESSERA_ARGON2_ITERATIONS", "0")]).starts_with("TESSERA_ARGON2_ITERATIONS: must be at least 1"));
+        assert!(
+            load_err(&[("TESSERA_ARGON2_PARALLELISM", "4"), ("TESSERA_ARGON2_MEMORY_KIB", "16")])
+                .starts_with("TESSERA_ARGON2_MEMORY_KIB: must be at least 8 × TESSERA_ARGON2_PARALLELISM = 32")
+        );
+        assert!(load_err(&[("TESSERA_DATABASE_MAX_CONNECTIONS", "4294967296")]).contains("must be at most 4294967295"));
+    }
+
+    #[test]
+    fn a_zero_key_rotation_interval_is_off() {
+        assert!(load(&[("TESSERA_KEY_ROTATION_INTERVAL", "0")]).unwrap().key_rotation_interval.is_none());
+        assert!(load(&[("TESSERA_KEY_ROTATION_INTERVAL", "0d")]).unwrap().key_rotation_interval.is_none());
+        let c = load(&[("TESSERA_KEY_ROTATION_INTERVAL", "7d")]).unwrap();
+        assert_eq!(c.key_rotation_interval.map(|d| d.as_secs()), Some(7 * 86_400));
+    }
+
+    #[test]
+    fn trusted_proxies_and_cors_origins_are_checked() {
+        let c = load(&[("TESSERA_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2"), ("TESSERA_CORS_ORIGINS", "https://a.example, http://localhost:3000")])
+            .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.cors_origins, vec!["https://a.example".to_owned(), "http://localhost:3000".to_owned()]);
+        assert_eq!(
+            load_err(&[("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8")]),
+            "TESSERA_TRUSTED_PROXIES: `10.0.0.0/8` is not an IP address"
+        );
+        assert!(load_err(&[("TESSERA_CORS_ORIGINS", "*")]).starts_with("TESSERA_CORS_ORIGINS: `*` is not allowed"));
+        assert!(load(&[("TESSERA_CORS_ORIGINS", "https://a.example/app")]).is_err());
+        assert!(load(&[("TESSERA_CORS_ORIGINS", "")]).unwrap().cors_origins.is_empty());
+    }
+
+    #[test]
+    fn enumerations_are_case_insensitive_and_name_their_choices() {
+        let c = load(&[("TESSERA_LOG_FORMAT", "JSON"), ("TESSERA_SIGNING_ALG", "rs256"), ("TESSERA_PROFILE", "Dev")]).unwrap();
+        assert_eq!((c.log_format, c.signing_alg, c.profile), (LogFormat::Json, SigningAlg::RS256, Profile::Dev));
+        assert_eq!(load_err(&[("TESSERA_LOG_FORMAT", "xml")]), "TESSERA_LOG_FORMAT: `xml` is not text or json");
+        assert_eq!(load_err(&[("TESSERA_PROFILE", "staging")]), "TESSERA_PROFILE: `staging` is not dev or prod");
+        assert!(load_err(&[("TESSERA_SIGNING_ALG", "none")]).starts_with("TESSERA_SIGNING_ALG: `none` is not one of"));
+        assert!(load_err(&[("TESSERA_LOG", "tessera=loud")]).starts_with("TESSERA_LOG: `tessera=loud` is not a log filter"));
+    }
+
+    #[test]
+    fn a_list_where_one_value_belongs_is_refused() {
+        let err = load_file("listen = [\"127.0.0.1:1\"]\n", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("TESSERA_LISTEN (from ") && err.ends_with("must be a single value, not a list"), "{err}");
+        let err = load_file("log = true\n", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("TESSERA_LOG (from "), "{err}");
+    }
+
+    #[test]
+    fn test_settings_are_local_and_cheap() {
+        let c = Config::for_tests("sqlite:///tmp/x.db");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(c.issuer, "http://tessera.test");
+        assert_eq!(c.audience, vec!["http://tessera.test".to_owned()]);
+        assert_eq!(c.argon2, Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 });
+        assert_eq!(c.database_kind(), DatabaseKind::Sqlite("/tmp/x.db".into()));
+        assert_eq!(c.access_token_ttl.as_secs(), 900);
+    }
+}

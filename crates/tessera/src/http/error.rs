@@ -1,0 +1,211 @@
+//! The one place errors become responses.
+//!
+//! Policy: every error outside `/oauth2/*` is `application/problem+json` (RFC 9457) with a
+//! stable snake_case `code`; `/oauth2/*` uses the RFC 6749 §5.2 body (see `oauth.rs`).
+//! Internal causes are logged here, with the request's span, and never sent to the caller:
+//! a 500 says only that something went wrong.
+
+use crate::service::{Error, TokenError};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::time::Duration;
+
+/// An error on its way to the caller.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A use case refused or failed.
+    Service(Error),
+    /// The request itself was wrong before any use case ran.
+    Request { status: StatusCode, code: &'static str, detail: String },
+}
+
+impl ApiError {
+    /// A request-level problem with its status, code and detail.
+    pub fn request(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Request { status, code, detail: detail.into() }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError::Service(e)
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short human summary (the status phrase).
+    pub title: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// What went wrong in this instance.
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+}
+
+/// Status, code and extra headers of a service error.
+pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {
+    use StatusCode as S;
+    match e {
+        Error::InvalidCredentials => (S::UNAUTHORIZED, "invalid_credentials"),
+        Error::WrongCurrentPassword => (S::FORBIDDEN, "invalid_credentials"),
+        Error::AccountDisabled => (S::FORBIDDEN, "account_disabled"),
+        Error::EmailTaken => (S::CONFLICT, "email_taken"),
+        Error::UsernameTaken => (S::CONFLICT, "username_taken"),
+        Error::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_failed"),
+        Error::WeakPassword(_) => (S::UNPROCESSABLE_ENTITY, "weak_password"),
+        Error::Bearer(t) | Error::Refresh(t) => (S::UNAUTHORIZED, token_code(t)),
+        Error::FreshTokenRequired => (S::FORBIDDEN, "fresh_token_required"),
+        Error::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
+        Error::NotFound(_) => (S::NOT_FOUND, "not_found"),
+        Error::Conflict(_) => (S::CONFLICT, "conflict"),
+        Error::InvalidCursor => (S::BAD_REQUEST, "invalid_cursor"),
+        Error::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited"),
+        Error::Busy { .. } => (S::SERVICE_UNAVAILABLE, "server_busy"),
+        Error::Unavailable => (S::SERVICE_UNAVAILABLE, "database_unavailable"),
+        Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+    }
+}
+
+fn token_code(e: &TokenError) -> &'static str {
+    match e {
+        TokenError::Missing => "missing_token",
+        TokenError::Invalid(_) => "invalid_token",
+        TokenError::Expired => "token_expired",
+        TokenError::Revoked => "token_revoked",
+    }
+}
+
+/// Seconds to put in `Retry-After`, rounded up.
+pub(crate) fn retry_after(e: &Error) -> Option<Duration> {
+    match e {
+        Error::RateLimited { retry_after } | Error::Busy { retry_after } => Some(*retry_after),
+        Error::Unavailable => Some(Duration::from_secs(1)),
+        _ => None,
+    }
+}
+
+/// Logs what the caller will not see.
+pub(crate) fn log(e: &Error) {
+    match e {
+        Error::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+        Error::Unavailable => tracing::warn!("database unavailable"),
+        _ => {}
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Request { status, code, detail } => problem(status, code, detail),
+            ApiError::Service(e) => {
+                log(&e);
+                let (status, code) = classify(&e);
+                let detail = match &e {
+                    Error::Internal(_) => "something went wrong on our side; it has been logged".to_owned(),
+                    other => other.to_string(),
+                };
+                let mut response = problem(status, code, detail.clone());
+                let headers = response.headers_mut();
+                if let Some(wait) = retry_after(&e) {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+                }
+                if let Error::Bearer(t) = &e {
+                    let challenge = match t {
+                        TokenError::Missing => r#"Bearer realm="tessera""#.to_owned(),
+                        other => format!(
+                            r#"Bearer realm="tessera", error="invalid_token", error_description="{}""#,
+                            other.to_string().replace('"', "'")
+                        ),
+                    };
+                    if let Ok(value) = HeaderValue::from_str(&challenge) {
+                        headers.insert(header::WWW_AUTHENTICATE, value);
+                    }
+                }
+                response
+            }
+        }
+    }
+}
+
+/// A problem+json response.
+pub fn problem(status: StatusCode, code: &'static str, detail: String) -> Response {
+    let body = Problem {
+        kind: format!("urn:tessera:problem:{code}"),
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+        code,
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response
+}
+
+/// An RFC 6749 §5.2 error, for `/oauth2/*`: `{"error", "error_description"}`.
+#[derive(Debug)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    /// The client tried HTTP Basic: answer with a Basic challenge (RFC 6749 §5.2).
+    basic_challenge: bool,
+    retry_after: Option<Duration>,
+}
+
+impl OAuthError {
+    /// An error with its status, RFC 6749 code and description.
+    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError { status, error, description: description.into(), basic_challenge: false, retry_after: None }
+    }
+
+    /// 400 `invalid_request`.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// 401 `invalid_client`, with a Basic challenge when the client used Basic.
+    pub fn invalid_client(used_basic: bool) -> Self {
+        OAuthError { basic_challenge: used_basic, ..Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed") }
+    }
+}
+
+impl From<Error> for OAuthError {
+    fn from(e: Error) -> Self {
+        log(&e);
+        let retry_after = retry_after(&e);
+        let (status, error, description) = match &e {
+            Error::Refresh(_) | Error::AccountDisabled => (StatusCode::BAD_REQUEST, "invalid_grant", e.to_string()),
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string()),
+            Error::Busy { .. } | Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", e.to_string()),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "something went wrong on our side".to_owned()),
+            other => (StatusCode::BAD_REQUEST, "invalid_request", other.to_string()),
+        };
+        OAuthError { retry_after, ..OAuthError::new(status, error, description) }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.error, "error_description": self.description });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if self.basic_challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="tessera""#));
+        }
+        if let Some(wait) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+        }
+        response
+    }
+}

@@ -1,0 +1,166 @@
+//! Extractors: turn the parts of a request into typed values, or into the right problem.
+
+use super::error::ApiError;
+use crate::service::{ClientMeta, Error, TokenError};
+use crate::state::AppState;
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
+use tessera_verify::Claims;
+
+/// A JSON body whose every rejection is a problem: 415 without a JSON content type, 400 for
+/// malformed JSON, 422 when fields are missing or of the wrong type, 413 over the body limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::request(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON with Content-Type: application/json",
+        ),
+        JsonRejection::JsonDataError(e) => {
+            ApiError::request(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", short(&e.body_text()))
+        }
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", "the body is not valid JSON")
+        }
+        JsonRejection::BytesRejection(e) => body_rejection(e.status()),
+        other => ApiError::request(other.status(), "malformed_request", short(&other.body_text())),
+    }
+}
+
+pub(crate) fn form_rejection(rejection: &FormRejection) -> (StatusCode, String) {
+    match rejection {
+        FormRejection::InvalidFormContentType(_) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be application/x-www-form-urlencoded".into())
+        }
+        other => (other.status(), short(&other.body_text())),
+    }
+}
+
+fn body_rejection(status: StatusCode) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::request(status, "payload_too_large", "the body is larger than 64 KiB")
+    } else {
+        ApiError::request(status, "malformed_request", "the body could not be read")
+    }
+}
+
+/// Keeps detail lines short; serde messages can quote parts of the input.
+fn short(text: &str) -> String {
+    let mut s: String = text.chars().take(200).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// The claims of a valid, unrevoked bearer token.
+#[derive(Debug, Clone)]
+pub struct Bearer(pub std::sync::Arc<Claims>);
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts).ok_or(Error::Bearer(TokenError::Missing))?;
+        state.authenticate(token).map(Bearer).map_err(|e| Error::Bearer(e).into())
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    /// No token is `None`; a token that is present must be valid.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        match bearer_token(parts) {
+            None => Ok(None),
+            Some(token) => state.authenticate(token).map(|c| Some(Bearer(c))).map_err(|e| Error::Bearer(e).into()),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header; any other scheme counts as none.
+pub(crate) fn bearer_token(parts: &Parts) -> Option<&str> {
+    parse_bearer(parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?)
+}
+
+/// `Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1) → the token.
+pub fn parse_bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' ')).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bearer;
+    use proptest::prelude::*;
+
+    #[test]
+    fn only_the_bearer_scheme_yields_a_token() {
+        assert_eq!(parse_bearer("Bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(parse_bearer("bearer  abc "), Some("abc"));
+        for none in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Bearerabc", "abc", "", "Bearer a b"] {
+            assert_eq!(parse_bearer(none), None, "{none:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_header_value_parses_without_panicking(value in ".{0,300}") {
+            let _ = parse_bearer(&value);
+        }
+
+        #[test]
+        fn a_bearer_header_gives_back_its_token(token in "[A-Za-z0-9._~+/=-]{1,200}", scheme in "(?i)bearer") {
+            let header = format!("{scheme} {token}");
+            prop_assert_eq!(parse_bearer(&header), Some(token.as_str()));
+        }
+    }
+}
+
+/// Where the request came from.
+#[derive(Debug, Clone)]
+pub struct Client(pub ClientMeta);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect());
+        Ok(Client(ClientMeta { ip: client_ip(&parts.headers, &parts.extensions, &state.http().trusted_proxies), user_agent }))
+    }
+}
+
+/// The peer address, or the last address a trusted proxy added to `X-Forwarded-For`.
+pub(crate) fn client_ip(headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    // Walk from the nearest hop outwards, skipping our own proxies.
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let hops: Vec<IpAddr> = forwarded.flat_map(|v| v.split(',')).filter_map(|s| s.trim().parse().ok()).collect();
+    hops.into_iter().rev().find(|ip| !trusted.contains(ip)).or(Some(peer))
+}

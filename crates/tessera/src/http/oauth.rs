@@ -1,0 +1,214 @@
+//! `/oauth2/*`: the token endpoint (RFC 6749), introspection (RFC 7662) and revocation
+//! (RFC 7009). Form bodies in, JSON out, RFC 6749 §5.2 errors.
+
+use super::error::OAuthError;
+use super::extract::form_rejection;
+use crate::domain::{Client, ClientId};
+use crate::service::{Error, Introspection, Revoker};
+use crate::state::AppState;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// Form parameters; a parameter sent twice is refused (RFC 6749 §3.1, §3.2).
+struct Params(HashMap<String, String>);
+
+impl Params {
+    fn parse(form: Result<Form<Vec<(String, String)>>, FormRejection>) -> Result<Self, OAuthError> {
+        let Form(pairs) = form.map_err(|e| {
+            let (status, detail) = form_rejection(&e);
+            OAuthError::new(status, "invalid_request", detail)
+        })?;
+        let mut map = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            if map.insert(k.clone(), v).is_some() {
+                return Err(OAuthError::invalid_request(format!("parameter `{k}` is repeated")));
+            }
+        }
+        Ok(Params(map))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("`{name}` is required")))
+    }
+}
+
+/// Client credentials as presented: HTTP Basic (RFC 6749 §2.3.1) or in the body.
+enum Credentials {
+    None,
+    Basic { id: String, secret: String },
+    Body { id: String, secret: Option<String> },
+}
+
+fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, OAuthError> {
+    let basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, rest) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("basic").then(|| rest.trim().to_owned())
+    });
+    let body_id = params.get("client_id");
+    match (basic, body_id) {
+        (Some(encoded), None) => {
+            let decoded = STANDARD.decode(encoded).ok().and_then(|b| String::from_utf8(b).ok());
+            let (id, secret) = decoded
+                .as_deref()
+                .and_then(|d| d.split_once(':'))
+                .map(|(i, s)| (form_decode(i), form_decode(s)))
+                .ok_or_else(|| OAuthError::invalid_client(true))?;
+            Ok(Credentials::Basic { id, secret })
+        }
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request("use one client authentication method, not two")),
+        (None, Some(id)) => Ok(Credentials::Body { id: id.to_owned(), secret: params.get("client_secret").map(str::to_owned) }),
+        (None, None) => Ok(Credentials::None),
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding of a Basic credential part.
+fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'+', _) => out.push(b' '),
+            (b'%', Some(hex)) => match std::str::from_utf8(hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(v) => {
+                    out.push(v);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Authenticates a confidential client, or says `invalid_client`.
+async fn confidential_client(app: &AppState, creds: Credentials) -> Result<Client, OAuthError> {
+    let (id, secret, basic) = match creds {
+        Credentials::Basic { id, secret } => (id, secret, true),
+        Credentials::Body { id, secret: Some(secret) } => (id, secret, false),
+        Credentials::Body { secret: None, .. } | Credentials::None => return Err(OAuthError::invalid_client(false)),
+    };
+    app.authenticate_client(&id, &secret).await?.map_err(|_| OAuthError::invalid_client(basic))
+}
+
+fn token_response(body: Value) -> Response {
+    let mut response = axum::Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `POST /oauth2/token`.
+pub async fn token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, OAuthError> {
+    let params = Params::parse(form)?;
+    match params.require("grant_type")? {
+        "client_credentials" => {
+            let client = confidential_client(&app, credentials(&headers, &params)?).await?;
+            let issued = app
+                .client_credentials(&client, params.get("scope"))?
+                .ok_or_else(|| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "a requested scope is not granted to this client"))?;
+            Ok(token_response(json!({
+                "access_token": issued.access_token,
+                "token_type": "Bearer",
+                "expires_in": issued.expires_in,
+                "scope": issued.claims.scope,
+            })))
+        }
+        "refresh_token" => {
+            match credentials(&headers, &params)? {
+                Credentials::Body { id, secret: None } if id == ClientId::FIRST_PARTY => {}
+                Credentials::None => {}
+                Credentials::Basic { .. } | Credentials::Body { .. } => {
+                    return Err(OAuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "unauthorized_client",
+                        "the refresh_token grant is for the public first-party client `tessera`",
+                    ));
+                }
+            }
+            if params.get("scope").is_some() {
+                return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "people's tokens carry no scopes"));
+            }
+            let issued = app.refresh(params.require("refresh_token")?).await?;
+            Ok(token_response(json!({
+                "access_token": issued.access_token,
+                "token_type": "Bearer",
+                "expires_in": issued.expires_in,
+                "refresh_token": issued.refresh_token.as_ref().map(|t| t.expose()),
+                "scope": issued.claims.scope,
+            })))
+        }
+        other => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!("grant_type `{}` is not supported", other.chars().take(40).collect::<String>()),
+        )),
+    }
+}
+
+/// `POST /oauth2/introspect` (RFC 7662), for authenticated clients.
+pub async fn introspect(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, OAuthError> {
+    let params = Params::parse(form)?;
+    confidential_client(&app, credentials(&headers, &params)?).await?;
+    let body = match app.introspect(params.require("token")?).await? {
+        Introspection::Inactive => json!({ "active": false }),
+        Introspection::Access(claims) => {
+            let mut body = serde_json::to_value(&*claims).map_err(|e| OAuthError::from(Error::internal(e)))?;
+            if let Some(map) = body.as_object_mut() {
+                map.insert("active".into(), Value::Bool(true));
+                map.insert("token_type".into(), Value::from("Bearer"));
+            }
+            body
+        }
+        Introspection::Refresh { sub, sid, iat, exp } => json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "client_id": ClientId::FIRST_PARTY,
+            "sub": sub,
+            "sid": sid,
+            "iat": iat,
+            "exp": exp,
+        }),
+    };
+    Ok(token_response(body))
+}
+
+/// `POST /oauth2/revoke` (RFC 7009): confidential clients by HTTP Basic, or the public
+/// first-party client by `client_id=tessera`.
+pub async fn revoke(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, OAuthError> {
+    let params = Params::parse(form)?;
+    let revoker = match credentials(&headers, &params)? {
+        Credentials::Body { id, secret: None } if id == ClientId::FIRST_PARTY => Revoker::FirstParty,
+        creds => Revoker::Client(confidential_client(&app, creds).await?),
+    };
+    let token = params.require("token")?;
+    app.revoke_token(&revoker, token)
+        .await?
+        .map_err(|e| OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", e.to_string()))?;
+    Ok(token_response(json!({})))
+}

@@ -1,0 +1,75 @@
+//! `GET /v1/revocations`: the revocation feed for services that verify tokens locally.
+
+use super::error::ApiError;
+use super::extract::bearer_token;
+use crate::service::{Error, TokenError};
+use crate::state::AppState;
+use crate::store::Revocation;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+
+/// The longest a reader may wait for news.
+const MAX_WAIT: u64 = 30;
+
+#[derive(Debug, Deserialize)]
+pub struct FeedQuery {
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    wait: Option<String>,
+}
+
+/// Any authenticated client (HTTP Basic) or an admin's bearer token may read the feed.
+async fn authorize(app: &AppState, parts: &Parts) -> Result<(), ApiError> {
+    if let Some(token) = bearer_token(parts) {
+        let claims = app.authenticate(token).map_err(Error::Bearer)?;
+        return super::keys::require_admin(&claims).map_err(Into::into);
+    }
+    let basic = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, b64)| STANDARD.decode(b64.trim()).ok())
+        .and_then(|raw| String::from_utf8(raw).ok());
+    let Some((id, secret)) = basic.as_deref().and_then(|b| b.split_once(':')) else {
+        return Err(Error::Bearer(TokenError::Missing).into());
+    };
+    match app.authenticate_client(id, secret).await? {
+        Ok(_) => Ok(()),
+        Err(_) => Err(ApiError::request(StatusCode::UNAUTHORIZED, "invalid_credentials", "client authentication failed")),
+    }
+}
+
+pub async fn feed(State(app): State<AppState>, parts: Parts, query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>) -> Result<impl IntoResponse, ApiError> {
+    authorize(&app, &parts).await?;
+    let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
+    let since = q.since.as_deref().map(|s| s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(Error::InvalidCursor)).transpose()?;
+    let wait = match q.wait.as_deref() {
+        None | Some("") => 0,
+        Some(w) => w.parse::<u64>().map_err(|_| Error::Validation("wait must be whole seconds (0 to 30)".into()))?.min(MAX_WAIT),
+    };
+    let page = app.revocation_feed(since, Duration::from_secs(wait)).await?;
+    let (mut tokens, mut sessions, mut subjects) = (vec![], vec![], vec![]);
+    for entry in page.entries {
+        match entry {
+            Revocation::Token { jti, exp } => tokens.push(json!({ "jti": jti, "exp": exp })),
+            Revocation::Session { sid, exp } => sessions.push(json!({ "sid": sid, "exp": exp })),
+            Revocation::Subject { sub, not_before, .. } => subjects.push(json!({ "sub": sub, "not_before": not_before })),
+        }
+    }
+    Ok(axum::Json(json!({
+        "cursor": page.cursor.to_string(),
+        "tokens": tokens,
+        "sessions": sessions,
+        "subjects": subjects,
+    })))
+}
