@@ -1,0 +1,166 @@
+use crate::helpers::{claims_of, header_of, problem, spawn_app, spawn_app_with, spawn_beside, unique_email};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation, decode};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn jwks(app: &crate::helpers::TestApp) -> JwkSet {
+    let res = app.get("/.well-known/jwks.json").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+/// Checks the signature with the published key, as a verifier in another service would.
+fn verify_with_jwks(token: &str, set: &JwkSet) -> Value {
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let jwk = set.find(header.kid.as_deref().unwrap()).expect("the token's kid is published");
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&["http://tessera.test"]);
+    validation.set_issuer(&["http://tessera.test"]);
+    decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).expect("signature verifies").claims
+}
+
+#[tokio::test]
+async fn every_asymmetric_algorithm_issues_tokens_that_verify_against_the_jwks() {
+    for alg in ["ES256", "RS256", "EdDSA"] {
+        let app = spawn_app_with(|c| c.signing_alg = alg.parse().unwrap()).await;
+        let token = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+
+        assert_eq!(header_of(&token)["alg"], alg);
+        let set = jwks(&app).await;
+        assert_eq!(set.keys.len(), 2, "{alg}: the active and the next key are published");
+        let claims = verify_with_jwks(&token, &set);
+        assert_eq!(claims["iss"], "http://tessera.test");
+        assert_eq!(app.get_with("/v1/auth/verify", &token).await.status(), StatusCode::OK, "{alg}");
+    }
+}
+
+#[tokio::test]
+async fn hs256_publishes_no_keys_and_signs_with_the_shared_secret() {
+    let secret = "an-hs256-secret-that-is-at-least-32-bytes-long";
+    let app = spawn_app_with(|c| {
+        c.signing_alg = "HS256".parse().unwrap();
+        c.hs256_secret = Some(secret.to_owned().into());
+    })
+    .await;
+    let token = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+
+    let body: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    assert_eq!(body, json!({ "keys": [] }));
+    let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&["http://tessera.test"]);
+    decode::<Value>(&token, &DecodingKey::from_secret(secret.as_bytes()), &validation).expect("verifies with the secret");
+    assert_eq!(app.get_with("/v1/auth/verify", &token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn keys_list_shows_the_active_and_next_key() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+
+    let body: Value = app.get_with("/v1/keys", &admin).await.json().await.unwrap();
+
+    let keys = body["keys"].as_array().unwrap();
+    let statuses: Vec<&str> = keys.iter().map(|k| k["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses.len(), 2);
+    assert!(statuses.contains(&"active") && statuses.contains(&"next"));
+    assert!(keys.iter().all(|k| k["alg"] == "ES256" && k["kid"].is_string() && k["created_at"].is_string()));
+    let active_kid = keys.iter().find(|k| k["status"] == "active").unwrap()["kid"].clone();
+    assert_eq!(header_of(&admin)["kid"], active_kid);
+}
+
+#[tokio::test]
+async fn rotation_activates_the_published_next_key_and_old_tokens_keep_working() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let before = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+    let keys: Value = app.get_with("/v1/keys", &admin).await.json().await.unwrap();
+    let next_kid = keys["keys"].as_array().unwrap().iter().find(|k| k["status"] == "next").unwrap()["kid"].clone();
+
+    let res = app.send_with(Method::POST, "/v1/keys/rotate", &admin, None).await;
+
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let rotated: Value = res.json().await.unwrap();
+    assert_eq!(rotated["kid"], next_kid, "the key verifiers already had becomes active");
+    assert_eq!(rotated["alg"], "ES256");
+    let after = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(header_of(&after)["kid"], next_kid);
+    let set = jwks(&app).await;
+    assert_eq!(set.keys.len(), 3, "retiring, active and a new next key");
+    verify_with_jwks(&before, &set);
+    verify_with_jwks(&after, &set);
+    assert_eq!(app.get_with("/v1/auth/verify", &before).await.status(), StatusCode::OK);
+    let listed: Value = app.get_with("/v1/keys", &admin).await.json().await.unwrap();
+    let statuses: Vec<&str> = listed["keys"].as_array().unwrap().iter().map(|k| k["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "retiring").count(), 1);
+}
+
+#[tokio::test]
+async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let old_kid = header_of(&admin)["kid"].as_str().unwrap().to_owned();
+    app.send_with(Method::POST, "/v1/keys/rotate", &admin, None).await;
+    assert!(jwks(&app).await.find(&old_kid).is_some());
+
+    app.advance(Duration::from_secs(900 + 6));
+    app.tessera.reload_keys().await.unwrap();
+
+    assert!(jwks(&app).await.find(&old_kid).is_none());
+    assert_eq!(app.get_with("/v1/auth/verify", &admin).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn rotation_can_change_the_algorithm() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+
+    let res = app.send_with(Method::POST, "/v1/keys/rotate", &admin, Some(&json!({ "alg": "EdDSA" }))).await;
+
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.json::<Value>().await.unwrap()["alg"], "EdDSA");
+    let token = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(header_of(&token)["alg"], "EdDSA");
+    verify_with_jwks(&token, &jwks(&app).await);
+    assert_eq!(app.get_with("/v1/auth/verify", &admin).await.status(), StatusCode::OK, "ES256 tokens still verify");
+    let bad = app.send_with(Method::POST, "/v1/keys/rotate", &admin, Some(&json!({ "alg": "none" }))).await;
+    problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn keys_persist_across_restarts() {
+    let app = spawn_app().await;
+    let token = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+    let again = spawn_beside(&app, |_| {}).await;
+
+    assert_eq!(again.get_with("/v1/auth/verify", &token).await.status(), StatusCode::OK);
+    assert_eq!(jwks(&again).await.keys.len(), 2);
+}
+
+#[tokio::test]
+async fn with_a_master_key_private_keys_are_sealed_and_need_that_key_to_open() {
+    let master = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes
+    let app = spawn_app_with(|c| c.master_key = Some(tessera::domain::keys::MasterKey::parse_base64(master).unwrap().into())).await;
+    let token = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+
+    let same = spawn_beside(&app, |_| {}).await;
+    assert_eq!(same.get_with("/v1/auth/verify", &token).await.status(), StatusCode::OK);
+    let mut without = app.config.clone();
+    without.master_key = None;
+    let refused = tessera::startup::Application::build(&without, std::sync::Arc::new(app.clock.clone())).await;
+    assert!(refused.is_err(), "sealed keys cannot be used without the master key");
+}
+
+#[tokio::test]
+async fn a_changed_signing_alg_in_the_configuration_rotates_to_it_on_restart() {
+    let app = spawn_app().await;
+    let es256 = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+
+    let restarted = spawn_beside(&app, |c| c.signing_alg = "RS256".parse().unwrap()).await;
+
+    let rs256 = restarted.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(header_of(&rs256)["alg"], "RS256");
+    assert_eq!(restarted.get_with("/v1/auth/verify", &es256).await.status(), StatusCode::OK);
+    assert_eq!(claims_of(&rs256)["iss"], "http://tessera.test");
+}

@@ -1,0 +1,28 @@
+//! HTTP integration tests: every test starts its own Tessera on a fresh database and talks
+//! to it over real HTTP on loopback.
+
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// The two binaries share helpers; each uses its own part of them.
+#![allow(dead_code)]
+mod helpers;
+mod postgres;
+
+/// This binary runs every test body on SQLite; `api_postgres` runs the same bodies on PostgreSQL.
+const ENGINE: helpers::Engine = helpers::Engine::Sqlite;
+
+mod abuse;
+mod auth;
+mod cli;
+mod clients;
+mod oauth;
+mod oauth_library;
+mod errors;
+mod instances;
+mod keys;
+mod ops;
+mod revocations;
+mod security;
+mod sessions;
+mod store;
+mod users;

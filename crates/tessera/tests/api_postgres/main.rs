@@ -1,0 +1,43 @@
+//! The HTTP integration tests of `tests/api`, the same bodies, on PostgreSQL: a private
+//! server started with Debian's `initdb`/`pg_ctl`, or `TESSERA_TEST_POSTGRES_URL`. Plus what
+//! only a shared server shows: outages and recovery.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// The two binaries share helpers; each uses its own part of them.
+#![allow(dead_code)]
+
+#[path = "../api/helpers.rs"]
+mod helpers;
+#[path = "../api/postgres.rs"]
+mod postgres;
+
+const ENGINE: helpers::Engine = helpers::Engine::Postgres;
+
+#[path = "../api/abuse.rs"]
+mod abuse;
+#[path = "../api/auth.rs"]
+mod auth;
+#[path = "../api/clients.rs"]
+mod clients;
+#[path = "../api/errors.rs"]
+mod errors;
+#[path = "../api/instances.rs"]
+mod instances;
+#[path = "../api/keys.rs"]
+mod keys;
+#[path = "../api/oauth.rs"]
+mod oauth;
+#[path = "../api/ops.rs"]
+mod ops;
+#[path = "../api/revocations.rs"]
+mod revocations;
+#[path = "../api/security.rs"]
+mod security;
+#[path = "../api/sessions.rs"]
+mod sessions;
+#[path = "../api/store.rs"]
+mod store;
+#[path = "../api/users.rs"]
+mod users;
+
+mod outage;
