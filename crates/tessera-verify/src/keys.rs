@@ -1,0 +1,243 @@
+//! The published keys and the checks a token must pass, with no I/O: a [`KeySet`] is parsed
+//! once from a JWKS (one `DecodingKey` per `kid`), and [`KeySet::verify`] judges a token
+//! against [`Expected`] values at a given second.
+
+use crate::{Claims, VerifyError};
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, decode, decode_header};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Tessera allows 5 seconds of clock skew; so does a verifier unless told otherwise.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
+/// More skew than this hides broken clocks and stretches every token's life.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
+/// Longer than any token Tessera issues; refusing early bounds the work a garbage header costs.
+const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// What a token must say: its issuer, one of its audiences, and the clock leeway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    issuer: String,
+    audiences: Vec<String>,
+    leeway: i64,
+}
+
+impl Expected {
+    /// Expects `iss` = `issuer` and, like Tessera's default, `aud` = the issuer; 5 s leeway.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        Expected { audiences: vec![issuer.clone()], issuer, leeway: secs(DEFAULT_LEEWAY) }
+    }
+
+    /// Replaces the accepted audiences; a token is accepted when its `aud` names any of them.
+    /// An empty list is refused: a verifier that accepts every audience accepts tokens minted
+    /// for other services.
+    pub fn with_audiences(mut self, audiences: Vec<String>) -> Result<Self, VerifyError> {
+        if audiences.is_empty() {
+            return Err(VerifyError::Config("at least one audience is required".into()));
+        }
+        self.audiences = audiences;
+        Ok(self)
+    }
+
+    /// Sets the clock leeway on `exp` and `nbf` (at most 60 s).
+    pub fn with_leeway(mut self, leeway: Duration) -> Result<Self, VerifyError> {
+        if leeway > MAX_LEEWAY {
+            return Err(VerifyError::Config(format!("leeway must be at most {}s", MAX_LEEWAY.as_secs())));
+        }
+        self.leeway = secs(leeway);
+        Ok(self)
+    }
+
+    /// The expected issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The accepted audiences.
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// The leeway in seconds.
+    pub fn leeway_secs(&self) -> i64 {
+        self.leeway
+    }
+
+    /// Checks `iss`, `aud`, `exp` and `nbf` of already-authenticated claims at `now`.
+    pub fn check_claims(&self, claims: &Claims, now: i64) -> Result<(), VerifyError> {
+        if claims.iss != self.issuer {
+            return Err(VerifyError::WrongIssuer);
+        }
+        if !self.audiences.iter().any(|a| claims.aud.contains(a)) {
+            return Err(VerifyError::WrongAudience);
+        }
+        // Same boundaries as Tessera: expired once `exp + leeway` is reached.
+        if claims.exp.saturating_add(self.leeway) <= now {
+            return Err(VerifyError::Expired);
+        }
+        if claims.nbf.saturating_sub(self.leeway) > now {
+            return Err(VerifyError::NotYetValid);
+        }
+        Ok(())
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// One published key, parsed, with the only algorithm it may verify.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingKey").field("alg", &self.alg).finish_non_exhaustive()
+    }
+}
+
+impl VerifyingKey {
+    /// The algorithm the key was published for (its JWK `alg`).
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+}
+
+/// The usable keys of a JWKS by `kid`, each parsed once.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: HashMap<String, VerifyingKey>,
+}
+
+impl KeySet {
+    /// Parses every usable key of `jwks`. A key is skipped (never guessed at) when it has no
+    /// `kid`, no `alg`, is meant for encryption, is symmetric (HS*: a verifier holding an
+    /// HMAC key could mint tokens), or its key type does not fit its `alg`.
+    pub fn from_jwks(jwks: &JwkSet) -> Self {
+        let mut keys = HashMap::new();
+        for jwk in &jwks.keys {
+            let Some(kid) = jwk.common.key_id.clone() else { continue };
+            if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+                continue;
+            }
+            let Some(alg) = jwk.common.key_algorithm.and_then(signing_alg) else { continue };
+            let fits = matches!(
+                (&jwk.algorithm, alg),
+                (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256 | Algorithm::ES384)
+                    | (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
+                    | (
+                        AlgorithmParameters::RSA(_),
+                        Algorithm::RS256
+                            | Algorithm::RS384
+                            | Algorithm::RS512
+                            | Algorithm::PS256
+                            | Algorithm::PS384
+                            | Algorithm::PS512
+                    )
+            );
+            if !fits {
+                continue;
+            }
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                keys.insert(kid, VerifyingKey { alg, key });
+            }
+        }
+        KeySet { keys }
+    }
+
+    /// The key published under `kid`.
+    pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.keys.get(kid)
+    }
+
+    /// How many usable keys the set holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set holds no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Verifies `token` completely (except revocation) at `now` (NumericDate seconds).
+    pub fn verify(&self, token: &str, expected: &Expected, now: i64) -> Result<Claims, VerifyError> {
+        let header = parse_header(token)?;
+        let key = self.get(kid_of(&header)?).ok_or(VerifyError::UnknownKey)?;
+        verify_with(key, &header, token, expected, now)
+    }
+}
+
+/// Only asymmetric signature algorithms; HS* and encryption algorithms are never accepted.
+fn signing_alg(alg: KeyAlgorithm) -> Option<Algorithm> {
+    match alg {
+        KeyAlgorithm::ES256 => Some(Algorithm::ES256),
+        KeyAlgorithm::ES384 => Some(Algorithm::ES384),
+        KeyAlgorithm::EdDSA => Some(Algorithm::EdDSA),
+        KeyAlgorithm::RS256 => Some(Algorithm::RS256),
+        KeyAlgorithm::RS384 => Some(Algorithm::RS384),
+        KeyAlgorithm::RS512 => Some(Algorithm::RS512),
+        KeyAlgorithm::PS256 => Some(Algorithm::PS256),
+        KeyAlgorithm::PS384 => Some(Algorithm::PS384),
+        KeyAlgorithm::PS512 => Some(Algorithm::PS512),
+        _ => None,
+    }
+}
+
+/// Reads the protected header and checks what can be checked before any key is chosen.
+pub(crate) fn parse_header(token: &str) -> Result<Header, VerifyError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(VerifyError::Malformed("the token is too long"));
+    }
+    // An unknown `alg` (including "none") fails to parse here: jsonwebtoken has no `none`.
+    let header = decode_header(token).map_err(|_| VerifyError::Malformed("not a signed JWT"))?;
+    let typ_ok = header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+    if !typ_ok {
+        return Err(VerifyError::Malformed("not an access token (typ must be at+jwt)"));
+    }
+    Ok(header)
+}
+
+pub(crate) fn kid_of(header: &Header) -> Result<&str, VerifyError> {
+    header.kid.as_deref().ok_or(VerifyError::Malformed("the token names no key (kid)"))
+}
+
+pub(crate) fn verify_with(
+    key: &VerifyingKey,
+    header: &Header,
+    token: &str,
+    expected: &Expected,
+    now: i64,
+) -> Result<Claims, VerifyError> {
+    // The key decides the algorithm, never the token: this is what defeats alg confusion.
+    if header.alg != key.alg {
+        return Err(VerifyError::WrongAlgorithm);
+    }
+    let mut validation = Validation::new(key.alg);
+    // Time and audience are checked by `Expected::check_claims` against the injected clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = decode::<Claims>(token, &key.key, &validation)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => VerifyError::WrongAlgorithm,
+            jsonwebtoken::errors::ErrorKind::Json(_)
+            | jsonwebtoken::errors::ErrorKind::Base64(_)
+            | jsonwebtoken::errors::ErrorKind::Utf8(_)
+            | jsonwebtoken::errors::ErrorKind::InvalidToken => VerifyError::Malformed("the claims do not parse"),
+            _ => VerifyError::BadSignature,
+        })?
+        .claims;
+    expected.check_claims(&claims, now)?;
+    Ok(claims)
+}
+

@@ -1,0 +1,189 @@
+//! The revocations a verifier knows of, fed from Tessera's revocation feed
+//! (`GET /v1/revocations`), with no I/O: the follower in `client` fills it, `verify` asks it.
+//!
+//! Entries are dropped once nothing they could refuse is still alive, so memory is bounded by
+//! what was revoked within one access-token lifetime.
+
+use crate::Claims;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// One page of the revocation feed, as `GET /v1/revocations` answers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedPage {
+    /// Opaque position in the feed; pass it back as `since` to get what came after.
+    pub cursor: String,
+    /// Single revoked tokens.
+    #[serde(default)]
+    pub tokens: Vec<RevokedToken>,
+    /// Ended sessions: every token carrying the `sid` is revoked.
+    #[serde(default)]
+    pub sessions: Vec<RevokedSession>,
+    /// Subject cut-offs: every token of `sub` issued before `not_before` is revoked.
+    #[serde(default)]
+    pub subjects: Vec<RevokedSubject>,
+}
+
+/// A revoked token (`jti`), listed until its `exp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedToken {
+    /// The token's `jti`.
+    pub jti: String,
+    /// The token's `exp`.
+    pub exp: i64,
+}
+
+/// An ended session (`sid`), listed until its last access token expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedSession {
+    /// The session id.
+    pub sid: String,
+    /// When the last token of the session expires.
+    pub exp: i64,
+}
+
+/// A subject cut-off: tokens of `sub` with `iat < not_before` are revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedSubject {
+    /// The subject (user id or client id).
+    pub sub: String,
+    /// NumericDate of the cut-off.
+    pub not_before: i64,
+}
+
+/// How long subject entries are kept when the feed does not say: longer than any access token.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The known revocations.
+#[derive(Debug, Clone)]
+pub struct RevocationSet {
+    /// `jti` → keep until (its `exp` + leeway).
+    tokens: HashMap<String, i64>,
+    /// `sid` → keep until.
+    sessions: HashMap<String, i64>,
+    /// `sub` → the latest `not_before`.
+    subjects: HashMap<String, i64>,
+    /// Seconds a subject cut-off stays relevant: the longest token life plus leeway.
+    subject_retention: i64,
+    leeway: i64,
+}
+
+impl RevocationSet {
+    /// An empty set that keeps subject cut-offs for `max_token_lifetime` (plus `leeway`).
+    /// The feed gives no expiry for subjects; a cut-off can only refuse tokens issued before
+    /// it, and those are all expired one token lifetime later.
+    pub fn new(max_token_lifetime: Duration, leeway: Duration) -> Self {
+        let to_secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        RevocationSet {
+            tokens: HashMap::new(),
+            sessions: HashMap::new(),
+            subjects: HashMap::new(),
+            subject_retention: to_secs(max_token_lifetime),
+            leeway: to_secs(leeway),
+        }
+    }
+
+    /// Adds one page of the feed.
+    pub fn apply(&mut self, page: &FeedPage) {
+        for t in &page.tokens {
+            let until = t.exp.saturating_add(self.leeway);
+            let slot = self.tokens.entry(t.jti.clone()).or_insert(until);
+            *slot = (*slot).max(until);
+        }
+        for s in &page.sessions {
+            let until = s.exp.saturating_add(self.leeway);
+            let slot = self.sessions.entry(s.sid.clone()).or_insert(until);
+            *slot = (*slot).max(until);
+        }
+        for s in &page.subjects {
+            // Only the latest cut-off matters: it refuses everything an earlier one did.
+            let slot = self.subjects.entry(s.sub.clone()).or_insert(s.not_before);
+            *slot = (*slot).max(s.not_before);
+        }
+    }
+
+    /// Whether `claims` name a revoked token, session or subject cut-off.
+    pub fn is_revoked(&self, claims: &Claims) -> bool {
+        self.tokens.contains_key(&claims.jti)
+            || claims.sid.as_ref().is_some_and(|sid| self.sessions.contains_key(sid))
+            || self.subjects.get(&claims.sub).is_some_and(|not_before| claims.iat < *not_before)
+    }
+
+    /// Drops every entry that can no longer refuse a live token.
+    pub fn prune(&mut self, now: i64) {
+        self.tokens.retain(|_, until| *until > now);
+        self.sessions.retain(|_, until| *until > now);
+        let keep = self.subject_retention.saturating_add(self.leeway);
+        self.subjects.retain(|_, not_before| not_before.saturating_add(keep) > now);
+    }
+
+    /// How many entries are held (tokens + sessions + subjects).
+    pub fn len(&self) -> usize {
+        self.tokens.len() + self.sessions.len() + self.subjects.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Audience;
+
+    fn claims(jti: &str, sub: &str, sid: Option<&str>, iat: i64) -> Claims {
+        Claims {
+            iss: "i".into(),
+            sub: sub.into(),
+            aud: Audience::One("i".into()),
+            exp: iat + 900,
+            iat,
+            nbf: iat,
+            jti: jti.into(),
+            scope: String::new(),
+            client_id: "tessera".into(),
+            roles: vec![],
+            sid: sid.map(Into::into),
+            fresh: None,
+        }
+    }
+
+    fn page(json: serde_json::Value) -> FeedPage {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_listed_jti_or_sid_is_revoked() {
+        let mut set = RevocationSet::new(DEFAULT_MAX_TOKEN_LIFETIME, Duration::from_secs(5));
+        set.apply(&page(serde_json::json!({"cursor": "1", "tokens": [{"jti": "j1", "exp": 2000}],
+            "sessions": [{"sid": "s1", "exp": 2000}], "subjects": []})));
+        assert!(set.is_revoked(&claims("j1", "u", None, 1000)));
+        assert!(set.is_revoked(&claims("j2", "u", Some("s1"), 1000)));
+        assert!(!set.is_revoked(&claims("j3", "u", Some("s2"), 1000)));
+    }
+
+    #[test]
+    fn a_subject_cut_off_is_exact_at_the_second() {
+        let mut set = RevocationSet::new(DEFAULT_MAX_TOKEN_LIFETIME, Duration::from_secs(5));
+        set.apply(&page(serde_json::json!({"cursor": "1", "subjects": [{"sub": "u", "not_before": 1000}]})));
+        assert!(set.is_revoked(&claims("a", "u", None, 999)));
+        assert!(!set.is_revoked(&claims("b", "u", None, 1000)));
+        assert!(!set.is_revoked(&claims("c", "other", None, 999)));
+    }
+
+    #[test]
+    fn entries_are_dropped_once_nothing_they_refuse_is_alive() {
+        let mut set = RevocationSet::new(Duration::from_secs(900), Duration::from_secs(5));
+        set.apply(&page(serde_json::json!({"cursor": "1", "tokens": [{"jti": "j", "exp": 2000}],
+            "sessions": [{"sid": "s", "exp": 2100}], "subjects": [{"sub": "u", "not_before": 1100}]})));
+        set.prune(2004);
+        assert_eq!(set.len(), 3);
+        set.prune(2005);
+        assert_eq!(set.len(), 1, "only the session is left");
+        set.prune(2105);
+        assert!(set.is_empty());
+    }
+}
