@@ -1,0 +1,63 @@
+//! What the hardware allows, measured in the same run: the bare argon2id rate at the default
+//! cost and the bare ES256 sign and verify rates, each on every core.
+
+use std::time::{Duration, Instant};
+use tessera::domain::keys::{SigningAlg, Signer, VerifyingKey, generate};
+
+/// Operations per second on all cores.
+#[derive(Debug, Clone, Copy)]
+pub struct Ceilings {
+    pub argon2_per_sec: f64,
+    pub sign_per_sec: f64,
+    pub verify_per_sec: f64,
+}
+
+fn on_every_core(for_: Duration, work: impl Fn() -> anyhow::Result<()> + Sync) -> anyhow::Result<f64> {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let started = Instant::now();
+    let counts: Vec<anyhow::Result<u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cores)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n = 0u64;
+                    while started.elapsed() < for_ {
+                        work()?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a worker panicked")))).collect()
+    });
+    let total: u64 = counts.into_iter().sum::<anyhow::Result<u64>>()?;
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Measures each ceiling for `each`.
+pub fn measure(each: Duration) -> anyhow::Result<Ceilings> {
+    use argon2::PasswordHasher;
+    let params = argon2::Params::new(19_456, 2, 1, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let argon2_per_sec = on_every_core(each, || {
+        argon.hash_password_with_salt(b"correct horse battery staple", b"0123456789abcdef").map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    })?;
+
+    let key = generate(SigningAlg::ES256)?;
+    let signer = Signer::from_pkcs8(SigningAlg::ES256, key.kid.clone(), &key.private_key)?;
+    let claims = serde_json::json!({ "iss": "http://bench", "sub": "x", "aud": "http://bench", "exp": 4_000_000_000u64, "scope": "a b" });
+    let sign_per_sec = on_every_core(each, || {
+        signer.sign_jwt(&claims)?;
+        Ok(())
+    })?;
+    let token = signer.sign_jwt(&claims)?;
+    let verifier = VerifyingKey::from_jwk(SigningAlg::ES256, key.kid.clone(), &key.public_jwk)?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.validate_aud = false;
+    let verify_per_sec = on_every_core(each, || {
+        jsonwebtoken::decode::<serde_json::Value>(&token, verifier.decoding_key(), &validation)?;
+        Ok(())
+    })?;
+    Ok(Ceilings { argon2_per_sec, sign_per_sec, verify_per_sec })
+}

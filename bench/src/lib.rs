@@ -1,0 +1,123 @@
+//! The load harness behind `BENCHMARKS.md`.
+//!
+//! It starts Tessera (the release binary as its own process, or in-process for the smoke
+//! test) on a fresh SQLite file with its own admin and client, warms up, runs each scenario
+//! for a fixed time at a fixed number of connections, and records requests per second,
+//! p50/p99 latency, errors and the server's memory. In the same run it measures the
+//! ceilings the figures are compared with: the bare argon2 rate and the bare ES256
+//! sign/verify rate on this machine.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod ceilings;
+mod load;
+mod server;
+
+pub use ceilings::Ceilings;
+pub use load::{Outcome, Scenario};
+pub use server::{Endpoint, Server, Target};
+
+use std::time::Duration;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long each scenario runs.
+    pub duration: Duration,
+    /// Concurrent connections per scenario.
+    pub connections: usize,
+    /// Warm-up before each scenario.
+    pub warmup: Duration,
+    /// What to measure.
+    pub target: Target,
+}
+
+/// One line of the table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub scenario: String,
+    pub outcome: Outcome,
+    /// The ceiling this figure is compared with, and its rate.
+    pub ceiling: Option<(&'static str, f64)>,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub ceilings: Ceilings,
+    pub startup: Duration,
+    pub idle_rss_kib: Option<u64>,
+    pub peak_rss_kib: Option<u64>,
+    pub verify_p99_under_login_load: Option<Duration>,
+}
+
+/// Runs every scenario.
+pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    let ceilings = ceilings::measure(Duration::from_millis(if options.duration < Duration::from_secs(3) { 300 } else { 2000 }))?;
+    let server = Server::start(&options.target).await?;
+    let startup = server.startup;
+    let idle_rss_kib = server.rss_kib();
+    let fixtures = load::Fixtures::prepare(&server.endpoint, options.connections).await?;
+    let mut rows = Vec::new();
+    for scenario in [Scenario::ClientCredentials, Scenario::Verify, Scenario::Introspect, Scenario::Refresh, Scenario::Login] {
+        let outcome = load::run(&server.endpoint, &fixtures, scenario, options).await?;
+        let ceiling = match scenario {
+            Scenario::ClientCredentials | Scenario::Refresh => Some(("ES256 sign", ceilings.sign_per_sec)),
+            Scenario::Verify | Scenario::Introspect => Some(("ES256 verify", ceilings.verify_per_sec)),
+            Scenario::Login => Some(("argon2id", ceilings.argon2_per_sec)),
+        };
+        rows.push(Row { scenario: scenario.label().to_owned(), outcome, ceiling });
+    }
+    let (logins, verifies) = load::verify_during_logins(&server.endpoint, &fixtures, options).await?;
+    rows.push(Row { scenario: "`POST /v1/auth/login` with verify alongside".into(), outcome: logins, ceiling: Some(("argon2id", ceilings.argon2_per_sec)) });
+    let verify_p99_under_login_load = Some(verifies.p99);
+    rows.push(Row { scenario: "`GET /v1/auth/verify` while logins saturate hashing".into(), outcome: verifies, ceiling: None });
+    let peak_rss_kib = server.peak_rss_kib();
+    server.stop().await;
+    Ok(Report { rows, ceilings, startup, idle_rss_kib, peak_rss_kib, verify_p99_under_login_load })
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The report as one Markdown table and a few lines under it.
+pub fn markdown(report: &Report, options: &Options) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{} connections, {} s per scenario, SQLite, ES256, load generator on the same machine.\n\n",
+        options.connections,
+        options.duration.as_secs_f64()
+    ));
+    out.push_str("| scenario | req/s | p50 | p99 | errors | ceiling (same run) | ratio |\n|---|---:|---:|---:|---:|---|---:|\n");
+    for row in &report.rows {
+        let o = &row.outcome;
+        let (ceiling, ratio) = match row.ceiling {
+            Some((name, rate)) => (format!("{name} {rate:.0}/s"), format!("{:.2}", o.per_sec / rate)),
+            None => ("—".into(), "—".into()),
+        };
+        out.push_str(&format!(
+            "| {} | {:.0} | {} | {} | {} | {} | {} |\n",
+            row.scenario,
+            o.per_sec,
+            ms(o.p50),
+            ms(o.p99),
+            o.errors,
+            ceiling,
+            ratio
+        ));
+    }
+    let kib = |k: Option<u64>| k.map_or("n/a (in-process)".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0));
+    out.push_str(&format!(
+        "\nStart-up to ready on a new SQLite file: {}. Server memory: idle {}, peak {}.\n",
+        ms(report.startup),
+        kib(report.idle_rss_kib),
+        kib(report.peak_rss_kib)
+    ));
+    out.push_str(&format!(
+        "Ceilings measured in this run on all cores: argon2id (19456 KiB, t=2, p=1) {:.0}/s; ES256 sign {:.0}/s, verify {:.0}/s.\n",
+        report.ceilings.argon2_per_sec, report.ceilings.sign_per_sec, report.ceilings.verify_per_sec
+    ));
+    out
+}
