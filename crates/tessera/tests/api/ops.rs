@@ -109,3 +109,21 @@ async fn the_audit_trail_records_who_did_what_from_where() {
     let someone = app.register(&crate::helpers::unique_email()).await;
     crate::helpers::problem(app.get_with("/v1/audit", someone["access_token"].as_str().unwrap()).await, StatusCode::FORBIDDEN, "forbidden").await;
 }
+
+#[tokio::test]
+async fn audit_events_older_than_the_retention_are_pruned() {
+    let app = crate::helpers::spawn_app_with(|c| c.audit_retention = "30d".parse().unwrap()).await;
+    let old = app.register(&crate::helpers::unique_email()).await;
+    app.advance(std::time::Duration::from_secs(31 * 86_400));
+    let recent = app.register(&crate::helpers::unique_email()).await;
+
+    // What the background job does every ten minutes.
+    let pruned = app.tessera.prune_audit(app.config.audit_retention.as_std()).await.unwrap();
+
+    assert!(pruned >= 1, "the old registration is pruned");
+    let admin = app.admin_token().await;
+    let trail: Value = app.get_with("/v1/audit?limit=1000", &admin).await.json().await.unwrap();
+    let subjects: Vec<&str> = trail["events"].as_array().unwrap().iter().filter_map(|e| e["subject"].as_str()).collect();
+    assert!(subjects.contains(&recent["user"]["id"].as_str().unwrap()));
+    assert!(!subjects.contains(&old["user"]["id"].as_str().unwrap()));
+}
