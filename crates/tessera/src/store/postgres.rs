@@ -39,6 +39,7 @@ fn migrator() -> Migrator {
         step(2, "clients", include_str!("../../migrations/postgres/0002_clients.sql")),
         step(3, "rate_limits", include_str!("../../migrations/postgres/0003_rate_limits.sql")),
         step(4, "audit", include_str!("../../migrations/postgres/0004_audit.sql")),
+        step(5, "rotation", include_str!("../../migrations/postgres/0005_rotation.sql")),
     ])
 }
 
@@ -338,7 +339,15 @@ impl Store for PgStore {
         if won.rows_affected() != 1 {
             return Ok(false);
         }
-        insert_refresh(&mut tx, next).await?;
+        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at, rotated_at, parent) VALUES ($1, $2, $3, $4, NULL, $5)")
+            .bind(next.hash.as_bytes().as_slice())
+            .bind(next.session_id.to_string())
+            .bind(ms(next.created_at))
+            .bind(ms(next.expires_at))
+            .bind(old.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
         extend_session(&mut tx, next).await?;
         tx.commit().await.map_err(classify)?;
         Ok(true)

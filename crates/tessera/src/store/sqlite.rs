@@ -11,9 +11,11 @@ use crate::domain::keys::Kid;
 use crate::domain::{Client, ClientId, Email, Session, SessionId, TokenHash, User, UserId, Username};
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions as _, Connection as _};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -21,6 +23,12 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection this process writes through. SQLite allows one writer at a time,
+    /// and a writer that finds the lock taken sleeps in its busy handler for milliseconds at
+    /// a time; queueing here instead costs microseconds. Readers use the pool and never wait
+    /// for it (WAL), and a writer never waits for a pooled connection while others queue
+    /// behind it.
+    writer: Arc<tokio::sync::Mutex<SqliteConnection>>,
 }
 
 fn migrator() -> Migrator {
@@ -33,6 +41,7 @@ fn migrator() -> Migrator {
         step(2, "clients", include_str!("../../migrations/sqlite/0002_clients.sql")),
         step(3, "rate_limits", include_str!("../../migrations/sqlite/0003_rate_limits.sql")),
         step(4, "audit", include_str!("../../migrations/sqlite/0004_audit.sql")),
+        step(5, "rotation", include_str!("../../migrations/sqlite/0005_rotation.sql")),
     ])
 }
 
@@ -51,13 +60,17 @@ impl SqliteStore {
         // process starting beside another one retries briefly.
         let mut attempt = 0;
         loop {
-            let opened = SqlitePoolOptions::new()
-                .max_connections(max_connections.max(1))
-                .acquire_timeout(acquire_timeout)
-                .connect_with(options.clone())
-                .await;
-            match opened {
-                Ok(pool) => return Ok(SqliteStore { pool }),
+            let opened = async {
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .acquire_timeout(acquire_timeout)
+                    .connect_with(options.clone())
+                    .await?;
+                let writer = options.connect().await?;
+                Ok::<_, sqlx::Error>((pool, writer))
+            };
+            match opened.await {
+                Ok((pool, writer)) => return Ok(SqliteStore { pool, writer: Arc::new(tokio::sync::Mutex::new(writer)) }),
                 Err(e) if attempt < 10 && is_locked(&e) => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
@@ -143,6 +156,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO users (id, email, email_normalized, username, password_hash, roles, disabled, \
              tokens_not_before, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -157,7 +171,7 @@ impl Store for SqliteStore {
         .bind(user.tokens_not_before)
         .bind(ms(user.created_at))
         .bind(ms(user.updated_at))
-        .execute(&self.pool)
+        .execute(&mut *writer)
         .await
         .map(|_| ())
         .map_err(classify)
@@ -191,6 +205,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+        let mut writer = self.writer.lock().await;
         let done = sqlx::query(
             "UPDATE users SET email = ?, email_normalized = ?, username = ?, password_hash = ?, roles = ?, \
              disabled = ?, tokens_not_before = ?, updated_at = ? WHERE id = ?",
@@ -204,14 +219,15 @@ impl Store for SqliteStore {
         .bind(user.tokens_not_before)
         .bind(ms(user.updated_at))
         .bind(user.id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *writer)
         .await
         .map_err(classify)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_user(&self, id: UserId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
         let done = sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -236,6 +252,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO clients (client_id, name, secret_hash, scopes, roles, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -247,7 +264,7 @@ impl Store for SqliteStore {
         .bind(roles_json(&client.roles))
         .bind(ms(client.created_at))
         .bind(ms(client.updated_at))
-        .execute(&self.pool)
+        .execute(&mut *writer)
         .await
         .map(|_| ())
         .map_err(classify)
@@ -271,18 +288,20 @@ impl Store for SqliteStore {
     }
 
     async fn set_client_secret(&self, id: &ClientId, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut writer = self.writer.lock().await;
         let done = sqlx::query("UPDATE clients SET secret_hash = ?, updated_at = ? WHERE client_id = ?")
             .bind(hash.as_bytes().as_slice())
             .bind(ms(now))
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&mut *writer)
             .await
             .map_err(classify)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_client(&self, id: &ClientId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
         let done = sqlx::query("DELETE FROM clients WHERE client_id = ?")
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -297,7 +316,8 @@ impl Store for SqliteStore {
     }
 
     async fn insert_session(&self, session: &Session, token: &RefreshToken) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip) \
              VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
@@ -348,31 +368,35 @@ impl Store for SqliteStore {
     }
 
     async fn rotate_refresh_token(&self, old: &TokenHash, next: &RefreshToken) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
-        let won = sqlx::query("UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ? AND rotated_at IS NULL")
-            .bind(ms(next.created_at))
-            .bind(old.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        if won.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_refresh(&mut tx, next).await?;
-        extend_session(&mut tx, next).await?;
-        tx.commit().await.map_err(classify)?;
-        Ok(true)
+        // The successor is inserted only while its parent is unspent; the insert trigger
+        // (migration 5) then marks the parent spent and extends the session, all in this
+        // one atomic statement.
+        let mut writer = self.writer.lock().await;
+        let inserted = sqlx::query(
+            "INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at, rotated_at, parent) \
+             SELECT ?, session_id, ?, ?, NULL, hash FROM refresh_tokens \
+             WHERE hash = ? AND session_id = ? AND rotated_at IS NULL",
+        )
+        .bind(next.hash.as_bytes().as_slice())
+        .bind(ms(next.created_at))
+        .bind(ms(next.expires_at))
+        .bind(old.as_bytes().as_slice())
+        .bind(next.session_id.to_string())
+        .execute(&mut *writer)
+        .await
+        .map_err(classify)?;
+        Ok(inserted.rows_affected() == 1)
     }
 
     async fn add_refresh_token(&self, next: &RefreshToken) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
-        insert_refresh(&mut tx, next).await?;
-        extend_session(&mut tx, next).await?;
-        tx.commit().await.map_err(classify)
+        // The insert trigger extends the session.
+        let mut writer = self.writer.lock().await;
+        insert_refresh(&mut writer, next).await
     }
 
     async fn end_sessions(&self, scope: SessionScope, now: OffsetDateTime, feed_exp: i64) -> Result<Vec<SessionId>, StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
         let (user, only, except) = match scope {
             SessionScope::One(user, id) => (user, Some(id), None),
             SessionScope::AllOf(user) => (user, None, None),
@@ -405,7 +429,8 @@ impl Store for SqliteStore {
     }
 
     async fn append_revocations(&self, entries: &[Revocation], now: OffsetDateTime) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
         append_in(&mut tx, entries, now).await?;
         tx.commit().await.map_err(classify)
     }
@@ -438,13 +463,15 @@ impl Store for SqliteStore {
     }
 
     async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
         insert_key_in(&mut tx, key).await?;
         tx.commit().await.map_err(classify)
     }
 
     async fn rotate_keys(&self, rotation: &KeyRotation) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
         for kid in &rotation.delete {
             sqlx::query("DELETE FROM signing_keys WHERE kid = ?").bind(kid.as_str()).execute(&mut *tx).await.map_err(classify)?;
         }
@@ -476,7 +503,8 @@ impl Store for SqliteStore {
     }
 
     async fn delete_keys(&self, kids: &[Kid]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
         for kid in kids {
             sqlx::query("DELETE FROM signing_keys WHERE kid = ?").bind(kid.as_str()).execute(&mut *tx).await.map_err(classify)?;
         }
@@ -492,16 +520,18 @@ impl Store for SqliteStore {
     }
 
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
         sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
             .bind(name)
             .bind(value)
-            .execute(&self.pool)
+            .execute(&mut *writer)
             .await
             .map(|_| ())
             .map_err(classify)
     }
 
     async fn record_login_failure(&self, login: &str, now: OffsetDateTime, window: Duration) -> Result<(i64, i64), StoreError> {
+        let mut writer = self.writer.lock().await;
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         sqlx::query_as::<_, (i64, i64)>(
             "INSERT INTO login_failures (login, failures, window_start) VALUES (?1, 1, ?2) \
@@ -513,7 +543,7 @@ impl Store for SqliteStore {
         .bind(login)
         .bind(ms(now))
         .bind(ms(now).saturating_sub(window_ms))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *writer)
         .await
         .map_err(classify)
     }
@@ -527,11 +557,13 @@ impl Store for SqliteStore {
     }
 
     async fn clear_login_failures(&self, login: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_failures WHERE login = ?").bind(login).execute(&self.pool).await.map(|_| ()).map_err(classify)
+        let mut writer = self.writer.lock().await;
+        sqlx::query("DELETE FROM login_failures WHERE login = ?").bind(login).execute(&mut *writer).await.map(|_| ()).map_err(classify)
     }
 
     async fn add_rate_hits(&self, minute: i64, hits: &[(String, i64)]) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
         let mut totals = Vec::with_capacity(hits.len());
         for (client, n) in hits {
             let total: i64 = sqlx::query_scalar(
@@ -551,6 +583,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
         sqlx::query("INSERT INTO audit_events (at, kind, actor, subject, ip, detail) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(ms(event.at))
             .bind(&event.kind)
@@ -558,7 +591,7 @@ impl Store for SqliteStore {
             .bind(event.subject.as_deref())
             .bind(event.ip.as_deref())
             .bind(event.detail.as_deref())
-            .execute(&self.pool)
+            .execute(&mut *writer)
             .await
             .map(|_| ())
             .map_err(classify)
@@ -575,11 +608,13 @@ impl Store for SqliteStore {
     }
 
     async fn prune_audit(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
-        sqlx::query("DELETE FROM audit_events WHERE at < ?").bind(ms(cutoff)).execute(&self.pool).await.map(|d| d.rows_affected()).map_err(classify)
+        let mut writer = self.writer.lock().await;
+        sqlx::query("DELETE FROM audit_events WHERE at < ?").bind(ms(cutoff)).execute(&mut *writer).await.map(|d| d.rows_affected()).map_err(classify)
     }
 
     async fn prune(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await.map_err(classify)?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
         let mut pruned = 0;
         for sql in [
             "DELETE FROM refresh_tokens WHERE expires_at < ?1",
@@ -604,28 +639,18 @@ impl Store for SqliteStore {
     }
 }
 
-async fn insert_refresh<'c>(tx: &mut sqlx::Transaction<'c, sqlx::Sqlite>, token: &RefreshToken) -> Result<(), StoreError> {
+async fn insert_refresh(conn: &mut SqliteConnection, token: &RefreshToken) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at, rotated_at) VALUES (?, ?, ?, ?, NULL)")
         .bind(token.hash.as_bytes().as_slice())
         .bind(token.session_id.to_string())
         .bind(ms(token.created_at))
         .bind(ms(token.expires_at))
-        .execute(&mut **tx)
+        .execute(conn)
         .await
         .map(|_| ())
         .map_err(classify)
 }
 
-async fn extend_session<'c>(tx: &mut sqlx::Transaction<'c, sqlx::Sqlite>, token: &RefreshToken) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET last_used_at = ?, expires_at = MAX(expires_at, ?) WHERE id = ?")
-        .bind(ms(token.created_at))
-        .bind(ms(token.expires_at))
-        .bind(token.session_id.to_string())
-        .execute(&mut **tx)
-        .await
-        .map(|_| ())
-        .map_err(classify)
-}
 
 async fn insert_key_in<'c>(tx: &mut sqlx::Transaction<'c, sqlx::Sqlite>, key: &StoredKey) -> Result<(), StoreError> {
     sqlx::query(
