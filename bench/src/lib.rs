@@ -39,6 +39,8 @@ pub struct Row {
     pub outcome: Outcome,
     /// The ceiling this figure is compared with, and its rate.
     pub ceiling: Option<(&'static str, f64)>,
+    /// The server's resident memory right after the scenario.
+    pub rss_after_kib: Option<u64>,
 }
 
 /// Everything one run measured.
@@ -67,12 +69,18 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             Scenario::Verify | Scenario::Introspect => Some(("ES256 verify", ceilings.verify_per_sec)),
             Scenario::Login => Some(("argon2id", ceilings.argon2_per_sec)),
         };
-        rows.push(Row { scenario: scenario.label().to_owned(), outcome, ceiling });
+        rows.push(Row { scenario: scenario.label().to_owned(), outcome, ceiling, rss_after_kib: server.rss_kib() });
     }
     let (logins, verifies) = load::verify_during_logins(&server.endpoint, &fixtures, options).await?;
-    rows.push(Row { scenario: "`POST /v1/auth/login` with verify alongside".into(), outcome: logins, ceiling: Some(("argon2id", ceilings.argon2_per_sec)) });
+    let rss_after_kib = server.rss_kib();
+    rows.push(Row {
+        scenario: "`POST /v1/auth/login` with verify alongside".into(),
+        outcome: logins,
+        ceiling: Some(("argon2id", ceilings.argon2_per_sec)),
+        rss_after_kib,
+    });
     let verify_p99_under_login_load = Some(verifies.p99);
-    rows.push(Row { scenario: "`GET /v1/auth/verify` while logins saturate hashing".into(), outcome: verifies, ceiling: None });
+    rows.push(Row { scenario: "`GET /v1/auth/verify` while logins saturate hashing".into(), outcome: verifies, ceiling: None, rss_after_kib });
     let peak_rss_kib = server.peak_rss_kib();
     server.stop().await;
     Ok(Report { rows, ceilings, startup, idle_rss_kib, peak_rss_kib, verify_p99_under_login_load })
@@ -90,7 +98,8 @@ pub fn markdown(report: &Report, options: &Options) -> String {
         options.connections,
         options.duration.as_secs_f64()
     ));
-    out.push_str("| scenario | req/s | p50 | p99 | errors | ceiling (same run) | ratio |\n|---|---:|---:|---:|---:|---|---:|\n");
+    out.push_str("| scenario | req/s | p50 | p99 | errors | ceiling (same run) | ratio | server RSS after |\n|---|---:|---:|---:|---:|---|---:|---:|\n");
+    let kib = |k: Option<u64>| k.map_or("n/a (in-process)".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0));
     for row in &report.rows {
         let o = &row.outcome;
         let (ceiling, ratio) = match row.ceiling {
@@ -98,17 +107,17 @@ pub fn markdown(report: &Report, options: &Options) -> String {
             None => ("—".into(), "—".into()),
         };
         out.push_str(&format!(
-            "| {} | {:.0} | {} | {} | {} | {} | {} |\n",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
             row.scenario,
             o.per_sec,
             ms(o.p50),
             ms(o.p99),
             o.errors,
             ceiling,
-            ratio
+            ratio,
+            kib(row.rss_after_kib)
         ));
     }
-    let kib = |k: Option<u64>| k.map_or("n/a (in-process)".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0));
     out.push_str(&format!(
         "\nStart-up to ready on a new SQLite file: {}. Server memory: idle {}, peak {}.\n",
         ms(report.startup),
