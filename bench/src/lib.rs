@@ -2,8 +2,8 @@
 //!
 //! It starts Tessera (the release binary as its own process, or in-process for the smoke
 //! test) on a fresh SQLite file with its own admin and client, warms up, runs each scenario
-//! for a fixed time at a fixed number of connections, and records requests per second,
-//! p50/p99 latency, errors and the server's memory. In the same run it measures the
+//! for a fixed time at a fixed number of connections with `wrk`, and records requests per
+//! second, p50/p99 latency, errors and the server's memory. In the same run it measures the
 //! ceilings the figures are compared with: the bare argon2 rate and the bare ES256
 //! sign/verify rate on this machine.
 
@@ -60,7 +60,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let server = Server::start(&options.target).await?;
     let startup = server.startup;
     let idle_rss_kib = server.rss_kib();
-    let fixtures = load::Fixtures::prepare(&server.endpoint, options.connections).await?;
+    let fixtures = load::Fixtures::prepare(&server.endpoint).await?;
     let mut rows = Vec::new();
     for scenario in [Scenario::ClientCredentials, Scenario::Verify, Scenario::Introspect, Scenario::Refresh, Scenario::Login] {
         let outcome = load::run(&server.endpoint, &fixtures, scenario, options).await?;

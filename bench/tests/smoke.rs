@@ -1,4 +1,4 @@
-//! The harness must not rot: a short run at low concurrency against Tessera in-process,
+//! The harness must not rot: a short run at low concurrency (wrk against Tessera in-process),
 //! every scenario, no errors, and a table with every row.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,7 +8,7 @@ use tessera_bench::{Options, Target, markdown, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_run_measures_every_scenario_without_errors() {
-    let options = Options { duration: Duration::from_millis(700), connections: 4, warmup: Duration::from_millis(100), target: Target::InProcess };
+    let options = Options { duration: Duration::from_secs(1), connections: 4, warmup: Duration::ZERO, target: Target::InProcess };
 
     let report = run(&options).await.unwrap();
 
