@@ -1,6 +1,7 @@
 //! `GET /v1/audit`: the audit trail, for admins.
 
-use super::error::ApiError;
+use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::views::AuditPageDoc;
 use super::extract::Bearer;
 use crate::state::AppState;
 use axum::extract::{Query, State};
@@ -8,15 +9,36 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Page size, 1 to 1000 (default 100; values outside are clamped).
     #[serde(default)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4_294_967_295_i64)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
 }
 
+/// The audit trail, newest first (admin)
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of events", body = AuditPageDoc),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn trail(
     State(app): State<AppState>,
     Bearer(claims): Bearer,

@@ -1,25 +1,50 @@
 //! `/v1/auth/*`: register, login, refresh, logout, verify.
 
-use super::error::ApiError;
-use super::extract::{Bearer, Client, Json};
-use super::views::TokenView;
+use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::extract::{Bearer, Client, Json, RawBody};
+use super::views::{TokenView, VerifyDoc};
 use crate::service::{Error, LoginId, Registration};
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterBody {
+    /// Stored trimmed, compared case-insensitively.
+    #[schema(format = Email)]
     email: String,
+    /// Not guessable, e.g. not the email (else 422 `weak_password`).
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
+    /// 3 to 32 of `a-z 0-9 _ . -` after folding to lower case.
     #[serde(default)]
     username: Option<String>,
 }
 
+/// Register an account and log it in
+///
+/// The access token is `fresh`.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/register",
+    tag = "auth",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered and logged in", body = TokenView),
+        (status = 400, response = ProblemAnswer),
+        (status = 409, response = ProblemAnswer),
+        (status = 413, response = ProblemAnswer),
+        (status = 415, response = ProblemAnswer),
+        (status = 422, response = ProblemAnswer),
+        (status = 429, response = RetryLaterAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn register(
     State(app): State<AppState>,
     Client(meta): Client,
@@ -30,7 +55,8 @@ pub async fn register(
     Ok((StatusCode::CREATED, axum::Json(TokenView::new(Some(&user), tokens))))
 }
 
-#[derive(Debug, Deserialize)]
+/// `email` or `username` names the account; `email` wins when both are given.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginBody {
     #[serde(default)]
     email: Option<String>,
@@ -39,6 +65,28 @@ pub struct LoginBody {
     password: String,
 }
 
+/// Log in with a password
+///
+/// The access token is `fresh`. While an account is locked by failed logins, even the right
+/// password gets 429.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = TokenView),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 413, response = ProblemAnswer),
+        (status = 415, response = ProblemAnswer),
+        (status = 422, response = ProblemAnswer),
+        (status = 429, response = RetryLaterAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn login(
     State(app): State<AppState>,
     Client(meta): Client,
@@ -53,24 +101,67 @@ pub async fn login(
     Ok(axum::Json(TokenView::new(Some(&user), tokens)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
+/// Exchange a refresh token for new tokens
+///
+/// The old refresh token stops working; presenting it again revokes its session. The new
+/// access token is not `fresh`.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new access token and a new refresh token", body = TokenView),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 413, response = ProblemAnswer),
+        (status = 415, response = ProblemAnswer),
+        (status = 422, response = ProblemAnswer),
+        (status = 429, response = RetryLaterAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn refresh(State(app): State<AppState>, Json(body): Json<RefreshBody>) -> Result<impl IntoResponse, ApiError> {
     let tokens = app.refresh(&body.refresh_token).await?;
     Ok(axum::Json(TokenView::new(None, tokens)))
 }
 
-#[derive(Debug, Deserialize)]
+/// Optional: also ends the session of this refresh token, when it is the caller's.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LogoutBody {
     #[serde(default)]
     refresh_token: Option<String>,
 }
 
-/// The body is optional, so it is read as bytes and parsed only when present.
-pub async fn logout(State(app): State<AppState>, Bearer(claims): Bearer, body: Bytes) -> Result<StatusCode, ApiError> {
+/// Log out
+///
+/// Revokes this access token and its session. The body is optional and read as JSON whatever
+/// its content type.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body(content = LogoutBody, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 413, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
+// The body is optional, so it is read as bytes and parsed only when present.
+pub async fn logout(State(app): State<AppState>, Bearer(claims): Bearer, RawBody(body): RawBody) -> Result<StatusCode, ApiError> {
     let body: LogoutBody = if body.iter().all(u8::is_ascii_whitespace) {
         LogoutBody { refresh_token: None }
     } else {
@@ -81,11 +172,41 @@ pub async fn logout(State(app): State<AppState>, Bearer(claims): Bearer, body: B
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Log out everywhere
+///
+/// Revokes every session and every access token of the user.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout-all",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session ended"),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn logout_all(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<StatusCode, ApiError> {
     app.logout_all(&claims).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Check a bearer token
+///
+/// Any body is ignored.
+#[utoipa::path(
+    method(get, post),
+    path = "/v1/auth/verify",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token is valid and not revoked", body = VerifyDoc),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 500, response = ProblemAnswer),
+    )
+)]
 pub async fn verify(Bearer(claims): Bearer) -> impl IntoResponse {
     axum::Json(json!({ "active": true, "claims": &*claims }))
 }

@@ -1,19 +1,20 @@
 //! `/v1/clients`: the admin API for service clients.
 
-use super::error::ApiError;
-use super::extract::{Bearer, Json};
+use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::extract::{Bearer, Json, Path};
 use crate::domain::Client;
 use crate::service::ClientSpec;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 /// A client as admins see it; never the secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ClientView {
     pub client_id: String,
     pub name: String,
@@ -21,8 +22,38 @@ pub struct ClientView {
     pub roles: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Only in the answer that creates the client ([`NewClientDoc`] documents that one).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub client_secret: Option<String>,
+}
+
+/// A client just created, with its secret, which is shown only here.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = NewClient)]
+pub struct NewClientDoc {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub roles: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub client_secret: String,
+}
+
+/// `GET /v1/clients`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ClientList)]
+pub struct ClientListDoc {
+    pub clients: Vec<ClientView>,
+}
+
+/// A client's new secret; the old one stops working.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ClientSecret)]
+pub struct ClientSecretDoc {
+    pub client_id: String,
+    pub client_secret: String,
 }
 
 impl ClientView {
@@ -38,16 +69,38 @@ impl ClientView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// Scopes the client may be granted.
     #[serde(default)]
     scopes: Vec<String>,
+    /// Roles its tokens carry, e.g. `admin`.
     #[serde(default)]
     roles: Vec<String>,
 }
 
+/// Create a service client (admin)
+#[utoipa::path(
+    post,
+    path = "/v1/clients",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created; the secret is shown only here", body = NewClientDoc),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 413, response = ProblemAnswer),
+        (status = 415, response = ProblemAnswer),
+        (status = 422, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn create(State(app): State<AppState>, Bearer(claims): Bearer, Json(body): Json<CreateBody>) -> Result<impl IntoResponse, ApiError> {
     let spec = ClientSpec { name: body.name, scopes: body.scopes, roles: body.roles };
     let created = app.create_client(&claims, spec).await?;
@@ -55,20 +108,85 @@ pub async fn create(State(app): State<AppState>, Bearer(claims): Bearer, Json(bo
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
+/// Every service client (admin)
+#[utoipa::path(
+    get,
+    path = "/v1/clients",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The clients, without secrets", body = ClientListDoc),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<impl IntoResponse, ApiError> {
     let clients: Vec<ClientView> = app.list_clients(&claims).await?.iter().map(|c| ClientView::new(c, None)).collect();
     Ok(axum::Json(json!({ "clients": clients })))
 }
 
+/// One service client (admin)
+#[utoipa::path(
+    get,
+    path = "/v1/clients/{client_id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("client_id" = String, Path)),
+    responses(
+        (status = 200, description = "The client, without its secret", body = ClientView),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 404, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn get(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(ClientView::new(&app.get_client(&claims, &id).await?, None)))
 }
 
+/// Delete a service client (admin)
+#[utoipa::path(
+    delete,
+    path = "/v1/clients/{client_id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("client_id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted; its tokens stop working"),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 404, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn delete(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     app.delete_client(&claims, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Replace a client's secret (admin)
+#[utoipa::path(
+    post,
+    path = "/v1/clients/{client_id}/secret",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("client_id" = String, Path)),
+    responses(
+        (status = 200, description = "The new secret; the old one stops working", body = ClientSecretDoc),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 404, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn rotate_secret(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let (id, secret) = app.rotate_client_secret(&claims, &id).await?;
     Ok(axum::Json(json!({ "client_id": id.to_string(), "client_secret": secret.expose() })))

@@ -1,11 +1,26 @@
 //! RFC 8414 authorization-server metadata, also served as OpenID discovery.
 
+use super::error::ProblemAnswer;
+use super::views::MetadataDoc;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// Authorization-server metadata (RFC 8414)
+///
+/// Also served as `/.well-known/openid-configuration`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "discovery",
+    responses(
+        (status = 200, description = "The metadata", body = MetadataDoc,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+        (status = 500, response = ProblemAnswer),
+    )
+)]
 pub async fn metadata(State(app): State<AppState>) -> Response {
     let issuer = &app.settings().issuer;
     let alg = app.list_keys().ok().and_then(|keys| {

@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::time::Duration;
+use utoipa::{ToResponse, ToSchema};
 
 /// An error on its way to the caller.
 #[derive(Debug)]
@@ -34,10 +35,11 @@ impl From<Error> for ApiError {
 }
 
 /// The RFC 9457 body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
     /// A URI naming the problem type.
     #[serde(rename = "type")]
+    #[schema(pattern = "^urn:tessera:problem:[a-z_]+$")]
     pub kind: String,
     /// Short human summary (the status phrase).
     pub title: &'static str,
@@ -45,9 +47,67 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong in this instance.
     pub detail: String,
-    /// Stable machine-readable code.
+    /// Stable machine-readable code, e.g. `invalid_credentials`, `token_expired`.
+    #[schema(pattern = "^[a-z_]+$")]
     pub code: &'static str,
 }
+
+// The error answers as the OpenAPI document names them, one per header set; `code` in the
+// body says which error it is. Handlers list the statuses they can answer with.
+
+/// An RFC 9457 problem; `code` says which.
+#[derive(Debug, ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct ProblemAnswer(pub Problem);
+
+/// A missing, invalid, expired or revoked bearer token (`WWW-Authenticate: Bearer …`, RFC
+/// 6750), or wrong credentials.
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    headers(("WWW-Authenticate" = String, description = "Bearer challenge, when a bearer token was refused"))
+)]
+pub struct UnauthorizedAnswer(pub Problem);
+
+/// Rate limited, or the password hasher or the database is overloaded or unavailable.
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
+)]
+pub struct RetryLaterAnswer(pub Problem);
+
+/// The RFC 6749 §5.2 body of `/oauth2/*` errors.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, `rate_limited`, `temporarily_unavailable`
+    /// or `server_error`.
+    #[schema(value_type = String, pattern = "^[a-z_]+$")]
+    pub error: &'static str,
+    pub error_description: String,
+}
+
+/// An RFC 6749 §5.2 error.
+#[derive(Debug, ToResponse)]
+#[response(content_type = "application/json")]
+pub struct OAuthErrorAnswer(pub OAuthErrorBody);
+
+/// `invalid_client`; a client that tried HTTP Basic gets a Basic challenge (RFC 6749 §5.2).
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/json",
+    headers(("WWW-Authenticate" = String, description = "Basic challenge, when the client used HTTP Basic"))
+)]
+pub struct OAuthUnauthorizedAnswer(pub OAuthErrorBody);
+
+/// Rate limited, or the server is overloaded or its database unavailable.
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/json",
+    headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
+)]
+pub struct OAuthRetryLaterAnswer(pub OAuthErrorBody);
 
 /// Status, code and extra headers of a service error.
 pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {
@@ -195,7 +255,7 @@ impl From<Error> for OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.error, "error_description": self.description });
+        let body = OAuthErrorBody { error: self.error, error_description: self.description };
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -3,6 +3,7 @@
 use super::error::ApiError;
 use crate::service::{ClientMeta, Error, TokenError};
 use crate::state::AppState;
+use axum::body::Bytes;
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::request::Parts;
@@ -42,6 +43,39 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         }
         JsonRejection::BytesRejection(e) => body_rejection(e.status()),
         other => ApiError::request(other.status(), "malformed_request", short(&other.body_text())),
+    }
+}
+
+/// A body read as bytes, for endpoints whose JSON body is optional; over the body limit it is
+/// the same 413 problem as for [`Json`], not axum's plain-text answer.
+#[derive(Debug, Clone, Default)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(RawBody).map_err(|e| body_rejection(e.status()))
+    }
+}
+
+/// Path parameters whose rejection (a segment that is not UTF-8 after percent-decoding) is a
+/// problem rather than axum's plain-text answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match <axum::extract::Path<T> as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let code = if status.is_server_error() { "internal_error" } else { "malformed_request" };
+                Err(ApiError::request(status, code, short(&rejection.body_text())))
+            }
+        }
     }
 }
 

@@ -1,37 +1,88 @@
 //! Signing keys: the public JWKS, and the admin listing and rotation.
 
-use super::error::ApiError;
-use super::extract::{Bearer, Json};
+use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::views::{JwksDoc, KeyListDoc, RotatedKeyDoc, SigningAlgDoc};
+use super::extract::{Bearer, Json, RawBody};
 use crate::domain::keys::SigningAlg;
 use crate::service::Error;
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
-/// RFC 7517 key set. Cacheable for a short while: new keys are published a rotation ahead.
+/// The public signing keys (RFC 7517)
+///
+/// The active key, the next key and retiring keys; empty with HS256.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "discovery",
+    responses(
+        (status = 200, description = "The key set", body = JwksDoc,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+        (status = 500, response = ProblemAnswer),
+    )
+)]
+// Cacheable for a short while: new keys are published a rotation ahead.
 pub async fn jwks(State(app): State<AppState>) -> Result<Response, ApiError> {
     let mut response = axum::Json(app.jwks()?.as_ref().clone()).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     Ok(response)
 }
 
+/// The signing keys and their states (admin)
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The keys", body = KeyListDoc),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+    )
+)]
 pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<impl IntoResponse, ApiError> {
     require_admin(&claims)?;
     Ok(axum::Json(json!({ "keys": app.list_keys()? })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RotateBody {
+    /// Switches the signing algorithm from now on.
     #[serde(default)]
+    #[schema(value_type = Option<SigningAlgDoc>)]
     alg: Option<String>,
 }
 
-/// The body is optional: `{"alg": "RS256"}` switches algorithm.
-pub async fn rotate(State(app): State<AppState>, Bearer(claims): Bearer, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+/// Rotate the signing keys (admin)
+///
+/// The next key becomes active, a new next key is made, the old active key is retiring. The
+/// body is optional and read as JSON whatever its content type: `{"alg": "RS256"}` switches
+/// algorithm.
+#[utoipa::path(
+    post,
+    path = "/v1/keys/rotate",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body(content = Option<RotateBody>, content_type = "application/json"),
+    responses(
+        (status = 201, description = "New tokens are signed with this key", body = RotatedKeyDoc),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 409, response = ProblemAnswer),
+        (status = 413, response = ProblemAnswer),
+        (status = 422, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
+pub async fn rotate(State(app): State<AppState>, Bearer(claims): Bearer, RawBody(body): RawBody) -> Result<impl IntoResponse, ApiError> {
     require_admin(&claims)?;
     let alg = if body.iter().all(u8::is_ascii_whitespace) {
         None

@@ -9,10 +9,11 @@ pub mod error;
 pub mod extract;
 mod keys;
 mod limit;
-mod oauth;
+pub mod oauth;
 mod observe;
-mod revocations;
+pub mod openapi;
 mod ops;
+mod revocations;
 mod users;
 pub mod views;
 pub use audit::event_json;
@@ -22,7 +23,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::handler::Handler;
+use axum::routing::{self, MethodRouter};
 use error::problem;
 use std::time::Duration;
 use axum::http::Method;
@@ -37,44 +39,11 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Every route Tessera serves, with its middleware.
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.http().cors_origins);
-    // Credential endpoints: limited per client address.
-    let credentials = Router::new()
-        .route("/v1/auth/register", post(auth::register))
-        .route("/v1/auth/login", post(auth::login))
-        .route("/v1/auth/refresh", post(auth::refresh))
-        .route("/oauth2/token", post(oauth::token))
-        .route("/oauth2/introspect", post(oauth::introspect))
-        .route("/oauth2/revoke", post(oauth::revoke))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), limit::per_client_address));
-
-    let routes = Router::new()
-        .merge(credentials)
-        .route("/", get(ops::root))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/v1/auth/logout", post(auth::logout))
-        .route("/v1/auth/logout-all", post(auth::logout_all))
-        .route("/v1/auth/verify", get(auth::verify).post(auth::verify))
-        .route("/v1/users", get(users::list_users))
-        .route("/v1/users/me", get(users::me).patch(users::patch_me).delete(users::delete_me))
-        .route("/v1/users/me/password", put(users::change_password))
-        .route("/v1/users/me/sessions", get(users::sessions))
-        .route("/v1/users/me/sessions/{id}", delete(users::end_session))
-        .route(
-            "/v1/users/{id}",
-            get(users::get_user).patch(users::admin_patch_user).delete(users::admin_delete_user),
-        )
-        .route("/v1/revocations", get(revocations::feed))
-        .route("/v1/audit", get(audit::trail))
-        .route("/v1/keys", get(keys::list))
-        .route("/v1/keys/rotate", post(keys::rotate))
-        .route("/v1/clients", get(clients::list).post(clients::create))
-        .route("/v1/clients/{client_id}", get(clients::get).delete(clients::delete))
-        .route("/v1/clients/{client_id}/secret", post(clients::rotate_secret))
-        .route("/.well-known/jwks.json", get(keys::jwks))
-        .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
-        .route("/.well-known/openid-configuration", get(discovery::metadata))
+    let routes = credential_routes()
+        .router
+        // Credential endpoints: limited per client address.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), limit::per_client_address))
+        .merge(other_routes().router)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
@@ -94,6 +63,98 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(axum::middleware::from_fn_with_state(state, observe::observe))
         .layer(cors)
+}
+
+/// Every `(path, method)` the router serves, in the router's path syntax (which is OpenAPI's).
+/// `GET` routes also answer `HEAD`, as axum's do. The OpenAPI document must list exactly these.
+pub fn served_routes() -> Vec<(&'static str, Method)> {
+    let mut served = credential_routes().served;
+    served.extend(other_routes().served);
+    served
+}
+
+/// The endpoints that take credentials, limited per client address.
+fn credential_routes() -> Routes {
+    Routes::default()
+        .post("/v1/auth/register", auth::register)
+        .post("/v1/auth/login", auth::login)
+        .post("/v1/auth/refresh", auth::refresh)
+        .post("/oauth2/token", oauth::token)
+        .post("/oauth2/introspect", oauth::introspect)
+        .post("/oauth2/revoke", oauth::revoke)
+}
+
+/// The other endpoints.
+fn other_routes() -> Routes {
+    Routes::default()
+        .get("/", ops::root)
+        .get("/healthz", ops::healthz)
+        .get("/readyz", ops::readyz)
+        .get("/metrics", ops::metrics)
+        .get("/openapi.json", openapi::document)
+        .post("/v1/auth/logout", auth::logout)
+        .post("/v1/auth/logout-all", auth::logout_all)
+        .get("/v1/auth/verify", auth::verify)
+        .post("/v1/auth/verify", auth::verify)
+        .get("/v1/users", users::list_users)
+        .get("/v1/users/me", users::me)
+        .patch("/v1/users/me", users::patch_me)
+        .delete("/v1/users/me", users::delete_me)
+        .put("/v1/users/me/password", users::change_password)
+        .get("/v1/users/me/sessions", users::sessions)
+        .delete("/v1/users/me/sessions/{id}", users::end_session)
+        .get("/v1/users/{id}", users::get_user)
+        .patch("/v1/users/{id}", users::admin_patch_user)
+        .delete("/v1/users/{id}", users::admin_delete_user)
+        .get("/v1/revocations", revocations::feed)
+        .get("/v1/audit", audit::trail)
+        .get("/v1/keys", keys::list)
+        .post("/v1/keys/rotate", keys::rotate)
+        .get("/v1/clients", clients::list)
+        .post("/v1/clients", clients::create)
+        .get("/v1/clients/{client_id}", clients::get)
+        .delete("/v1/clients/{client_id}", clients::delete)
+        .post("/v1/clients/{client_id}/secret", clients::rotate_secret)
+        .get("/.well-known/jwks.json", keys::jwks)
+        .get("/.well-known/oauth-authorization-server", discovery::metadata)
+        .get("/.well-known/openid-configuration", discovery::metadata)
+}
+
+/// A router and the list of what it serves, built by the same calls, so that the list (and
+/// the test holding the OpenAPI document to it) cannot miss a route.
+#[derive(Default)]
+struct Routes {
+    router: Router<AppState>,
+    served: Vec<(&'static str, Method)>,
+}
+
+impl Routes {
+    fn add(mut self, path: &'static str, method: Method, route: MethodRouter<AppState>) -> Self {
+        // axum merges the method routers of a path routed more than once.
+        self.router = self.router.route(path, route);
+        self.served.push((path, method));
+        self
+    }
+
+    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(path, Method::GET, routing::get(handler))
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(path, Method::POST, routing::post(handler))
+    }
+
+    fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(path, Method::PUT, routing::put(handler))
+    }
+
+    fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(path, Method::PATCH, routing::patch(handler))
+    }
+
+    fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(path, Method::DELETE, routing::delete(handler))
+    }
 }
 
 /// CORS is off (no headers, preflights refused) unless origins are configured; then only

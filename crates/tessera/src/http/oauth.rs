@@ -1,7 +1,7 @@
 //! `/oauth2/*`: the token endpoint (RFC 6749), introspection (RFC 7662) and revocation
 //! (RFC 7009). Form bodies in, JSON out, RFC 6749 §5.2 errors.
 
-use super::error::OAuthError;
+use super::error::{OAuthError, OAuthErrorAnswer, OAuthRetryLaterAnswer, OAuthUnauthorizedAnswer};
 use super::extract::form_rejection;
 use crate::domain::{Client, ClientId};
 use crate::service::{Error, Introspection, Revoker};
@@ -12,8 +12,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 /// Form parameters; a parameter sent twice is refused (RFC 6749 §3.1, §3.2).
 struct Params(HashMap<String, String>);
@@ -111,7 +113,132 @@ fn token_response(body: Value) -> Response {
     response
 }
 
-/// `POST /oauth2/token`.
+// The form bodies and answers as the OpenAPI document describes them; the handlers read forms
+// as pairs, to refuse repeated parameters (RFC 6749 §3.1), and answer with `json!`.
+
+/// The grants Tessera supports.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = GrantType)]
+pub enum GrantTypeDoc {
+    ClientCredentials,
+    RefreshToken,
+}
+
+/// A token request (RFC 6749 §4.4 and §6). A client authenticates by HTTP Basic or by
+/// `client_id` and `client_secret` here, not both; the `refresh_token` grant is for the public
+/// first-party client `tessera` (send `client_id=tessera` or nothing).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TokenRequest)]
+pub struct TokenFormDoc {
+    pub grant_type: GrantTypeDoc,
+    /// `client_credentials`: space-separated, a subset of the client's scopes (all of them when absent).
+    #[schema(nullable = false)]
+    pub scope: Option<String>,
+    /// Required for the `refresh_token` grant.
+    #[schema(nullable = false, min_length = 1)]
+    pub refresh_token: Option<String>,
+    #[schema(nullable = false)]
+    pub client_id: Option<String>,
+    #[schema(nullable = false)]
+    pub client_secret: Option<String>,
+}
+
+/// An introspection (RFC 7662) or revocation (RFC 7009) request. The caller authenticates as
+/// a client by HTTP Basic or by `client_id` and `client_secret` here; revocation also takes the
+/// public first-party client (`client_id=tessera`, no secret).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TokenParameterRequest)]
+pub struct TokenParamFormDoc {
+    /// An access token or a refresh token.
+    #[schema(min_length = 1)]
+    pub token: String,
+    /// A hint only; Tessera tells the kinds apart itself.
+    #[schema(nullable = false)]
+    pub token_type_hint: Option<String>,
+    #[schema(nullable = false)]
+    pub client_id: Option<String>,
+    #[schema(nullable = false)]
+    pub client_secret: Option<String>,
+}
+
+/// A token answer (RFC 6749 §5.1).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TokenAnswer)]
+pub struct TokenAnswerDoc {
+    pub access_token: String,
+    #[schema(pattern = "^Bearer$")]
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The `refresh_token` grant only: the new refresh token; the one presented stops working.
+    #[schema(nullable = false)]
+    pub refresh_token: Option<String>,
+    /// The granted scopes, space-separated (empty for people).
+    pub scope: String,
+}
+
+/// An introspection answer (RFC 7662 §2.2): only `active: false` for a token that is not
+/// active; the claims of an access token; the session of a refresh token.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Introspection)]
+pub struct IntrospectionDoc {
+    pub active: bool,
+    /// `Bearer` or `refresh_token`.
+    #[schema(nullable = false)]
+    pub token_type: Option<String>,
+    #[schema(nullable = false)]
+    pub iss: Option<String>,
+    #[schema(nullable = false)]
+    pub sub: Option<String>,
+    #[schema(nullable = false)]
+    pub aud: Option<super::views::AudienceDoc>,
+    #[schema(nullable = false)]
+    pub exp: Option<i64>,
+    #[schema(nullable = false)]
+    pub iat: Option<i64>,
+    #[schema(nullable = false)]
+    pub nbf: Option<i64>,
+    #[schema(nullable = false)]
+    pub jti: Option<String>,
+    #[schema(nullable = false)]
+    pub scope: Option<String>,
+    #[schema(nullable = false)]
+    pub client_id: Option<String>,
+    #[schema(nullable = false)]
+    pub roles: Option<Vec<String>>,
+    #[schema(nullable = false)]
+    pub sid: Option<String>,
+    #[schema(nullable = false)]
+    pub fresh: Option<bool>,
+}
+
+/// A revocation answer (RFC 7009 §2.2): an empty object, also for unknown tokens.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Empty, max_properties = 0)]
+pub struct EmptyDoc {}
+
+/// Get a token (RFC 6749)
+///
+/// `client_credentials` for service clients, `refresh_token` for people's apps.
+#[utoipa::path(
+    post,
+    path = "/oauth2/token",
+    tag = "oauth2",
+    security(("client_basic" = []), ()),
+    request_body(content = TokenFormDoc, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Issued", body = TokenAnswerDoc,
+            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
+        (status = 400, response = OAuthErrorAnswer),
+        (status = 401, response = OAuthUnauthorizedAnswer),
+        (status = 413, response = OAuthErrorAnswer),
+        (status = 415, response = OAuthErrorAnswer),
+        (status = 429, response = OAuthRetryLaterAnswer),
+        (status = 500, response = OAuthErrorAnswer),
+        (status = 503, response = OAuthRetryLaterAnswer),
+    )
+)]
 pub async fn token(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -163,7 +290,27 @@ pub async fn token(
     }
 }
 
-/// `POST /oauth2/introspect` (RFC 7662), for authenticated clients.
+/// Introspect a token (RFC 7662)
+///
+/// Any authenticated client may introspect any token.
+#[utoipa::path(
+    post,
+    path = "/oauth2/introspect",
+    tag = "oauth2",
+    security(("client_basic" = []), ()),
+    request_body(content = TokenParamFormDoc, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Whether the token is active, and what it carries", body = IntrospectionDoc,
+            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
+        (status = 400, response = OAuthErrorAnswer),
+        (status = 401, response = OAuthUnauthorizedAnswer),
+        (status = 413, response = OAuthErrorAnswer),
+        (status = 415, response = OAuthErrorAnswer),
+        (status = 429, response = OAuthRetryLaterAnswer),
+        (status = 500, response = OAuthErrorAnswer),
+        (status = 503, response = OAuthRetryLaterAnswer),
+    )
+)]
 pub async fn introspect(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -194,8 +341,28 @@ pub async fn introspect(
     Ok(token_response(body))
 }
 
-/// `POST /oauth2/revoke` (RFC 7009): confidential clients by HTTP Basic, or the public
-/// first-party client by `client_id=tessera`.
+/// Revoke a token (RFC 7009)
+///
+/// A client may revoke the tokens issued to it, an admin client any token, the public
+/// first-party client people's tokens.
+#[utoipa::path(
+    post,
+    path = "/oauth2/revoke",
+    tag = "oauth2",
+    security(("client_basic" = []), ()),
+    request_body(content = TokenParamFormDoc, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke", body = EmptyDoc,
+            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
+        (status = 400, response = OAuthErrorAnswer),
+        (status = 401, response = OAuthUnauthorizedAnswer),
+        (status = 413, response = OAuthErrorAnswer),
+        (status = 415, response = OAuthErrorAnswer),
+        (status = 429, response = OAuthRetryLaterAnswer),
+        (status = 500, response = OAuthErrorAnswer),
+        (status = 503, response = OAuthRetryLaterAnswer),
+    )
+)]
 pub async fn revoke(
     State(app): State<AppState>,
     headers: HeaderMap,

@@ -1,6 +1,7 @@
 //! `GET /v1/revocations`: the revocation feed for services that verify tokens locally.
 
-use super::error::ApiError;
+use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::views::RevocationFeedDoc;
 use super::extract::bearer_token;
 use crate::service::{Error, TokenError};
 use crate::state::AppState;
@@ -14,15 +15,20 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
+use utoipa::IntoParams;
 
 /// The longest a reader may wait for news.
 const MAX_WAIT: u64 = 30;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
+    /// A `cursor` from an earlier answer: only what came after it. All live revocations when absent.
     #[serde(default)]
     since: Option<String>,
+    /// Whole seconds (at most 30 are used) to wait for something new when there is nothing yet.
     #[serde(default)]
+    #[param(value_type = Option<u64>)]
     wait: Option<String>,
 }
 
@@ -49,6 +55,27 @@ async fn authorize(app: &AppState, parts: &Parts) -> Result<(), ApiError> {
     }
 }
 
+/// The revocation feed
+///
+/// For services that verify tokens locally: a token whose `jti` or `sid` is listed, or whose
+/// `sub` is listed with `iat` before `not_before`, is revoked. Any authenticated client (HTTP
+/// Basic) or an admin's bearer token may read it.
+#[utoipa::path(
+    get,
+    path = "/v1/revocations",
+    tag = "admin",
+    security(("client_basic" = []), ("bearer" = [])),
+    params(FeedQuery),
+    responses(
+        (status = 200, description = "Every revocation after `since`", body = RevocationFeedDoc),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 422, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn feed(State(app): State<AppState>, parts: Parts, query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>) -> Result<impl IntoResponse, ApiError> {
     authorize(&app, &parts).await?;
     let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;

@@ -1,29 +1,71 @@
 //! `/v1/users/*`: the caller's own account and sessions, other accounts, administration.
 
-use super::error::ApiError;
-use super::extract::{Bearer, Json};
-use super::views::{PublicUserView, SessionView, UserView};
+use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::extract::{Bearer, Json, Path};
+use super::views::{PublicUserView, SessionListDoc, SessionView, SomeUserViewDoc, UserPageDoc, UserView};
 use crate::service::{AdminUserPatch, ProfilePatch};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
+/// The caller's account
+#[utoipa::path(
+    get,
+    path = "/v1/users/me",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The full view", body = UserView),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 404, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn me(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<axum::Json<UserView>, ApiError> {
     Ok(axum::Json(UserView::from(&app.me(&claims).await?)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchMeBody {
+    /// 3 to 32 of `a-z 0-9 _ . -` after folding to lower case.
     #[serde(default)]
     username: Option<String>,
+    /// Needs a `fresh` token.
     #[serde(default)]
+    #[schema(format = Email)]
     email: Option<String>,
 }
 
+/// Change the caller's username or email
+///
+/// Changing the email needs a `fresh` token.
+#[utoipa::path(
+    patch,
+    path = "/v1/users/me",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = PatchMeBody,
+    responses(
+        (status = 200, description = "The account as changed", body = UserView),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 404, response = ProblemAnswer),
+        (status = 409, response = ProblemAnswer),
+        (status = 413, response = ProblemAnswer),
+        (status = 415, response = ProblemAnswer),
+        (status = 422, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn patch_me(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
@@ -33,12 +75,37 @@ pub async fn patch_me(
     Ok(axum::Json(UserView::from(&user)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordBody {
     current_password: String,
+    /// Not guessable, e.g. not the email (else 422 `weak_password`).
+    #[schema(min_length = 8, max_length = 256)]
     new_password: String,
 }
 
+/// Change the caller's password
+///
+/// Needs a `fresh` token; ends the user's other sessions. A wrong `current_password` is 403
+/// `invalid_credentials`.
+#[utoipa::path(
+    put,
+    path = "/v1/users/me/password",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = PasswordBody,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 404, response = ProblemAnswer),
+        (status = 413, response = ProblemAnswer),
+        (status = 415, response = ProblemAnswer),
+        (status = 422, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn change_password(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
@@ -48,17 +115,65 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Delete the caller's account
+///
+/// Needs a `fresh` token; the account and all its tokens are gone.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/me",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 404, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn delete_me(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<StatusCode, ApiError> {
     app.delete_me(&claims).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The caller's live sessions, newest first
+#[utoipa::path(
+    get,
+    path = "/v1/users/me/sessions",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The sessions", body = SessionListDoc),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn sessions(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<impl IntoResponse, ApiError> {
     let sessions: Vec<SessionView> =
         app.sessions(&claims).await?.iter().map(|(s, current)| SessionView::new(s, *current)).collect();
     Ok(axum::Json(json!({ "sessions": sessions })))
 }
 
+/// End one of the caller's sessions
+#[utoipa::path(
+    delete,
+    path = "/v1/users/me/sessions/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "A session id, as `/v1/users/me/sessions` lists it")),
+    responses(
+        (status = 204, description = "Ended; its tokens are revoked"),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 404, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn end_session(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
@@ -68,6 +183,25 @@ pub async fn end_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An account
+///
+/// The full view for the owner or an admin; the public view for anyone else, with or
+/// without a token. A token that is presented must be valid.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}",
+    tag = "users",
+    security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "A user id")),
+    responses(
+        (status = 200, description = "The full or the public view", body = SomeUserViewDoc),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 404, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn get_user(
     State(app): State<AppState>,
     caller: Option<Bearer>,
@@ -81,14 +215,34 @@ pub async fn get_user(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Page size, 1 to 200 (default 50; values outside are clamped).
     #[serde(default)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4_294_967_295_i64)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
 }
 
+/// Every account, in id order (admin)
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of accounts", body = UserPageDoc),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn list_users(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
@@ -100,15 +254,40 @@ pub async fn list_users(
     Ok(axum::Json(json!({ "users": users, "next_cursor": page.next_cursor })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminPatchBody {
+    /// Disabling revokes every token of the account.
     #[serde(default)]
     disabled: Option<bool>,
+    /// Replaces the roles, e.g. `["admin"]`.
     #[serde(default)]
     roles: Option<Vec<String>>,
 }
 
+/// Disable, enable or re-role an account (admin)
+///
+/// Disabling revokes every token of the account.
+#[utoipa::path(
+    patch,
+    path = "/v1/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "A user id")),
+    request_body = AdminPatchBody,
+    responses(
+        (status = 200, description = "The account as changed", body = UserView),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 404, response = ProblemAnswer),
+        (status = 413, response = ProblemAnswer),
+        (status = 415, response = ProblemAnswer),
+        (status = 422, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn admin_patch_user(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
@@ -119,6 +298,23 @@ pub async fn admin_patch_user(
     Ok(axum::Json(UserView::from(&user)))
 }
 
+/// Delete an account (admin)
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "A user id")),
+    responses(
+        (status = 204, description = "Deleted; its tokens are revoked"),
+        (status = 400, response = ProblemAnswer),
+        (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
+        (status = 404, response = ProblemAnswer),
+        (status = 500, response = ProblemAnswer),
+        (status = 503, response = RetryLaterAnswer),
+    )
+)]
 pub async fn admin_delete_user(
     State(app): State<AppState>,
     Bearer(claims): Bearer,

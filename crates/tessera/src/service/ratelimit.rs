@@ -92,10 +92,9 @@ impl IpRateLimiter {
         let totals = store.add_rate_hits(minute, &pending).await?;
         let Ok(mut counters) = self.counters.lock() else { return Ok(()) };
         for (client, total) in totals {
-            if let Some(c) = client.parse().ok().and_then(|ip: IpAddr| counters.get_mut(&ip)) {
-                if c.minute == minute {
-                    c.shared = c.shared.max(total);
-                }
+            let counter = client.parse().ok().and_then(|ip: IpAddr| counters.get_mut(&ip));
+            if let Some(c) = counter.filter(|c| c.minute == minute) {
+                c.shared = c.shared.max(total);
             }
         }
         Ok(())

@@ -17,6 +17,7 @@ mod cli;
 mod clients;
 mod oauth;
 mod oauth_library;
+mod openapi;
 mod errors;
 mod instances;
 mod keys;

@@ -114,6 +114,8 @@ impl Cluster {
             pid = std::process::id(),
             dir = self.dir.display()
         );
+        // Never waited for: the watcher must outlive this process to clean up after it.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh").args(["-c", &script]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     }
 }

@@ -1,0 +1,172 @@
+//! `/openapi.json` is generated from the code; these tests hold it to the router, so that a
+//! route cannot be added, or its method changed, without the document following. Whether the
+//! answers match the document is checked by schemathesis (`.ci/schemathesis.sh`).
+
+use crate::helpers::{problem, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+async fn document() -> Value {
+    let app = spawn_app().await;
+    let res = app.get("/openapi.json").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    res.json().await.expect("the document is JSON")
+}
+
+/// `(path, METHOD, operation)` of every operation in the document.
+fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut found = Vec::new();
+    for (path, item) in paths {
+        for method in METHODS {
+            if let Some(operation) = item.get(method) {
+                found.push((path.clone(), method.to_uppercase(), operation));
+            }
+        }
+    }
+    found
+}
+
+/// Follows a `$ref` within the document.
+fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').unwrap_or_else(|| panic!("{reference} is not local"));
+            doc.pointer(pointer).unwrap_or_else(|| panic!("{reference} does not resolve"))
+        }
+        None => value,
+    }
+}
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1() {
+    let doc = document().await;
+
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."), "{}", doc["openapi"]);
+    assert_eq!(doc["info"]["title"], "Tessera");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn the_document_lists_exactly_the_routes_the_router_serves() {
+    let doc = document().await;
+
+    let documented: BTreeSet<(String, String)> = operations(&doc).into_iter().map(|(p, m, _)| (p, m)).collect();
+    let served: BTreeSet<(String, String)> =
+        tessera::http::served_routes().into_iter().map(|(p, m)| (p.to_owned(), m.as_str().to_owned())).collect();
+
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let not_served: Vec<_> = documented.difference(&served).collect();
+    assert!(undocumented.is_empty(), "served but not in /openapi.json: {undocumented:?}");
+    assert!(not_served.is_empty(), "in /openapi.json but not served: {not_served:?}");
+    assert!(served.contains(&("/openapi.json".to_owned(), "GET".to_owned())), "the document documents itself");
+}
+
+#[tokio::test]
+async fn every_operation_declares_an_error_response() {
+    let doc = document().await;
+
+    for (path, method, operation) in operations(&doc) {
+        let statuses: Vec<&String> = operation["responses"].as_object().unwrap().keys().collect();
+        assert!(statuses.iter().any(|s| s.starts_with('2')), "{method} {path} declares no success: {statuses:?}");
+        assert!(
+            statuses.iter().any(|s| s.starts_with('4') || s.starts_with('5')),
+            "{method} {path} declares no error response: {statuses:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_are_problems_except_on_oauth2_where_they_are_rfc_6749_errors() {
+    let doc = document().await;
+    let problem = &doc["components"]["schemas"]["Problem"];
+    for field in ["type", "title", "status", "detail", "code"] {
+        assert!(problem["required"].as_array().unwrap().iter().any(|f| f == field), "Problem requires {field}");
+    }
+
+    for (path, method, operation) in operations(&doc) {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            if !(status.starts_with('4') || status.starts_with('5')) {
+                continue;
+            }
+            let content = resolve(&doc, response)["content"].as_object().unwrap();
+            let (media, schema) = if path.starts_with("/oauth2/") {
+                ("application/json", "#/components/schemas/OAuthErrorBody")
+            } else {
+                ("application/problem+json", "#/components/schemas/Problem")
+            };
+            let keys: Vec<&String> = content.keys().collect();
+            assert_eq!(keys, [media], "{method} {path} {status}");
+            assert_eq!(content[media]["schema"]["$ref"], schema, "{method} {path} {status}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn operations_that_need_credentials_name_a_declared_scheme() {
+    let doc = document().await;
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["client_basic"]["scheme"], "basic");
+
+    for (path, method, operation) in operations(&doc) {
+        for requirement in operation["security"].as_array().into_iter().flatten() {
+            for name in requirement.as_object().unwrap().keys() {
+                assert!(schemes.get(name).is_some(), "{method} {path} names an undeclared scheme {name}");
+            }
+        }
+        let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+        let public = ["/v1/auth/register", "/v1/auth/login", "/v1/auth/refresh"].contains(&path.as_str());
+        if path.starts_with("/v1/") && !public || path.starts_with("/oauth2/") {
+            assert!(secured, "{method} {path} declares no security");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_reference_in_the_document_resolves() {
+    let doc = document().await;
+
+    let mut stack = vec![&doc];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                resolve(&doc, value);
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+}
+
+// Answers that did not match the document until the document was checked against them.
+
+#[tokio::test]
+async fn an_oversized_optional_body_is_a_413_problem() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let huge = "x".repeat(70 * 1024);
+
+    for path in ["/v1/auth/logout", "/v1/keys/rotate"] {
+        let res = app.request(Method::POST, path).bearer_auth(&admin).body(huge.clone()).send().await.unwrap();
+        problem(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    }
+}
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_is_a_400_problem() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+
+    for path in ["/v1/users/%FF", "/v1/users/me/sessions/%FF", "/v1/clients/%FF", "/v1/clients/%FF/secret"] {
+        let method = if path.ends_with("secret") { Method::POST } else { Method::DELETE };
+        let res = app.request(method, path).bearer_auth(&admin).send().await.unwrap();
+        problem(res, StatusCode::BAD_REQUEST, "malformed_request").await;
+    }
+    problem(app.get("/v1/users/%FF").await, StatusCode::BAD_REQUEST, "malformed_request").await;
+}
