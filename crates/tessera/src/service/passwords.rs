@@ -1,5 +1,5 @@
 //! Password hashing with argon2id, kept off the async runtime: hashes run on one dedicated
-//! thread per core, behind a bounded queue. When the queue is full the caller is told to come
+//! thread per core, fed from a bounded queue. When the queue is full the caller is told to come
 //! back (503) instead of piling up memory and starving every other endpoint.
 //!
 //! Each hashing thread allocates its argon2 memory (19 MiB at the default cost) once and
@@ -15,7 +15,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 /// Work for a hashing thread, given that thread's argon2 memory.
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
@@ -23,11 +23,11 @@ type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 #[derive(Debug)]
 pub struct PasswordHasher {
     params: Params,
-    /// One permit per hashing thread: a job is sent only with a permit, so no job ever
-    /// waits inside the channel and the queue bound below is the whole queue.
-    running: Arc<Semaphore>,
+    /// Jobs wait here; a hashing thread takes the next one the moment it finishes the last,
+    /// with no trip through the async runtime in between.
     jobs: mpsc::Sender<Job>,
-    queued: AtomicUsize,
+    /// Jobs sent and not yet started, shared with the jobs themselves.
+    queued: Arc<AtomicUsize>,
     queue_bound: usize,
     wait: prometheus_client::metrics::histogram::Histogram,
     /// Verified against when the account does not exist, so an unknown email costs the
@@ -43,9 +43,8 @@ impl PasswordHasher {
         Ok(PasswordHasher {
             dummy: dummy_hash(&params)?,
             params,
-            running: Arc::new(Semaphore::new(threads)),
             jobs: spawn_hashing_threads(threads)?,
-            queued: AtomicUsize::new(0),
+            queued: Arc::default(),
             queue_bound,
             wait,
         })
@@ -78,19 +77,20 @@ impl PasswordHasher {
             self.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(Error::Busy { retry_after: Duration::from_secs(1) });
         }
-        let queued_at = std::time::Instant::now();
-        let permit = Arc::clone(&self.running).acquire_owned().await;
-        self.wait.observe(queued_at.elapsed().as_secs_f64());
-        self.queued.fetch_sub(1, Ordering::AcqRel);
-        let permit = permit.map_err(Error::internal)?;
         let (done, result) = oneshot::channel();
-        // The permit travels with the job and is freed when the hash is done, even when this
-        // future is dropped first (a client hanging up).
+        let (queued, wait, queued_at) = (Arc::clone(&self.queued), self.wait.clone(), std::time::Instant::now());
         let job: Job = Box::new(move |memory| {
-            let _permit = permit;
-            let _ = done.send(work(memory));
+            queued.fetch_sub(1, Ordering::AcqRel);
+            wait.observe(queued_at.elapsed().as_secs_f64());
+            // Nobody waits for this answer any more (the client hung up): spare the core.
+            if !done.is_closed() {
+                let _ = done.send(work(memory));
+            }
         });
-        self.jobs.send(job).map_err(|_| Error::internal("the hashing threads are gone"))?;
+        if self.jobs.send(job).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::internal("the hashing threads are gone"));
+        }
         result.await.map_err(|_| Error::internal("a hashing thread stopped"))
     }
 }
