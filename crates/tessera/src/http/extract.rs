@@ -12,8 +12,9 @@ use serde::de::DeserializeOwned;
 use std::net::{IpAddr, SocketAddr};
 use tessera_verify::Claims;
 
-/// A JSON body whose every rejection is a problem: 415 without a JSON content type, 400 for
-/// malformed JSON, 422 when fields are missing or of the wrong type, 413 over the body limit.
+/// A JSON object body whose every rejection is a problem: 415 without a JSON content type,
+/// 400 for malformed JSON, 422 when it is not an object (serde would read a struct from an
+/// array too) or fields are missing or of the wrong type, 413 over the body limit.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -21,11 +22,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !has_json_content_type(&req) {
+            return Err(ApiError::request(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON with Content-Type: application/json",
+            ));
         }
+        let body = Bytes::from_request(req, state).await.map_err(|e| body_rejection(e.status()))?;
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
+            return Err(ApiError::request(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "the body must be a JSON object"));
+        }
+        axum::Json::<T>::from_bytes(&body).map(|axum::Json(value)| Json(value)).map_err(json_rejection)
     }
+}
+
+/// `application/json`, or any `application/…+json`, with or without parameters.
+fn has_json_content_type(req: &Request) -> bool {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {

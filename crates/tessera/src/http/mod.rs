@@ -31,7 +31,6 @@ use axum::http::Method;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -55,14 +54,24 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        // Above the long-poll of the revocation feed (30 s).
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(40)))
+        .layer(axum::middleware::from_fn(deadline))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
             problem(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side; it has been logged".into())
         }))
         .layer(axum::middleware::from_fn_with_state(state, observe::observe))
-        .layer(cors)
+        .layer(tower::util::option_layer(cors))
+}
+
+/// Above the long-poll of the revocation feed (30 s).
+const REQUEST_DEADLINE: Duration = Duration::from_secs(40);
+
+/// A request still running at the deadline is dropped and answered 503 as a problem.
+async fn deadline(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "request_timeout", "the request took too long and was abandoned".into()),
+    }
 }
 
 /// Every `(path, method)` the router serves, in the router's path syntax (which is OpenAPI's).
@@ -157,15 +166,20 @@ impl Routes {
     }
 }
 
-/// CORS is off (no headers, preflights refused) unless origins are configured; then only
-/// those origins, only the methods and headers the API uses, and no cookies.
-fn cors(origins: &[String]) -> CorsLayer {
+/// CORS is off (no layer: no headers, and `OPTIONS` is a 405 like any unserved method) unless
+/// origins are configured; then only those origins, only the methods and headers the API
+/// uses, and no cookies.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
     let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    CorsLayer::new()
+    if allowed.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .max_age(Duration::from_secs(600))
+        .max_age(Duration::from_secs(600));
+    Some(layer)
 }
 
 async fn not_found() -> Response {

@@ -61,3 +61,45 @@ async fn every_response_says_nosniff() {
         assert_eq!(app.get(path).await.headers()["x-content-type-options"], "nosniff", "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_json_body_must_be_an_object() {
+    let app = spawn_app().await;
+    for body in ["[\"a@example.com\", \"pw\"]", "null", "\"text\""] {
+        let res = app.request(Method::POST, "/v1/auth/login").header("content-type", "application/json").body(body).send().await.unwrap();
+        problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    }
+}
+
+#[tokio::test]
+async fn without_configured_origins_there_is_no_cors_and_options_is_a_405() {
+    let app = spawn_app().await;
+    let preflight = app
+        .request(Method::OPTIONS, "/v1/auth/login")
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.headers().get("access-control-allow-origin").is_none());
+    problem(preflight, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn configured_origins_and_only_those_may_call_from_a_browser() {
+    let app = crate::helpers::spawn_app_with(|c| c.cors_origins = vec!["https://app.example".into()]).await;
+    let preflight = |origin: &'static str| {
+        app.request(Method::OPTIONS, "/v1/auth/login")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+
+    let allowed = preflight("https://app.example").await.unwrap();
+    let refused = preflight("https://evil.example").await.unwrap();
+
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+    assert!(allowed.headers().get("access-control-allow-credentials").is_none(), "no cookies");
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+}
