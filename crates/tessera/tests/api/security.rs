@@ -313,3 +313,58 @@ async fn arbitrary_and_jwt_shaped_garbage_is_refused_without_panicking() {
         .unwrap();
     assert_eq!(app.get_with("/v1/auth/verify", &real).await.status(), StatusCode::OK);
 }
+
+/// Property test of the server's JWT header parsing, through HTTP: whatever the header says
+/// (any `alg`, including `none` and ones that do not exist, any `kid` with path or SQL
+/// characters, any `typ`, extra members) over any claims and any signature, the answer is
+/// a 401 `invalid_token` problem and the server keeps serving.
+#[test]
+fn any_jwt_header_over_any_claims_is_a_401_never_a_crash() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let app = runtime.block_on(spawn_app());
+    let text = || "[ -~]{0,40}|\\PC{0,10}";
+    let alg = prop_oneof![
+        Just("none".to_owned()),
+        Just("HS256".to_owned()),
+        Just("ES256".to_owned()),
+        Just("RS256".to_owned()),
+        Just("EdDSA".to_owned()),
+        text(),
+    ];
+    let header = (alg, proptest::option::of(text()), proptest::option::of(text()), proptest::option::of(text()))
+        .prop_map(|(alg, kid, typ, extra)| {
+            let mut header = json!({ "alg": alg });
+            if let Some(kid) = kid {
+                header["kid"] = json!(kid);
+            }
+            if let Some(typ) = typ {
+                header["typ"] = json!(typ);
+            }
+            if let Some(extra) = extra {
+                header[extra.as_str()] = json!([1, { "nested": null }]);
+            }
+            header
+        });
+    let claims = (text(), any::<i64>(), text()).prop_map(|(sub, exp, aud)| json!({ "sub": sub, "exp": exp, "aud": aud, "iss": "x" }));
+    let signature = proptest::collection::vec(any::<u8>(), 0..80);
+
+    let mut runner = TestRunner::new(Config { cases: 200, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&(header, claims, signature), |(header, claims, signature)| {
+            let token = format!("{}.{}.{}", b64(&header), b64(&claims), URL_SAFE_NO_PAD.encode(signature));
+            let (status, code) = runtime.block_on(async {
+                let res = app.get_with("/v1/auth/verify", &token).await;
+                let status = res.status();
+                let body: Value = res.json().await.unwrap_or_default();
+                (status, body["code"].as_str().unwrap_or_default().to_owned())
+            });
+            prop_assert_eq!(status, StatusCode::UNAUTHORIZED, "header {}", header);
+            prop_assert_eq!(code, "invalid_token");
+            Ok(())
+        })
+        .unwrap();
+    runtime.block_on(async { assert_eq!(app.get("/healthz").await.status(), StatusCode::OK) });
+}
