@@ -44,6 +44,12 @@ fn migrator() -> Migrator {
 }
 
 impl PgStore {
+    /// The user a one-parameter query finds, if any.
+    async fn one_user(&self, sql: &'static str, key: impl ToString) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(sql).bind(key.to_string()).fetch_optional(&self.pool).await.map_err(classify)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
     /// Connects to a `postgres://` URL. Requests wait at most `acquire_timeout` for a
     /// connection, so an outage answers 503 quickly instead of hanging.
     pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<Self, StoreError> {
@@ -145,30 +151,15 @@ impl Store for PgStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.as_ref().map(user_from_row).transpose()
+        self.one_user("SELECT * FROM users WHERE id = $1", id.to_string()).await
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE email_normalized = $1")
-            .bind(email.normalized())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.as_ref().map(user_from_row).transpose()
+        self.one_user("SELECT * FROM users WHERE email_normalized = $1", email.normalized()).await
     }
 
     async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
-            .bind(username.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.as_ref().map(user_from_row).transpose()
+        self.one_user("SELECT * FROM users WHERE username = $1", username.as_str()).await
     }
 
     async fn update_user(&self, user: &User) -> Result<bool, StoreError> {

@@ -46,6 +46,12 @@ fn migrator() -> Migrator {
 }
 
 impl SqliteStore {
+    /// The user a one-parameter query finds, if any.
+    async fn one_user(&self, sql: &'static str, key: impl ToString) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(sql).bind(key.to_string()).fetch_optional(&self.pool).await.map_err(classify)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
     /// Opens (creating if missing) the database at a `sqlite://PATH` URL.
     pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
@@ -178,30 +184,15 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.as_ref().map(user_from_row).transpose()
+        self.one_user("SELECT * FROM users WHERE id = ?", id.to_string()).await
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE email_normalized = ?")
-            .bind(email.normalized())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.as_ref().map(user_from_row).transpose()
+        self.one_user("SELECT * FROM users WHERE email_normalized = ?", email.normalized()).await
     }
 
     async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE username = ?")
-            .bind(username.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.as_ref().map(user_from_row).transpose()
+        self.one_user("SELECT * FROM users WHERE username = ?", username.as_str()).await
     }
 
     async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
