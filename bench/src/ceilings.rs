@@ -2,7 +2,7 @@
 //! cost and the bare ES256 sign and verify rates, each on every core.
 
 use std::time::{Duration, Instant};
-use tessera::domain::keys::{SigningAlg, Signer, VerifyingKey, generate};
+use tessera::domain::keys::{Signer, SigningAlg, VerifyingKey, generate};
 
 /// Operations per second on all cores.
 #[derive(Debug, Clone, Copy)]
@@ -48,7 +48,9 @@ pub fn argon2_per_sec(each: Duration) -> anyhow::Result<f64> {
         MEMORY.with_borrow_mut(|memory| {
             memory.resize(blocks, argon2::Block::new());
             let mut out = [0u8; 32];
-            argon.hash_password_into_with_memory(b"correct horse battery staple", b"0123456789abcdef", &mut out, &mut memory[..]).map_err(|e| anyhow::anyhow!("{e}"))
+            argon
+                .hash_password_into_with_memory(b"correct horse battery staple", b"0123456789abcdef", &mut out, &mut memory[..])
+                .map_err(|e| anyhow::anyhow!("{e}"))
         })
     })
 }

@@ -87,7 +87,12 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         rss_after_kib,
     });
     let verify_p99_under_login_load = Some(verifies.p99);
-    rows.push(Row { scenario: "`GET /v1/auth/verify` while logins saturate hashing".into(), outcome: verifies, ceiling: None, rss_after_kib });
+    rows.push(Row {
+        scenario: "`GET /v1/auth/verify` while logins saturate hashing".into(),
+        outcome: verifies,
+        ceiling: None,
+        rss_after_kib,
+    });
     let peak_rss_kib = server.peak_rss_kib();
     server.stop().await;
     Ok(Report { rows, ceilings, startup, idle_rss_kib, peak_rss_kib, verify_p99_under_login_load })

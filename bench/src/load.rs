@@ -59,7 +59,11 @@ impl Fixtures {
 }
 
 async fn login(http: &reqwest::Client, server: &Endpoint) -> anyhow::Result<Value> {
-    let res = http.post(format!("{}/v1/auth/login", server.base)).json(&json!({ "email": server.admin_email, "password": PASSWORD })).send().await?;
+    let res = http
+        .post(format!("{}/v1/auth/login", server.base))
+        .json(&json!({ "email": server.admin_email, "password": PASSWORD }))
+        .send()
+        .await?;
     Ok(res.error_for_status()?.json().await?)
 }
 
@@ -96,7 +100,8 @@ async fn script(server: &Endpoint, fixtures: &Fixtures, scenario: Scenario, conn
         Scenario::Introspect => fixed("POST", form, &basic, Some(format!("token={}", fixtures.access_token))),
         Scenario::Login => {
             let body = json!({ "email": server.admin_email, "password": PASSWORD }).to_string();
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n".to_owned() + &format!("wrk.body = {}\n", lua_str(&body))
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n".to_owned()
+                + &format!("wrk.body = {}\n", lua_str(&body))
         }
         Scenario::Refresh => {
             // wrk asks for one request more than it has connections before the first answer
@@ -137,7 +142,13 @@ fn path(scenario: Scenario) -> &'static str {
 
 /// Runs wrk once: `connections` connections on one thread for `duration` (whole seconds,
 /// at least one: wrk counts no finer).
-async fn wrk(server: &Endpoint, fixtures: &Fixtures, scenario: Scenario, connections: usize, duration: Duration) -> anyhow::Result<Outcome> {
+async fn wrk(
+    server: &Endpoint,
+    fixtures: &Fixtures,
+    scenario: Scenario,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir()?;
     let script_path = dir.path().join("scenario.lua");
     std::fs::write(&script_path, script(server, fixtures, scenario, connections).await?)?;

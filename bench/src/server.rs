@@ -95,14 +95,7 @@ impl Server {
                     client_id: client["client_id"].as_str().unwrap_or_default().to_owned(),
                     client_secret: client["client_secret"].as_str().unwrap_or_default().to_owned(),
                 };
-                Ok(Server {
-                    endpoint: std::sync::Arc::new(endpoint),
-                    startup,
-                    pid: child.id(),
-                    child: Some(child),
-                    stop: None,
-                    _dir: dir,
-                })
+                Ok(Server { endpoint: std::sync::Arc::new(endpoint), startup, pid: child.id(), child: Some(child), stop: None, _dir: dir })
             }
             Target::InProcess => {
                 let config = tessera::config::Config::load_from(None, env(dir.path(), port))?;
@@ -110,7 +103,8 @@ impl Server {
                 let app = tessera::startup::Application::build(&config, std::sync::Arc::new(tessera::clock::SystemClock)).await?;
                 let startup = started.elapsed();
                 let tessera = app.tessera().clone();
-                let registration = tessera::service::Registration { email: admin_email.clone(), password: PASSWORD.into(), username: None, admin: true };
+                let registration =
+                    tessera::service::Registration { email: admin_email.clone(), password: PASSWORD.into(), username: None, admin: true };
                 tessera.create_user(registration).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let spec = tessera::service::ClientSpec { name: "bench".into(), scopes: vec!["bench:read".into()], roles: vec![] };
                 let client = tessera.register_client(spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -124,14 +118,7 @@ impl Server {
                     client_id: client.client.id.to_string(),
                     client_secret: client.secret.expose().to_owned(),
                 };
-                Ok(Server {
-                    endpoint: std::sync::Arc::new(endpoint),
-                    startup,
-                    pid: None,
-                    child: None,
-                    stop: Some(stop),
-                    _dir: dir,
-                })
+                Ok(Server { endpoint: std::sync::Arc::new(endpoint), startup, pid: None, child: None, stop: Some(stop), _dir: dir })
             }
         }
     }

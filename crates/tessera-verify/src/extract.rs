@@ -124,10 +124,7 @@ impl From<VerifyError> for Rejection {
             };
         }
         let detail = e.to_string();
-        let challenge = format!(
-            r#"Bearer realm="tessera", error="invalid_token", error_description="{}""#,
-            detail.replace('"', "'")
-        );
+        let challenge = format!(r#"Bearer realm="tessera", error="invalid_token", error_description="{}""#, detail.replace('"', "'"));
         Rejection { status: StatusCode::UNAUTHORIZED, code: e.code(), detail, challenge: Some(challenge) }
     }
 }

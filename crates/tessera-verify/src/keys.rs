@@ -132,12 +132,7 @@ impl KeySet {
                     | (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
                     | (
                         AlgorithmParameters::RSA(_),
-                        Algorithm::RS256
-                            | Algorithm::RS384
-                            | Algorithm::RS512
-                            | Algorithm::PS256
-                            | Algorithm::PS384
-                            | Algorithm::PS512
+                        Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512
                     )
             );
             if !fits {
@@ -196,10 +191,7 @@ pub(crate) fn parse_header(token: &str) -> Result<Header, VerifyError> {
     }
     // An unknown `alg` (including "none") fails to parse here: jsonwebtoken has no `none`.
     let header = decode_header(token).map_err(|_| VerifyError::Malformed("not a signed JWT"))?;
-    let typ_ok = header
-        .typ
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+    let typ_ok = header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
     if !typ_ok {
         return Err(VerifyError::Malformed("not an access token (typ must be at+jwt)"));
     }
@@ -210,13 +202,7 @@ pub(crate) fn kid_of(header: &Header) -> Result<&str, VerifyError> {
     header.kid.as_deref().ok_or(VerifyError::Malformed("the token names no key (kid)"))
 }
 
-pub(crate) fn verify_with(
-    key: &VerifyingKey,
-    header: &Header,
-    token: &str,
-    expected: &Expected,
-    now: i64,
-) -> Result<Claims, VerifyError> {
+pub(crate) fn verify_with(key: &VerifyingKey, header: &Header, token: &str, expected: &Expected, now: i64) -> Result<Claims, VerifyError> {
     // The key decides the algorithm, never the token: this is what defeats alg confusion.
     if header.alg != key.alg {
         return Err(VerifyError::WrongAlgorithm);
@@ -240,4 +226,3 @@ pub(crate) fn verify_with(
     expected.check_claims(&claims, now)?;
     Ok(claims)
 }
-

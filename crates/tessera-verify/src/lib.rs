@@ -82,14 +82,12 @@ pub use error::VerifyError;
 /// The JWKS type keys are parsed from (re-exported so callers need not name jsonwebtoken).
 pub use jsonwebtoken::jwk::JwkSet;
 pub use keys::{DEFAULT_LEEWAY, Expected, KeySet, MAX_LEEWAY, VerifyingKey};
-pub use revocations::{
-    DEFAULT_MAX_TOKEN_LIFETIME, FeedPage, RevocationSet, RevokedSession, RevokedSubject, RevokedToken,
-};
+pub use revocations::{DEFAULT_MAX_TOKEN_LIFETIME, FeedPage, RevocationSet, RevokedSession, RevokedSubject, RevokedToken};
 
 #[cfg(feature = "client")]
 pub use client::{
-    ClientCredentials, DEFAULT_FEED_WAIT, DEFAULT_INTROSPECTION_CACHE_TTL, DEFAULT_KEYS_MAX_AGE,
-    DEFAULT_MAX_FEED_STALENESS, DEFAULT_REFETCH_INTERVAL, Verifier, VerifierBuilder, VerifierStats,
+    ClientCredentials, DEFAULT_FEED_WAIT, DEFAULT_INTROSPECTION_CACHE_TTL, DEFAULT_KEYS_MAX_AGE, DEFAULT_MAX_FEED_STALENESS,
+    DEFAULT_REFETCH_INTERVAL, Verifier, VerifierBuilder, VerifierStats,
 };
 #[cfg(feature = "axum")]
 pub use extract::{Authenticated, Rejection, bearer_token};

@@ -127,8 +127,7 @@ async fn a_flood_of_unknown_kids_refetches_the_jwks_at_most_once_per_interval() 
 async fn a_new_key_is_found_by_refetching_on_its_unknown_kid() {
     let old = TestKey::es256("old");
     let server = spawn_fake(&[&old]).await;
-    let verifier =
-        Verifier::builder(ISSUER).fetch_from(&server.base).refetch_interval(Duration::ZERO).build().await.unwrap();
+    let verifier = Verifier::builder(ISSUER).fetch_from(&server.base).refetch_interval(Duration::ZERO).build().await.unwrap();
     let new = TestKey::es256("new");
     *server.fake.jwks.lock().unwrap() = serde_json::to_value(jwks(&[&old, &new])).unwrap();
     assert!(verifier.verify(&new.token(now())).await.is_ok());
@@ -139,12 +138,8 @@ async fn a_new_key_is_found_by_refetching_on_its_unknown_kid() {
 async fn a_revoked_token_is_refused_as_soon_as_the_feed_lists_it() {
     let key = TestKey::es256("k1");
     let server = spawn_fake(&[&key]).await;
-    let verifier = Verifier::builder(ISSUER)
-        .fetch_from(&server.base)
-        .revocation_feed(ClientCredentials::new("svc_x", "tcs_y"))
-        .build()
-        .await
-        .unwrap();
+    let verifier =
+        Verifier::builder(ISSUER).fetch_from(&server.base).revocation_feed(ClientCredentials::new("svc_x", "tcs_y")).build().await.unwrap();
     let token = key.token(now());
     let claims = verifier.verify(&token).await.unwrap();
     // Let the follower park in its long poll first.
@@ -203,12 +198,8 @@ async fn tokens_are_unverifiable_once_the_feed_has_been_silent_too_long() {
 async fn dropping_the_verifier_stops_its_follower() {
     let key = TestKey::es256("k1");
     let server = spawn_fake(&[&key]).await;
-    let verifier = Verifier::builder(ISSUER)
-        .fetch_from(&server.base)
-        .revocation_feed(ClientCredentials::new("svc_x", "tcs_y"))
-        .build()
-        .await
-        .unwrap();
+    let verifier =
+        Verifier::builder(ISSUER).fetch_from(&server.base).revocation_feed(ClientCredentials::new("svc_x", "tcs_y")).build().await.unwrap();
     let clone = verifier.clone();
     drop(verifier);
     assert!(clone.verify(&key.token(now())).await.is_ok(), "a clone keeps it alive");
@@ -226,12 +217,8 @@ async fn dropping_the_verifier_stops_its_follower() {
 async fn shutdown_stops_the_follower_and_waits_for_it() {
     let key = TestKey::es256("k1");
     let server = spawn_fake(&[&key]).await;
-    let verifier = Verifier::builder(ISSUER)
-        .fetch_from(&server.base)
-        .revocation_feed(ClientCredentials::new("svc_x", "tcs_y"))
-        .build()
-        .await
-        .unwrap();
+    let verifier =
+        Verifier::builder(ISSUER).fetch_from(&server.base).revocation_feed(ClientCredentials::new("svc_x", "tcs_y")).build().await.unwrap();
     tokio::time::timeout(Duration::from_secs(1), verifier.shutdown()).await.expect("shutdown is prompt");
 }
 

@@ -253,11 +253,33 @@ impl fmt::Debug for Config {
 
 /// Every key a file may hold (the variable name without `TESSERA_`, lower case).
 const KEYS: &[&str] = &[
-    "listen", "database_url", "issuer", "audience", "access_token_ttl", "refresh_token_ttl", "signing_alg",
-    "hs256_secret", "master_key", "profile", "argon2_memory_kib", "argon2_iterations", "argon2_parallelism",
-    "login_max_failures", "login_failure_window", "rate_limit_per_ip", "refresh_reuse_grace",
-    "key_rotation_interval", "log", "log_format", "database_max_connections", "database_timeout",
-    "trusted_proxies", "cors_origins", "audit_retention", "hash_queue", "shutdown_grace",
+    "listen",
+    "database_url",
+    "issuer",
+    "audience",
+    "access_token_ttl",
+    "refresh_token_ttl",
+    "signing_alg",
+    "hs256_secret",
+    "master_key",
+    "profile",
+    "argon2_memory_kib",
+    "argon2_iterations",
+    "argon2_parallelism",
+    "login_max_failures",
+    "login_failure_window",
+    "rate_limit_per_ip",
+    "refresh_reuse_grace",
+    "key_rotation_interval",
+    "log",
+    "log_format",
+    "database_max_connections",
+    "database_timeout",
+    "trusted_proxies",
+    "cors_origins",
+    "audit_retention",
+    "hash_queue",
+    "shutdown_grace",
 ];
 
 const PREFIX: &str = "TESSERA_";
@@ -265,9 +287,7 @@ const PREFIX: &str = "TESSERA_";
 /// The key for an environment variable name, if it is one of ours (exact, upper case).
 fn env_key(name: &str) -> Option<&'static str> {
     let rest = name.strip_prefix(PREFIX)?;
-    KEYS.iter()
-        .copied()
-        .find(|k| k.len() == rest.len() && k.bytes().zip(rest.bytes()).all(|(k, r)| k.to_ascii_uppercase() == r))
+    KEYS.iter().copied().find(|k| k.len() == rest.len() && k.bytes().zip(rest.bytes()).all(|(k, r)| k.to_ascii_uppercase() == r))
 }
 
 fn env_name(key: &str) -> String {
@@ -408,9 +428,8 @@ fn file_layer(path: &Path) -> Result<Vec<(&'static str, Entry)>, ConfigError> {
     if !path.exists() {
         return Err(ConfigError(format!("{shown}: the configuration file does not exist")));
     }
-    let dict: BTreeMap<String, Value> = Figment::from(Toml::file_exact(path))
-        .extract()
-        .map_err(|e| ConfigError(format!("{shown}: {}", figment_summary(&e))))?;
+    let dict: BTreeMap<String, Value> =
+        Figment::from(Toml::file_exact(path)).extract().map_err(|e| ConfigError(format!("{shown}: {}", figment_summary(&e))))?;
     let from = format!(" (from {shown})");
     let mut out = Vec::with_capacity(dict.len());
     for (name, value) in dict {
@@ -490,10 +509,7 @@ fn parse_issuer(s: &str) -> Result<String, String> {
     let host = issuer.strip_prefix("https://").or_else(|| issuer.strip_prefix("http://"));
     match host {
         Some(rest)
-            if !rest.is_empty()
-                && !rest.starts_with('/')
-                && !rest.contains(['?', '#'])
-                && rest.chars().all(|c| c.is_ascii_graphic()) =>
+            if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(['?', '#']) && rest.chars().all(|c| c.is_ascii_graphic()) =>
         {
             Ok(issuer.to_owned())
         }
@@ -607,9 +623,7 @@ impl Config {
             None => vec![],
             Some((items, from)) => items
                 .iter()
-                .map(|s| {
-                    s.parse().map_err(|_| fail("trusted_proxies", from, format!("`{}` is not an IP address", truncated(s, 60))))
-                })
+                .map(|s| s.parse().map_err(|_| fail("trusted_proxies", from, format!("`{}` is not an IP address", truncated(s, 60)))))
                 .collect::<Result<_, _>>()?,
         };
         let cors_origins = match l.list("cors_origins")? {
@@ -661,14 +675,11 @@ impl Config {
             match secret_len {
                 None => {
                     return Err(ConfigError(
-                        "TESSERA_HS256_SECRET: is not set; TESSERA_SIGNING_ALG=HS256 needs a shared secret of at least 32 bytes"
-                            .to_owned(),
+                        "TESSERA_HS256_SECRET: is not set; TESSERA_SIGNING_ALG=HS256 needs a shared secret of at least 32 bytes".to_owned(),
                     ));
                 }
                 Some(n) if n < 32 => {
-                    return Err(ConfigError(
-                        "TESSERA_HS256_SECRET: is shorter than 32 bytes, the minimum for HS256".to_owned(),
-                    ));
+                    return Err(ConfigError("TESSERA_HS256_SECRET: is shorter than 32 bytes, the minimum for HS256".to_owned()));
                 }
                 Some(_) => {}
             }

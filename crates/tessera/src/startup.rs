@@ -18,24 +18,17 @@ use tokio::net::TcpListener;
 pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
     match config.database_kind() {
         DatabaseKind::Sqlite(_) => {
-            let store = SqliteStore::connect(
-                config.database_url.expose(),
-                config.database_max_connections,
-                config.database_timeout.as_std(),
-            )
-            .await
-            .context("cannot open the SQLite database")?;
+            let store =
+                SqliteStore::connect(config.database_url.expose(), config.database_max_connections, config.database_timeout.as_std())
+                    .await
+                    .context("cannot open the SQLite database")?;
             store.migrate().await.context("cannot migrate the SQLite database")?;
             Ok(Arc::new(store))
         }
         DatabaseKind::Postgres => {
-            let store = PgStore::connect(
-                config.database_url.expose(),
-                config.database_max_connections,
-                config.database_timeout.as_std(),
-            )
-            .await
-            .context("cannot connect to PostgreSQL")?;
+            let store = PgStore::connect(config.database_url.expose(), config.database_max_connections, config.database_timeout.as_std())
+                .await
+                .context("cannot connect to PostgreSQL")?;
             store.migrate().await.context("cannot migrate the PostgreSQL database")?;
             Ok(Arc::new(store))
         }
@@ -60,9 +53,8 @@ impl Application {
     /// Opens the store, starts the service and binds `config.listen`.
     pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let tessera = start_service(config, clock).await?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("TESSERA_LISTEN: cannot listen on {}", config.listen))?;
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("TESSERA_LISTEN: cannot listen on {}", config.listen))?;
         let http = HttpSettings { trusted_proxies: config.trusted_proxies.clone(), cors_origins: config.cors_origins.clone() };
         Ok(Application { listener, state: AppState::new(tessera, http), shutdown_grace: config.shutdown_grace.as_std() })
     }

@@ -39,9 +39,8 @@ impl Config {
             .unwrap_or_else(|| "127.0.0.1:8081".into())
             .parse()
             .map_err(|e| ConfigError { key: "NOTES_LISTEN", problem: format!("{e}") })?;
-        let database_url = get("NOTES_DATABASE_URL").unwrap_or_else(|| {
-            format!("sqlite://{}", std::env::temp_dir().join("notes.db").display())
-        });
+        let database_url =
+            get("NOTES_DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}", std::env::temp_dir().join("notes.db").display()));
         Ok(Config {
             listen,
             database_url,

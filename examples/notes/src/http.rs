@@ -35,10 +35,7 @@ impl FromRef<AppState> for Verifier {
 
 /// The router of the notes service.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/notes", get(list).post(create))
-        .route("/notes/{id}", get(read).patch(update).delete(remove))
-        .with_state(state)
+    Router::new().route("/notes", get(list).post(create)).route("/notes/{id}", get(read).patch(update).delete(remove)).with_state(state)
 }
 
 /// Whether the caller reads or changes notes.
@@ -118,11 +115,7 @@ async fn update(
     let scope = access(&auth, Intent::Write)?;
     let Json(patch) = body?;
     validate(patch.title.as_deref(), patch.body.as_deref())?;
-    let note = state
-        .store
-        .update(&id, scope, patch.title.as_deref(), patch.body.as_deref(), &now())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let note = state.store.update(&id, scope, patch.title.as_deref(), patch.body.as_deref(), &now()).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(note).into_response())
 }
 

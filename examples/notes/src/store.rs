@@ -140,12 +140,8 @@ impl NoteStore {
     /// Deletes a note visible in `scope`; whether one was deleted.
     pub async fn delete(&self, id: &str, scope: Scope<'_>) -> Result<bool, sqlx::Error> {
         let (all, owner) = scope.bind();
-        let done = sqlx::query("DELETE FROM notes WHERE id = ? AND (? OR owner = ?)")
-            .bind(id)
-            .bind(all)
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM notes WHERE id = ? AND (? OR owner = ?)").bind(id).bind(all).bind(owner).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -352,14 +352,24 @@ async fn owners_admins_and_scoped_clients_see_what_they_may() {
     let res = notes.send(Method::PATCH, &path, Some(&ada), Some(json!({"title": "ada's list"}))).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["body"], "text");
-    problem(notes.send(Method::PATCH, &path, Some(&ada), Some(json!({"title": " "}))).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    problem(
+        notes.send(Method::PATCH, &path, Some(&ada), Some(json!({"title": " "}))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
 
     // Admins see every note; a client needs notes:read to list and notes:write to write.
     assert_eq!(notes.titles(&admin).await, ["ada's list", "bob's"]);
     let reader = tessera.client_token(&["notes:read"]).await;
     assert_eq!(notes.titles(&reader).await, ["ada's list", "bob's"]);
     assert_eq!(notes.send(Method::GET, &path, Some(&reader), None).await.status(), StatusCode::OK);
-    problem(notes.send(Method::POST, "/notes", Some(&reader), Some(json!({"title": "t", "body": "b"}))).await, StatusCode::FORBIDDEN, "forbidden").await;
+    problem(
+        notes.send(Method::POST, "/notes", Some(&reader), Some(json!({"title": "t", "body": "b"}))).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
     let other = tessera.client_token(&["reports:read"]).await;
     problem(notes.send(Method::GET, "/notes", Some(&other), None).await, StatusCode::FORBIDDEN, "forbidden").await;
 

@@ -68,10 +68,7 @@ impl Feed {
         if let Some(max) = self.max_staleness {
             let silent = self.last_contact.lock().unwrap_or_else(PoisonError::into_inner).elapsed();
             if silent > max {
-                return Err(VerifyError::Unavailable(format!(
-                    "the revocation feed has not answered for {}s",
-                    silent.as_secs()
-                )));
+                return Err(VerifyError::Unavailable(format!("the revocation feed has not answered for {}s", silent.as_secs())));
             }
         }
         if self.set.read().unwrap_or_else(PoisonError::into_inner).is_revoked(claims) {

@@ -37,13 +37,7 @@ impl Introspector {
         self.calls.load(Ordering::Relaxed)
     }
 
-    pub(crate) async fn verify(
-        &self,
-        http: &reqwest::Client,
-        token: &str,
-        expected: &Expected,
-        now: i64,
-    ) -> Result<Claims, VerifyError> {
+    pub(crate) async fn verify(&self, http: &reqwest::Client, token: &str, expected: &Expected, now: i64) -> Result<Claims, VerifyError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::Malformed("the token is empty or too long"));
         }

@@ -59,13 +59,7 @@ impl RemoteKeys {
         self.current().len()
     }
 
-    pub(crate) async fn verify(
-        &self,
-        http: &reqwest::Client,
-        token: &str,
-        expected: &Expected,
-        now: i64,
-    ) -> Result<Claims, VerifyError> {
+    pub(crate) async fn verify(&self, http: &reqwest::Client, token: &str, expected: &Expected, now: i64) -> Result<Claims, VerifyError> {
         let header = parse_header(token)?;
         let kid = kid_of(&header)?;
         if self.since_last_attempt() >= self.max_age {

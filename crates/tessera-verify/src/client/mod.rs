@@ -187,10 +187,7 @@ impl VerifierBuilder {
             let metadata = fetch::metadata(&http, &base).await?;
             // RFC 8414 §3.3: metadata for another issuer must not be used.
             if trim(metadata.issuer.clone()) != trim(self.issuer.clone()) {
-                return Err(VerifyError::Config(format!(
-                    "discovery names issuer {:?}, expected {:?}",
-                    metadata.issuer, self.issuer
-                )));
+                return Err(VerifyError::Config(format!("discovery names issuer {:?}, expected {:?}", metadata.issuer, self.issuer)));
             }
             Some(metadata)
         } else {

@@ -137,10 +137,7 @@ fn a_bad_duration_names_the_variable_and_where_it_came_from() {
     let err = Config::load_from(Some(f.path()), env(&[])).unwrap_err().to_string();
     assert_eq!(
         err,
-        format!(
-            "TESSERA_REFRESH_TOKEN_TTL (from {}): `forever` is not a duration (use e.g. 90s, 15m, 1h, 30d)",
-            f.path().display()
-        )
+        format!("TESSERA_REFRESH_TOKEN_TTL (from {}): `forever` is not a duration (use e.g. 90s, 15m, 1h, 30d)", f.path().display())
     );
 }
 
@@ -320,14 +317,12 @@ fn a_zero_key_rotation_interval_is_off() {
 
 #[test]
 fn trusted_proxies_and_cors_origins_are_checked() {
-    let c = load(&[("TESSERA_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2"), ("TESSERA_CORS_ORIGINS", "https://a.example, http://localhost:3000")])
-        .unwrap();
+    let c =
+        load(&[("TESSERA_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2"), ("TESSERA_CORS_ORIGINS", "https://a.example, http://localhost:3000")])
+            .unwrap();
     assert_eq!(c.trusted_proxies.len(), 2);
     assert_eq!(c.cors_origins, vec!["https://a.example".to_owned(), "http://localhost:3000".to_owned()]);
-    assert_eq!(
-        load_err(&[("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8")]),
-        "TESSERA_TRUSTED_PROXIES: `10.0.0.0/8` is not an IP address"
-    );
+    assert_eq!(load_err(&[("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8")]), "TESSERA_TRUSTED_PROXIES: `10.0.0.0/8` is not an IP address");
     assert!(load_err(&[("TESSERA_CORS_ORIGINS", "*")]).starts_with("TESSERA_CORS_ORIGINS: `*` is not allowed"));
     assert!(load(&[("TESSERA_CORS_ORIGINS", "https://a.example/app")]).is_err());
     assert!(load(&[("TESSERA_CORS_ORIGINS", "")]).unwrap().cors_origins.is_empty());

@@ -174,16 +174,29 @@ mod tests {
     #[test]
     fn anything_else_is_refused_with_the_value_in_the_message() {
         for bad in [
-            "", " ", "s", "15", "-1s", "+1s", "1.5h", "1h30m", "15 m", "15M", "2w", "1y", "abc", "0x10s", "１s",
-            "99999999999999999999d", "18446744073709551615d", "213503982334601d",
+            "",
+            " ",
+            "s",
+            "15",
+            "-1s",
+            "+1s",
+            "1.5h",
+            "1h30m",
+            "15 m",
+            "15M",
+            "2w",
+            "1y",
+            "abc",
+            "0x10s",
+            "１s",
+            "99999999999999999999d",
+            "18446744073709551615d",
+            "213503982334601d",
         ] {
             let err = HumanDuration::parse(bad).unwrap_err();
             assert!(err.to_string().contains("is not a duration (use e.g. 90s, 15m, 1h, 30d)"), "{bad:?}");
         }
-        assert_eq!(
-            HumanDuration::parse(" abc ").unwrap_err().to_string(),
-            "`abc` is not a duration (use e.g. 90s, 15m, 1h, 30d)"
-        );
+        assert_eq!(HumanDuration::parse(" abc ").unwrap_err().to_string(), "`abc` is not a duration (use e.g. 90s, 15m, 1h, 30d)");
     }
 
     #[test]

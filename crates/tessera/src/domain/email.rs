@@ -33,10 +33,8 @@ impl Email {
         if local.is_empty() || local.len() > 64 {
             return Err(EmailError("the part before @ must be 1 to 64 bytes"));
         }
-        let labels_ok = domain.contains('.')
-            && domain
-                .split('.')
-                .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'));
+        let labels_ok =
+            domain.contains('.') && domain.split('.').all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'));
         if domain.contains('@') || !labels_ok {
             return Err(EmailError("the part after @ must be a domain such as example.com"));
         }
@@ -100,9 +98,20 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_refused() {
-        for bad in ["", "   ", "alice", "@example.com", "alice@", "alice@example", "a b@example.com",
-            "alice@@example.com", "alice@exa mple.com", "alice@.com", "alice@example..com", "a\0@example.com"]
-        {
+        for bad in [
+            "",
+            "   ",
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "a b@example.com",
+            "alice@@example.com",
+            "alice@exa mple.com",
+            "alice@.com",
+            "alice@example..com",
+            "a\0@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -8,9 +8,7 @@
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, MAX_TAG_LEN, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
-};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use aws_lc_rs::{digest, hmac, rand};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -256,10 +254,7 @@ pub fn generate(alg: SigningAlg) -> Result<GeneratedKey, KeyError> {
             (der.as_ref().to_vec(), vec![("e", e), ("kty", "RSA".into()), ("n", n)])
         }
     };
-    let canonical = format!(
-        "{{{}}}",
-        members.iter().map(|(k, v)| format!("\"{k}\":\"{v}\"")).collect::<Vec<_>>().join(",")
-    );
+    let canonical = format!("{{{}}}", members.iter().map(|(k, v)| format!("\"{k}\":\"{v}\"")).collect::<Vec<_>>().join(","));
     let kid = thumbprint(&canonical);
     let mut jwk: serde_json::Map<String, serde_json::Value> =
         members.into_iter().map(|(k, v)| (k.to_owned(), serde_json::Value::String(v))).collect();
@@ -306,14 +301,13 @@ impl Signer {
         let key = match alg {
             SigningAlg::HS256 => return Err(KeyError::NotAsymmetric),
             SigningAlg::ES256 => SigningKey::Ec(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, bytes).map_err(|_| KeyError::InvalidKey("not a P-256 PKCS#8 key"))?,
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, bytes)
+                    .map_err(|_| KeyError::InvalidKey("not a P-256 PKCS#8 key"))?,
             ),
             SigningAlg::EdDSA => SigningKey::Ed(
                 Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes).map_err(|_| KeyError::InvalidKey("not an Ed25519 PKCS#8 key"))?,
             ),
-            SigningAlg::RS256 => {
-                SigningKey::Rsa(RsaKeyPair::from_pkcs8(bytes).map_err(|_| KeyError::InvalidKey("not an RSA PKCS#8 key"))?)
-            }
+            SigningAlg::RS256 => SigningKey::Rsa(RsaKeyPair::from_pkcs8(bytes).map_err(|_| KeyError::InvalidKey("not an RSA PKCS#8 key"))?),
         };
         Ok(Signer { header: protected_header(alg, &kid), kid, alg, key })
     }
@@ -579,7 +573,10 @@ mod tests {
             let key = generate(alg).unwrap();
             assert_eq!(key.public_jwk.thumbprint(ThumbprintHash::SHA256).unwrap(), key.kid.as_str(), "{alg}");
             let json = serde_json::to_value(&key.public_jwk).unwrap();
-            assert_eq!((json["kid"].as_str(), json["alg"].as_str(), json["use"].as_str()), (Some(key.kid.as_str()), Some(alg.as_str()), Some("sig")));
+            assert_eq!(
+                (json["kid"].as_str(), json["alg"].as_str(), json["use"].as_str()),
+                (Some(key.kid.as_str()), Some(alg.as_str()), Some("sig"))
+            );
             assert!(json.get("d").is_none(), "{alg}: the public JWK carries a private member");
         }
     }

@@ -56,13 +56,9 @@ impl NewPassword {
         }
         let entropy = zxcvbn::zxcvbn(&raw, context);
         if u8::from(entropy.score()) < Self::MIN_SCORE {
-            let hint = entropy
-                .feedback()
-                .and_then(|f| f.warning().map(|w| w.to_string()))
-                .unwrap_or_else(|| "it is too easy to guess".to_owned());
-            return Err(WeakPassword(format!(
-                "password is too easy to guess: {hint}. Add more words or characters"
-            )));
+            let hint =
+                entropy.feedback().and_then(|f| f.warning().map(|w| w.to_string())).unwrap_or_else(|| "it is too easy to guess".to_owned());
+            return Err(WeakPassword(format!("password is too easy to guess: {hint}. Add more words or characters")));
         }
         // Length was checked against chars; PasswordInput's byte bound is larger than 256 * 4.
         Ok(NewPassword(PasswordInput(SecretString::from(raw))))

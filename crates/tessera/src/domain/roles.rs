@@ -17,9 +17,7 @@ impl Role {
     /// Checks the alphabet and length.
     pub fn parse(raw: &str) -> Result<Self, NameError> {
         let ok = (1..=64).contains(&raw.len())
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '.' | '-'));
+            && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '.' | '-'));
         if ok {
             Ok(Role(raw.to_owned()))
         } else {
@@ -71,8 +69,8 @@ pub struct Scope(String);
 impl Scope {
     /// Checks the RFC 6749 alphabet.
     pub fn parse(raw: &str) -> Result<Self, NameError> {
-        let ok = (1..=128).contains(&raw.len())
-            && raw.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        let ok =
+            (1..=128).contains(&raw.len()) && raw.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
         if ok {
             Ok(Scope(raw.to_owned()))
         } else {

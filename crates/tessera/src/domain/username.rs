@@ -15,11 +15,7 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, UsernameError> {
         let name = raw.trim().to_ascii_lowercase();
         let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-');
-        if (3..=32).contains(&name.len()) && name.chars().all(allowed) {
-            Ok(Username(name))
-        } else {
-            Err(UsernameError)
-        }
+        if (3..=32).contains(&name.len()) && name.chars().all(allowed) { Ok(Username(name)) } else { Err(UsernameError) }
     }
 
     /// The folded name.

@@ -1,8 +1,8 @@
 //! `GET /v1/audit`: the audit trail, for admins.
 
 use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
-use super::views::AuditPageDoc;
 use super::extract::Bearer;
+use super::views::AuditPageDoc;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

@@ -87,11 +87,7 @@ pub struct LoginBody {
         (status = 503, response = RetryLaterAnswer),
     )
 )]
-pub async fn login(
-    State(app): State<AppState>,
-    Client(meta): Client,
-    Json(body): Json<LoginBody>,
-) -> Result<impl IntoResponse, ApiError> {
+pub async fn login(State(app): State<AppState>, Client(meta): Client, Json(body): Json<LoginBody>) -> Result<impl IntoResponse, ApiError> {
     let id = match (body.email, body.username) {
         (Some(email), _) => LoginId::Email(email),
         (None, Some(username)) => LoginId::Username(username),

@@ -101,7 +101,11 @@ pub struct CreateBody {
         (status = 503, response = RetryLaterAnswer),
     )
 )]
-pub async fn create(State(app): State<AppState>, Bearer(claims): Bearer, Json(body): Json<CreateBody>) -> Result<impl IntoResponse, ApiError> {
+pub async fn create(
+    State(app): State<AppState>,
+    Bearer(claims): Bearer,
+    Json(body): Json<CreateBody>,
+) -> Result<impl IntoResponse, ApiError> {
     let spec = ClientSpec { name: body.name, scopes: body.scopes, roles: body.roles };
     let created = app.create_client(&claims, spec).await?;
     let view = ClientView::new(&created.client, Some(created.secret.expose().to_owned()));
@@ -187,7 +191,11 @@ pub async fn delete(State(app): State<AppState>, Bearer(claims): Bearer, Path(id
         (status = 503, response = RetryLaterAnswer),
     )
 )]
-pub async fn rotate_secret(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn rotate_secret(
+    State(app): State<AppState>,
+    Bearer(claims): Bearer,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let (id, secret) = app.rotate_client_secret(&claims, &id).await?;
     Ok(axum::Json(json!({ "client_id": id.to_string(), "client_secret": secret.expose() })))
 }

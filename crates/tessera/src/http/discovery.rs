@@ -23,9 +23,10 @@ use serde_json::json;
 )]
 pub async fn metadata(State(app): State<AppState>) -> Response {
     let issuer = &app.settings().issuer;
-    let alg = app.list_keys().ok().and_then(|keys| {
-        keys.into_iter().find(|k| k.status == crate::domain::keys::KeyStatus::Active).map(|k| k.alg.as_str())
-    });
+    let alg = app
+        .list_keys()
+        .ok()
+        .and_then(|keys| keys.into_iter().find(|k| k.status == crate::domain::keys::KeyStatus::Active).map(|k| k.alg.as_str()));
     let scopes = app.known_scopes().await.unwrap_or_default();
     let body = json!({
         "issuer": issuer,

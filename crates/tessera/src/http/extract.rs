@@ -52,12 +52,8 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             "unsupported_media_type",
             "the body must be JSON with Content-Type: application/json",
         ),
-        JsonRejection::JsonDataError(e) => {
-            ApiError::request(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", short(&e.body_text()))
-        }
-        JsonRejection::JsonSyntaxError(_) => {
-            ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", "the body is not valid JSON")
-        }
+        JsonRejection::JsonDataError(e) => ApiError::request(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", short(&e.body_text())),
+        JsonRejection::JsonSyntaxError(_) => ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", "the body is not valid JSON"),
         JsonRejection::BytesRejection(e) => body_rejection(e.status()),
         other => ApiError::request(other.status(), "malformed_request", short(&other.body_text())),
     }
@@ -195,11 +191,7 @@ impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect());
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect());
         Ok(Client(ClientMeta { ip: client_ip(&parts.headers, &parts.extensions, &state.http().trusted_proxies), user_agent }))
     }
 }

@@ -1,8 +1,8 @@
 //! Signing keys: the public JWKS, and the admin listing and rotation.
 
 use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
-use super::views::{JwksDoc, KeyListDoc, RotatedKeyDoc, SigningAlgDoc};
 use super::extract::{Bearer, Json, RawBody};
+use super::views::{JwksDoc, KeyListDoc, RotatedKeyDoc, SigningAlgDoc};
 use crate::domain::keys::SigningAlg;
 use crate::service::Error;
 use crate::state::AppState;
@@ -101,9 +101,5 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Json<T>, Ap
 }
 
 pub(crate) fn require_admin(claims: &tessera_verify::Claims) -> Result<(), Error> {
-    if claims.has_role(crate::domain::Role::ADMIN) {
-        Ok(())
-    } else {
-        Err(Error::Forbidden("this operation needs the admin role"))
-    }
+    if claims.has_role(crate::domain::Role::ADMIN) { Ok(()) } else { Err(Error::Forbidden("this operation needs the admin role")) }
 }

@@ -248,9 +248,9 @@ pub async fn token(
     match params.require("grant_type")? {
         "client_credentials" => {
             let client = confidential_client(&app, credentials(&headers, &params)?).await?;
-            let issued = app
-                .client_credentials(&client, params.get("scope"))?
-                .ok_or_else(|| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "a requested scope is not granted to this client"))?;
+            let issued = app.client_credentials(&client, params.get("scope"))?.ok_or_else(|| {
+                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "a requested scope is not granted to this client")
+            })?;
             Ok(token_response(json!({
                 "access_token": issued.access_token,
                 "token_type": "Bearer",
@@ -374,8 +374,6 @@ pub async fn revoke(
         creds => Revoker::Client(confidential_client(&app, creds).await?),
     };
     let token = params.require("token")?;
-    app.revoke_token(&revoker, token)
-        .await?
-        .map_err(|e| OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", e.to_string()))?;
+    app.revoke_token(&revoker, token).await?.map_err(|e| OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", e.to_string()))?;
     Ok(token_response(json!({})))
 }

@@ -1,8 +1,8 @@
 //! `GET /v1/revocations`: the revocation feed for services that verify tokens locally.
 
 use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
-use super::views::RevocationFeedDoc;
 use super::extract::bearer_token;
+use super::views::RevocationFeedDoc;
 use crate::service::{Error, TokenError};
 use crate::state::AppState;
 use crate::store::Revocation;
@@ -76,7 +76,11 @@ async fn authorize(app: &AppState, parts: &Parts) -> Result<(), ApiError> {
         (status = 503, response = RetryLaterAnswer),
     )
 )]
-pub async fn feed(State(app): State<AppState>, parts: Parts, query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>) -> Result<impl IntoResponse, ApiError> {
+pub async fn feed(
+    State(app): State<AppState>,
+    parts: Parts,
+    query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
     authorize(&app, &parts).await?;
     let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
     let since = q.since.as_deref().map(|s| s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(Error::InvalidCursor)).transpose()?;

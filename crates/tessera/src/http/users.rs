@@ -152,8 +152,7 @@ pub async fn delete_me(State(app): State<AppState>, Bearer(claims): Bearer) -> R
     )
 )]
 pub async fn sessions(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<impl IntoResponse, ApiError> {
-    let sessions: Vec<SessionView> =
-        app.sessions(&claims).await?.iter().map(|(s, current)| SessionView::new(s, *current)).collect();
+    let sessions: Vec<SessionView> = app.sessions(&claims).await?.iter().map(|(s, current)| SessionView::new(s, *current)).collect();
     Ok(axum::Json(json!({ "sessions": sessions })))
 }
 
@@ -174,11 +173,7 @@ pub async fn sessions(State(app): State<AppState>, Bearer(claims): Bearer) -> Re
         (status = 503, response = RetryLaterAnswer),
     )
 )]
-pub async fn end_session(
-    State(app): State<AppState>,
-    Bearer(claims): Bearer,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+pub async fn end_session(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     app.end_session(&claims, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -202,17 +197,9 @@ pub async fn end_session(
         (status = 503, response = RetryLaterAnswer),
     )
 )]
-pub async fn get_user(
-    State(app): State<AppState>,
-    caller: Option<Bearer>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn get_user(State(app): State<AppState>, caller: Option<Bearer>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (user, full) = app.user_view(caller.as_ref().map(|b| &*b.0), &id).await?;
-    Ok(if full {
-        axum::Json(UserView::from(&user)).into_response()
-    } else {
-        axum::Json(PublicUserView::from(&user)).into_response()
-    })
+    Ok(if full { axum::Json(UserView::from(&user)).into_response() } else { axum::Json(PublicUserView::from(&user)).into_response() })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -60,12 +60,7 @@ impl Tessera {
     /// Creates an account without starting a session (the command line uses this).
     pub async fn create_user(&self, reg: Registration) -> Result<User> {
         let email = Email::parse(&reg.email).map_err(|e| Error::Validation(format!("email: {e}")))?;
-        let username = reg
-            .username
-            .as_deref()
-            .map(Username::parse)
-            .transpose()
-            .map_err(|e| Error::Validation(format!("username: {e}")))?;
+        let username = reg.username.as_deref().map(Username::parse).transpose().map_err(|e| Error::Validation(format!("username: {e}")))?;
         let local = email.as_str().split('@').next().unwrap_or_default();
         let context = [email.as_str(), local, username.as_ref().map_or("", Username::as_str)];
         let password = NewPassword::parse(reg.password, &context).map_err(|e| Error::WeakPassword(e.0))?;
@@ -233,9 +228,8 @@ impl Tessera {
         let limit = limit.unwrap_or(50).clamp(1, 200);
         let after = cursor.map(decode_cursor).transpose()?;
         let users = self.store.list_users(after, limit).await?;
-        let next_cursor = (users.len() == limit as usize)
-            .then(|| users.last().map(|u| URL_SAFE_NO_PAD.encode(u.id.as_uuid().as_bytes())))
-            .flatten();
+        let next_cursor =
+            (users.len() == limit as usize).then(|| users.last().map(|u| URL_SAFE_NO_PAD.encode(u.id.as_uuid().as_bytes()))).flatten();
         Ok(UserPage { users, next_cursor })
     }
 

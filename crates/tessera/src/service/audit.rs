@@ -7,8 +7,8 @@
 //! trail never fails a request; a failed write is logged.
 
 use super::Tessera;
-use super::error::{Error, Result};
 use super::accounts::require_admin;
+use super::error::{Error, Result};
 use crate::store::AuditEvent;
 use std::future::Future;
 use std::net::IpAddr;

@@ -23,10 +23,7 @@ pub struct VerifiedTokens {
 impl VerifiedTokens {
     /// A cache of at most `capacity` tokens.
     pub fn new(capacity: usize) -> Self {
-        VerifiedTokens {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
-            per_shard: (capacity / SHARDS).max(1),
-        }
+        VerifiedTokens { shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(), per_shard: (capacity / SHARDS).max(1) }
     }
 
     fn key(token: &str) -> [u8; 32] {

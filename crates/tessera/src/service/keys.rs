@@ -168,9 +168,8 @@ impl Tessera {
         let now = self.now();
         let stored = self.store.keys().await?;
         let horizon = time::Duration::seconds(self.settings.access_ttl + LEEWAY_SECS);
-        let (expired, live): (Vec<StoredKey>, Vec<StoredKey>) = stored
-            .into_iter()
-            .partition(|k| k.status == KeyStatus::Retiring && k.retired_at.is_some_and(|r| r + horizon < now));
+        let (expired, live): (Vec<StoredKey>, Vec<StoredKey>) =
+            stored.into_iter().partition(|k| k.status == KeyStatus::Retiring && k.retired_at.is_some_and(|r| r + horizon < now));
         if !expired.is_empty() {
             let kids: Vec<Kid> = expired.into_iter().map(|k| k.kid).collect();
             self.store.delete_keys(&kids).await?;
@@ -195,10 +194,17 @@ impl Tessera {
     fn new_key(&self, alg: SigningAlg, status: KeyStatus) -> Result<StoredKey> {
         let now = self.now();
         if alg == SigningAlg::HS256 {
-            let kid = self
-                .hs256_kid()
-                .ok_or(Error::Conflict("HS256 needs TESSERA_HS256_SECRET (at least 32 bytes)"))?;
-            return Ok(StoredKey { kid, alg, status, private_key: None, encrypted: false, public_jwk: None, created_at: now, retired_at: None });
+            let kid = self.hs256_kid().ok_or(Error::Conflict("HS256 needs TESSERA_HS256_SECRET (at least 32 bytes)"))?;
+            return Ok(StoredKey {
+                kid,
+                alg,
+                status,
+                private_key: None,
+                encrypted: false,
+                public_jwk: None,
+                created_at: now,
+                retired_at: None,
+            });
         }
         let generated = keys::generate(alg).map_err(Error::internal)?;
         let (private_key, encrypted) = match &self.settings.master_key {
@@ -245,9 +251,7 @@ impl Tessera {
             verifiers.insert(key.kid.clone(), verifier);
             listing.push(KeyInfo { kid: key.kid.to_string(), alg: key.alg, status: key.status, created_at: key.created_at });
         }
-        let signer = signer.ok_or_else(|| {
-            Error::internal("no usable active signing key (HS256 active without TESSERA_HS256_SECRET?)")
-        })?;
+        let signer = signer.ok_or_else(|| Error::internal("no usable active signing key (HS256 active without TESSERA_HS256_SECRET?)"))?;
         Ok(KeySet { signer, verifiers, listing, jwks: Arc::new(serde_json::json!({ "keys": published })) })
     }
 
@@ -258,12 +262,16 @@ impl Tessera {
         }
         let bytes = key.private_key.as_deref().ok_or_else(|| Error::internal("stored key has no private key"))?;
         let der = if key.encrypted {
-            let master = self.settings.master_key.as_ref().ok_or_else(|| {
-                Error::internal("signing keys are encrypted but TESSERA_MASTER_KEY is not set")
-            })?;
-            PrivateKeyDer::from_bytes(master.open(bytes, key.kid.as_str().as_bytes()).map_err(|_| {
-                Error::internal("cannot decrypt the signing key: TESSERA_MASTER_KEY is not the key it was sealed with")
-            })?)
+            let master = self
+                .settings
+                .master_key
+                .as_ref()
+                .ok_or_else(|| Error::internal("signing keys are encrypted but TESSERA_MASTER_KEY is not set"))?;
+            PrivateKeyDer::from_bytes(
+                master
+                    .open(bytes, key.kid.as_str().as_bytes())
+                    .map_err(|_| Error::internal("cannot decrypt the signing key: TESSERA_MASTER_KEY is not the key it was sealed with"))?,
+            )
         } else {
             PrivateKeyDer::from_bytes(bytes.to_vec())
         };

@@ -18,8 +18,8 @@ mod tokens;
 pub use accounts::{AdminUserPatch, ProfilePatch, Registration, UserPage};
 pub use audit::{AuditPage, with_client_ip};
 pub use clients::{ClientSpec, InvalidClient, NewClient};
-pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use error::{Error, Result, TokenError};
+pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use keys::{KeyInfo, KeyRing};
 pub use passwords::PasswordHasher;
 pub use ratelimit::IpRateLimiter;
@@ -151,7 +151,9 @@ impl Tessera {
         m.db_connections.get_or_create(&vec![("state", "idle".to_owned())]).set(i64::from(idle));
         m.db_connections.get_or_create(&vec![("state", "in_use".to_owned())]).set(i64::from(size.saturating_sub(idle)));
         if let Ok(keys) = self.list_keys() {
-            for status in [crate::domain::keys::KeyStatus::Next, crate::domain::keys::KeyStatus::Active, crate::domain::keys::KeyStatus::Retiring] {
+            for status in
+                [crate::domain::keys::KeyStatus::Next, crate::domain::keys::KeyStatus::Active, crate::domain::keys::KeyStatus::Retiring]
+            {
                 let n = keys.iter().filter(|k| k.status == status).count();
                 m.signing_keys.get_or_create(&vec![("status", status.as_str().to_owned())]).set(i64::try_from(n).unwrap_or(0));
             }

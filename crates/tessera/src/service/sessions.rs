@@ -199,13 +199,8 @@ impl Tessera {
 
     fn new_refresh_token(&self, session_id: SessionId, now: OffsetDateTime) -> Result<(PlainToken, RefreshToken)> {
         let plain = PlainToken::generate(TokenKind::Refresh).map_err(Error::internal)?;
-        let record = RefreshToken {
-            hash: plain.hash(),
-            session_id,
-            created_at: now,
-            expires_at: now + self.settings.refresh_ttl,
-            rotated_at: None,
-        };
+        let record =
+            RefreshToken { hash: plain.hash(), session_id, created_at: now, expires_at: now + self.settings.refresh_ttl, rotated_at: None };
         Ok((plain, record))
     }
 

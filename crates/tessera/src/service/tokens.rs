@@ -76,19 +76,15 @@ impl Tessera {
             return Err(TokenError::Invalid("the token is too long"));
         }
         let header = decode_header(token).map_err(|_| TokenError::Invalid("the token is not a JWT"))?;
-        let typ_ok = header
-            .typ
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+        let typ_ok =
+            header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
         if !typ_ok {
             return Err(TokenError::Invalid("the token is not an access token (typ must be at+jwt)"));
         }
         let kid = header.kid.ok_or(TokenError::Invalid("the token names no key (kid)"))?;
         let keys = self.keys.get().map_err(|_| TokenError::Invalid("no signing keys loaded"))?;
-        let key = keys
-            .verifiers
-            .get(&crate::domain::keys::Kid::new(kid))
-            .ok_or(TokenError::Invalid("the token was signed by an unknown key"))?;
+        let key =
+            keys.verifiers.get(&crate::domain::keys::Kid::new(kid)).ok_or(TokenError::Invalid("the token was signed by an unknown key"))?;
         if header.alg != key.alg().jwt_algorithm() {
             return Err(TokenError::Invalid("the token's algorithm does not match its key"));
         }

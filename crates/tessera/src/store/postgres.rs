@@ -81,9 +81,7 @@ fn classify(e: sqlx::Error) -> StoreError {
             _ => Conflict::Other,
         }),
         // Class 08: connection exceptions; 57P01-03: the server is shutting down or starting.
-        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) => {
-            StoreError::Unavailable(e)
-        }
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) => StoreError::Unavailable(e),
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
             StoreError::Unavailable(e)
         }
@@ -184,11 +182,7 @@ impl Store for PgStore {
 
     async fn delete_user(&self, id: UserId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+        let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await.map_err(classify)?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
@@ -235,10 +229,7 @@ impl Store for PgStore {
     }
 
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, client_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?;
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, client_id").fetch_all(&self.pool).await.map_err(classify)?;
         rows.iter().map(client_from_row).collect()
     }
 
@@ -255,11 +246,7 @@ impl Store for PgStore {
 
     async fn delete_client(&self, id: &ClientId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
-        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(classify)?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
@@ -289,11 +276,8 @@ impl Store for PgStore {
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
+        let row =
+            sqlx::query("SELECT * FROM sessions WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await.map_err(classify)?;
         row.as_ref().map(session_from_row).transpose()
     }
 
@@ -330,15 +314,17 @@ impl Store for PgStore {
         if won.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at, rotated_at, parent) VALUES ($1, $2, $3, $4, NULL, $5)")
-            .bind(next.hash.as_bytes().as_slice())
-            .bind(next.session_id.to_string())
-            .bind(ms(next.created_at))
-            .bind(ms(next.expires_at))
-            .bind(old.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at, rotated_at, parent) VALUES ($1, $2, $3, $4, NULL, $5)",
+        )
+        .bind(next.hash.as_bytes().as_slice())
+        .bind(next.session_id.to_string())
+        .bind(ms(next.created_at))
+        .bind(ms(next.expires_at))
+        .bind(old.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
         extend_session(&mut tx, next).await?;
         tx.commit().await.map_err(classify)?;
         Ok(true)
@@ -376,8 +362,7 @@ impl Store for PgStore {
             let id: String = row.try_get("id").map_err(classify)?;
             ended.push(id.parse::<SessionId>().map_err(StoreError::other)?);
         }
-        let feed: Vec<Revocation> =
-            ended.iter().map(|sid| Revocation::Session { sid: sid.to_string(), exp: feed_exp }).collect();
+        let feed: Vec<Revocation> = ended.iter().map(|sid| Revocation::Session { sid: sid.to_string(), exp: feed_exp }).collect();
         append_in(&mut tx, &feed, now).await?;
         tx.commit().await.map_err(classify)?;
         Ok(ended)
@@ -409,10 +394,7 @@ impl Store for PgStore {
     }
 
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?;
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid").fetch_all(&self.pool).await.map_err(classify)?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -463,11 +445,7 @@ impl Store for PgStore {
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)
+        sqlx::query_scalar("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await.map_err(classify)
     }
 
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
@@ -554,16 +532,20 @@ impl Store for PgStore {
     }
 
     async fn prune_audit(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
-        sqlx::query("DELETE FROM audit_events WHERE at < $1").bind(ms(cutoff)).execute(&self.pool).await.map(|d| d.rows_affected()).map_err(classify)
+        sqlx::query("DELETE FROM audit_events WHERE at < $1")
+            .bind(ms(cutoff))
+            .execute(&self.pool)
+            .await
+            .map(|d| d.rows_affected())
+            .map_err(classify)
     }
 
     async fn prune(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
         let mut pruned = 0;
-        for sql in [
-            "DELETE FROM refresh_tokens WHERE expires_at < $1",
-            "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at IS NOT NULL",
-        ] {
+        for sql in
+            ["DELETE FROM refresh_tokens WHERE expires_at < $1", "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at IS NOT NULL"]
+        {
             pruned += sqlx::query(sql).bind(ms(now)).execute(&mut *tx).await.map_err(classify)?.rows_affected();
         }
         pruned += sqlx::query("DELETE FROM rate_counters WHERE minute < $1")

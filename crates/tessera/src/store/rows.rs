@@ -78,8 +78,7 @@ fn hash(bytes: &[u8], what: &'static str) -> Result<TokenHash, StoreError> {
     TokenHash::from_slice(bytes).ok_or_else(|| StoreError::Other(format!("{what} is not 32 bytes").into()))
 }
 
-pub(crate) fn user_from_row(row: &impl Columns) -> Result<User, StoreError>
-{
+pub(crate) fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
     let username = row.opt_text("username")?;
     Ok(User {
         id: row.text("id")?.parse().map_err(StoreError::other)?,
@@ -94,8 +93,7 @@ pub(crate) fn user_from_row(row: &impl Columns) -> Result<User, StoreError>
     })
 }
 
-pub(crate) fn client_from_row(row: &impl Columns) -> Result<Client, StoreError>
-{
+pub(crate) fn client_from_row(row: &impl Columns) -> Result<Client, StoreError> {
     Ok(Client {
         id: ClientId::new(row.text("client_id")?),
         name: ClientName::parse(&row.text("name")?).map_err(StoreError::other)?,
@@ -107,8 +105,7 @@ pub(crate) fn client_from_row(row: &impl Columns) -> Result<Client, StoreError>
     })
 }
 
-pub(crate) fn session_from_row(row: &impl Columns) -> Result<Session, StoreError>
-{
+pub(crate) fn session_from_row(row: &impl Columns) -> Result<Session, StoreError> {
     let ip = row.opt_text("ip")?;
     Ok(Session {
         id: row.text("id")?.parse().map_err(StoreError::other)?,
@@ -122,8 +119,7 @@ pub(crate) fn session_from_row(row: &impl Columns) -> Result<Session, StoreError
     })
 }
 
-pub(crate) fn refresh_from_row(row: &impl Columns) -> Result<RefreshToken, StoreError>
-{
+pub(crate) fn refresh_from_row(row: &impl Columns) -> Result<RefreshToken, StoreError> {
     Ok(RefreshToken {
         hash: hash(&row.bytes("hash")?, "refresh token hash")?,
         session_id: row.text("session_id")?.parse().map_err(StoreError::other)?,
@@ -133,8 +129,7 @@ pub(crate) fn refresh_from_row(row: &impl Columns) -> Result<RefreshToken, Store
     })
 }
 
-pub(crate) fn key_from_row(row: &impl Columns) -> Result<StoredKey, StoreError>
-{
+pub(crate) fn key_from_row(row: &impl Columns) -> Result<StoredKey, StoreError> {
     Ok(StoredKey {
         kid: Kid::new(row.text("kid")?),
         alg: row.text("alg")?.parse().map_err(StoreError::other)?,
@@ -147,8 +142,7 @@ pub(crate) fn key_from_row(row: &impl Columns) -> Result<StoredKey, StoreError>
     })
 }
 
-pub(crate) fn revocation_from_row(row: &impl Columns) -> Result<(i64, Revocation), StoreError>
-{
+pub(crate) fn revocation_from_row(row: &impl Columns) -> Result<(i64, Revocation), StoreError> {
     let value = row.text("value")?;
     let exp = row.int("exp")?;
     let entry = match row.text("kind")?.as_str() {

@@ -11,8 +11,8 @@ use crate::domain::keys::Kid;
 use crate::domain::{Client, ClientId, Email, Session, SessionId, TokenHash, User, UserId, Username};
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{ConnectOptions as _, Connection as _};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions as _, Connection as _};
 use sqlx::{Row, SqlitePool};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -219,11 +219,7 @@ impl Store for SqliteStore {
     async fn delete_user(&self, id: UserId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
-        let done = sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+        let done = sqlx::query("DELETE FROM users WHERE id = ?").bind(id.to_string()).execute(&mut *tx).await.map_err(classify)?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
@@ -271,10 +267,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, client_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?;
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, client_id").fetch_all(&self.pool).await.map_err(classify)?;
         rows.iter().map(client_from_row).collect()
     }
 
@@ -293,11 +286,7 @@ impl Store for SqliteStore {
     async fn delete_client(&self, id: &ClientId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
-        let done = sqlx::query("DELETE FROM clients WHERE client_id = ?")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = ?").bind(id.as_str()).execute(&mut *tx).await.map_err(classify)?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
@@ -328,11 +317,8 @@ impl Store for SqliteStore {
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
+        let row =
+            sqlx::query("SELECT * FROM sessions WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await.map_err(classify)?;
         row.as_ref().map(session_from_row).transpose()
     }
 
@@ -412,8 +398,7 @@ impl Store for SqliteStore {
             let id: String = row.try_get("id").map_err(classify)?;
             ended.push(id.parse::<SessionId>().map_err(StoreError::other)?);
         }
-        let feed: Vec<Revocation> =
-            ended.iter().map(|sid| Revocation::Session { sid: sid.to_string(), exp: feed_exp }).collect();
+        let feed: Vec<Revocation> = ended.iter().map(|sid| Revocation::Session { sid: sid.to_string(), exp: feed_exp }).collect();
         append_in(&mut tx, &feed, now).await?;
         tx.commit().await.map_err(classify)?;
         Ok(ended)
@@ -446,10 +431,7 @@ impl Store for SqliteStore {
     }
 
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?;
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid").fetch_all(&self.pool).await.map_err(classify)?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -503,11 +485,7 @@ impl Store for SqliteStore {
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)
+        sqlx::query_scalar("SELECT value FROM settings WHERE name = ?").bind(name).fetch_optional(&self.pool).await.map_err(classify)
     }
 
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
@@ -600,17 +578,21 @@ impl Store for SqliteStore {
 
     async fn prune_audit(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
         let mut writer = self.writer.lock().await;
-        sqlx::query("DELETE FROM audit_events WHERE at < ?").bind(ms(cutoff)).execute(&mut *writer).await.map(|d| d.rows_affected()).map_err(classify)
+        sqlx::query("DELETE FROM audit_events WHERE at < ?")
+            .bind(ms(cutoff))
+            .execute(&mut *writer)
+            .await
+            .map(|d| d.rows_affected())
+            .map_err(classify)
     }
 
     async fn prune(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
         let mut pruned = 0;
-        for sql in [
-            "DELETE FROM refresh_tokens WHERE expires_at < ?1",
-            "DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at IS NOT NULL",
-        ] {
+        for sql in
+            ["DELETE FROM refresh_tokens WHERE expires_at < ?1", "DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at IS NOT NULL"]
+        {
             pruned += sqlx::query(sql).bind(ms(now)).execute(&mut *tx).await.map_err(classify)?.rows_affected();
         }
         pruned += sqlx::query("DELETE FROM rate_counters WHERE minute < ?")
@@ -641,7 +623,6 @@ async fn insert_refresh(conn: &mut SqliteConnection, token: &RefreshToken) -> Re
         .map(|_| ())
         .map_err(classify)
 }
-
 
 async fn insert_key_in<'c>(tx: &mut sqlx::Transaction<'c, sqlx::Sqlite>, key: &StoredKey) -> Result<(), StoreError> {
     sqlx::query(

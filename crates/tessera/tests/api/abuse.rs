@@ -1,7 +1,7 @@
 //! Brute force meets limits: account lockout, per-address limits, the bounded hash queue,
 //! and login timing that does not reveal which accounts exist.
 
-use crate::helpers::{PASSWORD, problem, spawn_app_with, spawn_app_on, fresh_database_url, unique_email};
+use crate::helpers::{PASSWORD, fresh_database_url, problem, spawn_app_on, spawn_app_with, unique_email};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

@@ -140,8 +140,7 @@ async fn refresh_token_reuse_revokes_the_whole_session() {
     let app = spawn_app().await;
     let reg = app.register(&unique_email()).await;
     let stolen = reg["refresh_token"].as_str().unwrap().to_owned();
-    let rotated: serde_json::Value =
-        app.post_json("/v1/auth/refresh", &json!({ "refresh_token": stolen })).await.json().await.unwrap();
+    let rotated: serde_json::Value = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": stolen })).await.json().await.unwrap();
 
     let reuse = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": stolen })).await;
 
@@ -257,7 +256,8 @@ async fn logout_all_revokes_every_session_but_later_logins_work() {
 
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     for tokens in [&first, &second] {
-        problem(app.get_with("/v1/auth/verify", tokens["access_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+        problem(app.get_with("/v1/auth/verify", tokens["access_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED, "token_revoked")
+            .await;
         let refresh = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": tokens["refresh_token"] })).await;
         assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED);
     }

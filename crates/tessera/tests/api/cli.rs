@@ -42,7 +42,8 @@ impl Env {
 fn users_create_reads_the_password_from_stdin_and_prints_the_user() {
     let env = Env::new();
 
-    let user = env.json(&["users", "create", "--email", "root@example.com", "--username", "Root", "--admin"], "correct horse battery staple\n");
+    let user =
+        env.json(&["users", "create", "--email", "root@example.com", "--username", "Root", "--admin"], "correct horse battery staple\n");
 
     assert_eq!(user["email"], "root@example.com");
     assert_eq!(user["username"], "root");
@@ -204,23 +205,55 @@ fn logs_of_a_full_run_never_carry_a_password_secret_token_or_hash() {
         let reg: Value = http
             .post(serving.url("/v1/auth/register"))
             .json(&serde_json::json!({ "email": "logs@example.com", "password": password }))
-            .send().await.unwrap().json().await.unwrap();
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let login: Value = http
             .post(serving.url("/v1/auth/login"))
             .header("x-request-id", "req-logs-1")
             .json(&serde_json::json!({ "email": "logs@example.com", "password": password }))
-            .send().await.unwrap().json().await.unwrap();
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let refreshed: Value = http
             .post(serving.url("/v1/auth/refresh"))
             .json(&serde_json::json!({ "refresh_token": login["refresh_token"] }))
-            .send().await.unwrap().json().await.unwrap();
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let cc: Value = http
             .post(serving.url("/oauth2/token"))
             .basic_auth(client["client_id"].as_str().unwrap(), Some(&secret))
             .form(&[("grant_type", "client_credentials")])
-            .send().await.unwrap().json().await.unwrap();
-        http.post(serving.url("/v1/auth/login")).json(&serde_json::json!({ "email": "logs@example.com", "password": "wrong and secret-ish" })).send().await.unwrap();
-        for v in [&reg["access_token"], &reg["refresh_token"], &login["access_token"], &login["refresh_token"], &refreshed["access_token"], &refreshed["refresh_token"], &cc["access_token"]] {
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        http.post(serving.url("/v1/auth/login"))
+            .json(&serde_json::json!({ "email": "logs@example.com", "password": "wrong and secret-ish" }))
+            .send()
+            .await
+            .unwrap();
+        for v in [
+            &reg["access_token"],
+            &reg["refresh_token"],
+            &login["access_token"],
+            &login["refresh_token"],
+            &refreshed["access_token"],
+            &refreshed["refresh_token"],
+            &cc["access_token"],
+        ] {
             seen.push(v.as_str().unwrap().to_owned());
         }
     });

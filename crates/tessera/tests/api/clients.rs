@@ -36,7 +36,11 @@ async fn admins_create_a_client_and_see_its_secret_only_once() {
 async fn client_creation_validates_its_input() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    for body in [json!({ "name": "", "scopes": [] }), json!({ "name": "x", "scopes": ["has space"] }), json!({ "name": "x", "roles": ["Bad Role"] })] {
+    for body in [
+        json!({ "name": "", "scopes": [] }),
+        json!({ "name": "x", "scopes": ["has space"] }),
+        json!({ "name": "x", "roles": ["Bad Role"] }),
+    ] {
         let res = app.send_with(Method::POST, "/v1/clients", &admin, Some(&body)).await;
         problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     }

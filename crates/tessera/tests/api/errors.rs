@@ -27,7 +27,8 @@ async fn a_body_that_is_not_json_is_refused_with_415_or_400() {
     let app = spawn_app().await;
     let form = app.request(Method::POST, "/v1/auth/login").header("content-type", "text/plain").body("email=a").send().await.unwrap();
     problem(form, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
-    let broken = app.request(Method::POST, "/v1/auth/login").header("content-type", "application/json").body("{\"email\":").send().await.unwrap();
+    let broken =
+        app.request(Method::POST, "/v1/auth/login").header("content-type", "application/json").body("{\"email\":").send().await.unwrap();
     problem(broken, StatusCode::BAD_REQUEST, "malformed_request").await;
 }
 

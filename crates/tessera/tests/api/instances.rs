@@ -35,7 +35,8 @@ async fn two_instances_serve_one_set_of_people_and_share_revocations() {
     assert_eq!(a.get_with("/v1/users/me", &access).await.status(), StatusCode::OK);
     assert_eq!(b.send_with(Method::POST, "/v1/auth/logout", &access, None).await.status(), StatusCode::NO_CONTENT);
 
-    let took = within(Duration::from_secs(2), || async { a.get_with("/v1/users/me", &access).await.status() == StatusCode::UNAUTHORIZED }).await;
+    let took =
+        within(Duration::from_secs(2), || async { a.get_with("/v1/users/me", &access).await.status() == StatusCode::UNAUTHORIZED }).await;
     assert!(took.is_some(), "instance A still accepts a token revoked on B after 2 s");
     println!("revocation reached the other instance in {:?}", took.unwrap());
 }

@@ -1,7 +1,6 @@
 //! HTTP integration tests: every test starts its own Tessera on a fresh database and talks
 //! to it over real HTTP on loopback.
 
-
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // The two binaries share helpers; each uses its own part of them.
 #![allow(dead_code)]
@@ -15,12 +14,12 @@ mod abuse;
 mod auth;
 mod cli;
 mod clients;
-mod oauth;
-mod oauth_library;
-mod openapi;
 mod errors;
 mod instances;
 mod keys;
+mod oauth;
+mod oauth_library;
+mod openapi;
 mod ops;
 mod revocations;
 mod security;

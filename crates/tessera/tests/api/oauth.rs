@@ -126,12 +126,23 @@ async fn the_refresh_token_grant_serves_people_through_the_first_party_client() 
         .await
         .unwrap();
     oauth_error(reused, StatusCode::BAD_REQUEST, "invalid_grant").await;
-    let bogus = app.request(Method::POST, "/oauth2/token").form(&[("grant_type", "refresh_token"), ("refresh_token", "tsr_x")]).send().await.unwrap();
+    let bogus = app
+        .request(Method::POST, "/oauth2/token")
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "tsr_x")])
+        .send()
+        .await
+        .unwrap();
     oauth_error(bogus, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
 
 async fn introspect(app: &TestApp, svc: &Svc, token: &str) -> Value {
-    let res = app.request(Method::POST, "/oauth2/introspect").basic_auth(&svc.id, Some(&svc.secret)).form(&[("token", token)]).send().await.unwrap();
+    let res = app
+        .request(Method::POST, "/oauth2/introspect")
+        .basic_auth(&svc.id, Some(&svc.secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     res.json().await.unwrap()
 }
@@ -254,7 +265,12 @@ async fn discovery_metadata_points_at_working_endpoints() {
             let res = if endpoint == "jwks_uri" {
                 app.get(path).await
             } else {
-                app.request(Method::POST, path).basic_auth(&svc.id, Some(&svc.secret)).form(&[("grant_type", "client_credentials"), ("token", "x")]).send().await.unwrap()
+                app.request(Method::POST, path)
+                    .basic_auth(&svc.id, Some(&svc.secret))
+                    .form(&[("grant_type", "client_credentials"), ("token", "x")])
+                    .send()
+                    .await
+                    .unwrap()
             };
             assert_eq!(res.status(), StatusCode::OK, "{endpoint} at {path}");
         }

@@ -107,7 +107,8 @@ async fn the_audit_trail_records_who_did_what_from_where() {
     assert_eq!(second["events"][0], events[2]);
     crate::helpers::problem(app.get_with("/v1/audit?cursor=nope", &admin).await, StatusCode::BAD_REQUEST, "invalid_cursor").await;
     let someone = app.register(&crate::helpers::unique_email()).await;
-    crate::helpers::problem(app.get_with("/v1/audit", someone["access_token"].as_str().unwrap()).await, StatusCode::FORBIDDEN, "forbidden").await;
+    crate::helpers::problem(app.get_with("/v1/audit", someone["access_token"].as_str().unwrap()).await, StatusCode::FORBIDDEN, "forbidden")
+        .await;
 }
 
 #[tokio::test]

@@ -44,10 +44,7 @@ impl Cluster {
         }
         let cluster = Cluster { dir, port: free_port(), bin: bin_dir(), as_postgres };
         let data = cluster.data();
-        let init = cluster
-            .pg(&["initdb", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"], Some(&data))
-            .output()
-            .unwrap();
+        let init = cluster.pg(&["initdb", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"], Some(&data)).output().unwrap();
         assert!(init.status.success(), "initdb failed: {}", String::from_utf8_lossy(&init.stderr));
         cluster.start_server();
         cluster.watch_parent();

@@ -64,7 +64,8 @@ async fn a_valid_signature_from_a_key_not_in_the_jwks_is_refused() {
     let real = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
     let stranger = tessera::domain::keys::generate(tessera::domain::keys::SigningAlg::ES256).unwrap();
     for kid in [stranger.kid.clone(), tessera::domain::keys::Kid::new(crate::helpers::header_of(&real)["kid"].as_str().unwrap())] {
-        let signer = tessera::domain::keys::Signer::from_pkcs8(tessera::domain::keys::SigningAlg::ES256, kid, &stranger.private_key).unwrap();
+        let signer =
+            tessera::domain::keys::Signer::from_pkcs8(tessera::domain::keys::SigningAlg::ES256, kid, &stranger.private_key).unwrap();
         refused(&app, &signer.sign_jwt(&claims_of(&real)).unwrap(), "invalid_token").await;
     }
 }
@@ -178,7 +179,11 @@ async fn injection_strings_in_every_field_are_only_ever_data() {
     for s in NASTY {
         let cases: Vec<(Method, String, Option<Value>)> = vec![
             (Method::POST, "/v1/auth/register".into(), Some(json!({ "email": s, "password": PASSWORD }))),
-            (Method::POST, "/v1/auth/register".into(), Some(json!({ "email": format!("{s}@example.com"), "password": PASSWORD, "username": s }))),
+            (
+                Method::POST,
+                "/v1/auth/register".into(),
+                Some(json!({ "email": format!("{s}@example.com"), "password": PASSWORD, "username": s })),
+            ),
             (Method::POST, "/v1/auth/register".into(), Some(json!({ "email": s, "password": s, "username": s }))),
             (Method::POST, "/v1/auth/login".into(), Some(json!({ "email": s, "password": s }))),
             (Method::POST, "/v1/auth/login".into(), Some(json!({ "username": s, "password": s }))),
@@ -216,7 +221,8 @@ async fn injection_strings_in_every_field_are_only_ever_data() {
             let status = app.request(Method::POST, "/oauth2/token").form(&form).send().await.unwrap().status();
             assert_client_error(status, &format!("/oauth2/token with {s:?}"));
         }
-        let status = app.request(Method::POST, "/oauth2/revoke").form(&[("token", *s), ("client_id", "tessera")]).send().await.unwrap().status();
+        let status =
+            app.request(Method::POST, "/oauth2/revoke").form(&[("token", *s), ("client_id", "tessera")]).send().await.unwrap().status();
         assert_eq!(status, StatusCode::OK, "revoking garbage is not an error (RFC 7009)");
     }
 
@@ -239,11 +245,21 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn nul_and_invalid_utf8_bytes_are_client_errors() {
     let app = spawn_app().await;
-    for body in [b"{\"email\":\"a\x00@example.com\",\"password\":\"x\"}".to_vec(), b"{\"email\":\"\xff\xfe\",\"password\":\"x\"}".to_vec(), vec![0xff; 100]] {
+    for body in [
+        b"{\"email\":\"a\x00@example.com\",\"password\":\"x\"}".to_vec(),
+        b"{\"email\":\"\xff\xfe\",\"password\":\"x\"}".to_vec(),
+        vec![0xff; 100],
+    ] {
         let res = app.request(Method::POST, "/v1/auth/login").header("content-type", "application/json").body(body).send().await.unwrap();
         assert_client_error(res.status(), "a body with NUL or invalid UTF-8");
     }
-    let res = app.request(Method::POST, "/oauth2/token").header("content-type", "application/x-www-form-urlencoded").body(vec![0xff, 0xfe, b'=', 0x00]).send().await.unwrap();
+    let res = app
+        .request(Method::POST, "/oauth2/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![0xff, 0xfe, b'=', 0x00])
+        .send()
+        .await
+        .unwrap();
     assert_client_error(res.status(), "a form with invalid UTF-8");
     let res = app.get("/v1/users/%FF%FE%00").await;
     assert_client_error(res.status(), "a path with invalid UTF-8");
@@ -266,7 +282,14 @@ async fn no_response_ever_carries_a_password_hash_or_secret() {
     let reg = app.register(&email).await;
     let id = reg["user"]["id"].as_str().unwrap();
     let mut bodies = vec![reg.to_string()];
-    for path in ["/v1/users/me".to_owned(), format!("/v1/users/{id}"), "/v1/users".to_owned(), "/v1/clients".to_owned(), "/v1/keys".to_owned(), "/.well-known/jwks.json".to_owned()] {
+    for path in [
+        "/v1/users/me".to_owned(),
+        format!("/v1/users/{id}"),
+        "/v1/users".to_owned(),
+        "/v1/clients".to_owned(),
+        "/v1/keys".to_owned(),
+        "/.well-known/jwks.json".to_owned(),
+    ] {
         bodies.push(app.get_with(&path, &admin).await.text().await.unwrap());
     }
     for body in bodies {
@@ -334,8 +357,8 @@ fn any_jwt_header_over_any_claims_is_a_401_never_a_crash() {
         Just("EdDSA".to_owned()),
         text(),
     ];
-    let header = (alg, proptest::option::of(text()), proptest::option::of(text()), proptest::option::of(text()))
-        .prop_map(|(alg, kid, typ, extra)| {
+    let header = (alg, proptest::option::of(text()), proptest::option::of(text()), proptest::option::of(text())).prop_map(
+        |(alg, kid, typ, extra)| {
             let mut header = json!({ "alg": alg });
             if let Some(kid) = kid {
                 header["kid"] = json!(kid);
@@ -347,7 +370,8 @@ fn any_jwt_header_over_any_claims_is_a_401_never_a_crash() {
                 header[extra.as_str()] = json!([1, { "nested": null }]);
             }
             header
-        });
+        },
+    );
     let claims = (text(), any::<i64>(), text()).prop_map(|(sub, exp, aud)| json!({ "sub": sub, "exp": exp, "aud": aud, "iss": "x" }));
     let signature = proptest::collection::vec(any::<u8>(), 0..80);
 

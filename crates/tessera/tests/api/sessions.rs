@@ -57,7 +57,8 @@ async fn nobody_can_end_another_persons_session() {
     let attacker = app.register(&unique_email()).await;
     let sid = crate::helpers::claims_of(victim["access_token"].as_str().unwrap())["sid"].as_str().unwrap().to_owned();
 
-    let res = app.send_with(Method::DELETE, &format!("/v1/users/me/sessions/{sid}"), attacker["access_token"].as_str().unwrap(), None).await;
+    let res =
+        app.send_with(Method::DELETE, &format!("/v1/users/me/sessions/{sid}"), attacker["access_token"].as_str().unwrap(), None).await;
 
     problem(res, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(app.get_with("/v1/users/me", victim["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);

@@ -80,23 +80,42 @@ async fn changing_the_password_needs_a_fresh_token_and_the_current_password() {
     let refreshed: Value = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": reg["refresh_token"] })).await.json().await.unwrap();
 
     let stale = app
-        .send_with(Method::PUT, "/v1/users/me/password", refreshed["access_token"].as_str().unwrap(),
-            Some(&json!({ "current_password": PASSWORD, "new_password": new_password })))
+        .send_with(
+            Method::PUT,
+            "/v1/users/me/password",
+            refreshed["access_token"].as_str().unwrap(),
+            Some(&json!({ "current_password": PASSWORD, "new_password": new_password })),
+        )
         .await;
     problem(stale, StatusCode::FORBIDDEN, "fresh_token_required").await;
 
     let wrong = app
-        .send_with(Method::PUT, "/v1/users/me/password", fresh, Some(&json!({ "current_password": "wrong one", "new_password": new_password })))
+        .send_with(
+            Method::PUT,
+            "/v1/users/me/password",
+            fresh,
+            Some(&json!({ "current_password": "wrong one", "new_password": new_password })),
+        )
         .await;
     problem(wrong, StatusCode::FORBIDDEN, "invalid_credentials").await;
 
     let weak = app
-        .send_with(Method::PUT, "/v1/users/me/password", fresh, Some(&json!({ "current_password": PASSWORD, "new_password": "password123" })))
+        .send_with(
+            Method::PUT,
+            "/v1/users/me/password",
+            fresh,
+            Some(&json!({ "current_password": PASSWORD, "new_password": "password123" })),
+        )
         .await;
     problem(weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
 
     let ok = app
-        .send_with(Method::PUT, "/v1/users/me/password", fresh, Some(&json!({ "current_password": PASSWORD, "new_password": new_password })))
+        .send_with(
+            Method::PUT,
+            "/v1/users/me/password",
+            fresh,
+            Some(&json!({ "current_password": PASSWORD, "new_password": new_password })),
+        )
         .await;
     assert_eq!(ok.status(), StatusCode::NO_CONTENT);
     let old = app.post_json("/v1/auth/login", &json!({ "email": email, "password": PASSWORD })).await;
@@ -114,8 +133,12 @@ async fn a_password_change_ends_the_other_sessions_but_not_this_one() {
     let token = this["access_token"].as_str().unwrap();
 
     let res = app
-        .send_with(Method::PUT, "/v1/users/me/password", token,
-            Some(&json!({ "current_password": PASSWORD, "new_password": "another long passphrase 2026" })))
+        .send_with(
+            Method::PUT,
+            "/v1/users/me/password",
+            token,
+            Some(&json!({ "current_password": PASSWORD, "new_password": "another long passphrase 2026" })),
+        )
         .await;
 
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
@@ -157,7 +180,8 @@ async fn other_people_see_the_public_view_and_the_owner_and_admins_the_full_one(
 
     let anonymous: Value = app.get(&format!("/v1/users/{id}")).await.json().await.unwrap();
     assert_eq!(anonymous.as_object().unwrap().keys().collect::<Vec<_>>(), ["created_at", "id", "username"]);
-    let by_stranger: Value = app.get_with(&format!("/v1/users/{id}"), stranger["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    let by_stranger: Value =
+        app.get_with(&format!("/v1/users/{id}"), stranger["access_token"].as_str().unwrap()).await.json().await.unwrap();
     assert!(by_stranger.get("email").is_none());
     for token in [owner["access_token"].as_str().unwrap(), admin.as_str()] {
         let full: Value = app.get_with(&format!("/v1/users/{id}"), token).await.json().await.unwrap();
@@ -243,7 +267,8 @@ async fn admins_grant_roles_and_delete_users() {
     let res = app.send_with(Method::DELETE, &format!("/v1/users/{id}"), &admin, None).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     problem(app.send_with(Method::DELETE, &format!("/v1/users/{id}"), &admin, None).await, StatusCode::NOT_FOUND, "not_found").await;
-    problem(app.get_with("/v1/users/me", promoted["access_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    problem(app.get_with("/v1/users/me", promoted["access_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED, "token_revoked")
+        .await;
 }
 
 #[tokio::test]
