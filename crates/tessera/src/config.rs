@@ -34,6 +34,9 @@
 //! | `TESSERA_AUDIT_RETENTION` | `90d` | more than 0 |
 //! | `TESSERA_HASH_QUEUE` | `64` | password hashes allowed to wait, at least 1 |
 //! | `TESSERA_SHUTDOWN_GRACE` | `10s` | |
+//! | `TESSERA_SESSION_MAX_AGE` | `90d` | absolute lifetime of a session, however often refreshed |
+//! | `TESSERA_FRESH_MAX_AGE` | `10m` | how long after its password check a `fresh` token passes the fresh rule |
+//! | `TESSERA_METRICS_TOKEN` | — | when set, `/metrics` needs this bearer token |
 //!
 //! In the file, a duration may also be a whole number of seconds (`shutdown_grace = 30`), and a
 //! list (`audience`, `trusted_proxies`, `cors_origins`) either an array of strings or one string
@@ -107,6 +110,12 @@ pub struct Config {
     pub hash_queue: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: HumanDuration,
+    /// Absolute lifetime of a session, however often it is refreshed.
+    pub session_max_age: HumanDuration,
+    /// How long after its password check a `fresh` token still passes the fresh rule.
+    pub fresh_max_age: HumanDuration,
+    /// When set, `/metrics` answers only requests bearing this token.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// The database URL. It may carry a password, so it is kept as a [`SecretString`]; `Debug`
@@ -247,6 +256,9 @@ impl fmt::Debug for Config {
             .field("audit_retention", &self.audit_retention)
             .field("hash_queue", &self.hash_queue)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("session_max_age", &self.session_max_age)
+            .field("fresh_max_age", &self.fresh_max_age)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| REDACTED))
             .finish()
     }
 }
@@ -280,6 +292,9 @@ const KEYS: &[&str] = &[
     "audit_retention",
     "hash_queue",
     "shutdown_grace",
+    "session_max_age",
+    "fresh_max_age",
+    "metrics_token",
 ];
 
 const PREFIX: &str = "TESSERA_";
@@ -588,6 +603,7 @@ impl Config {
         let refresh_token_ttl = l.positive_duration("refresh_token_ttl", HumanDuration::from_secs(30 * 86_400), 1)?;
         let signing_alg = l.parse("signing_alg", SigningAlg::ES256, |s| s.parse::<SigningAlg>().map_err(|e| e.to_string()))?;
         let hs256_secret = l.text("hs256_secret")?.map(|(s, _)| SecretString::from(s));
+        let metrics_token = l.text("metrics_token")?.filter(|(s, _)| !s.is_empty()).map(|(s, _)| SecretString::from(s));
         let master_key = match l.text("master_key")? {
             None => None,
             Some((s, from)) => Some(Arc::new(MasterKey::parse_base64(&s).map_err(|e| fail("master_key", from, e))?)),
@@ -659,6 +675,9 @@ impl Config {
             audit_retention: l.positive_duration("audit_retention", HumanDuration::from_secs(90 * 86_400), 0)?,
             hash_queue: l.number("hash_queue", 64, 1, u32_max)?,
             shutdown_grace: l.duration("shutdown_grace", HumanDuration::from_secs(10))?,
+            session_max_age: l.positive_duration("session_max_age", HumanDuration::from_secs(90 * 86_400), 0)?,
+            fresh_max_age: l.positive_duration("fresh_max_age", HumanDuration::from_secs(10 * 60), 0)?,
+            metrics_token,
         };
         config.validate()?;
         Ok(config)
