@@ -1,6 +1,7 @@
 //! Domain types: values parsed from the outside world and the rules they obey. Nothing here
 //! knows about HTTP, SQL or the async runtime.
 
+pub mod breached;
 pub mod client;
 pub mod duration;
 pub mod email;

@@ -54,6 +54,9 @@ impl NewPassword {
         if context.iter().any(|c| !c.is_empty() && lowered == c.to_lowercase()) {
             return Err(WeakPassword("password must not be your email or username".into()));
         }
+        if super::breached::is_breached(&raw) {
+            return Err(WeakPassword("password appears in lists of breached passwords; choose another".into()));
+        }
         let entropy = zxcvbn::zxcvbn(&raw, context);
         if u8::from(entropy.score()) < Self::MIN_SCORE {
             let hint =
