@@ -1,7 +1,7 @@
 //! `/v1/users/*`: the caller's own account and sessions, other accounts, administration.
 
 use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
-use super::extract::{Bearer, Json, Path};
+use super::extract::{Bearer, Client, Json, Path};
 use super::views::{PublicUserView, SessionListDoc, SessionView, SomeUserViewDoc, UserPageDoc, UserView};
 use crate::service::{AdminUserPatch, ProfilePatch};
 use crate::state::AppState;
@@ -102,6 +102,7 @@ pub struct PasswordBody {
         (status = 413, response = ProblemAnswer),
         (status = 415, response = ProblemAnswer),
         (status = 422, response = ProblemAnswer),
+        (status = 429, response = RetryLaterAnswer),
         (status = 500, response = ProblemAnswer),
         (status = 503, response = RetryLaterAnswer),
     )
@@ -109,9 +110,10 @@ pub struct PasswordBody {
 pub async fn change_password(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
+    Client(meta): Client,
     Json(body): Json<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
-    app.change_password(&claims, body.current_password, body.new_password).await?;
+    app.change_password(&claims, body.current_password, body.new_password, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -91,13 +91,13 @@ impl Tessera {
     /// Registers a person and logs them in (with a fresh token).
     pub async fn register(&self, reg: Registration, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
         let user = self.create_user(reg).await?;
-        let tokens = self.start_session(&user, meta).await?;
-        Ok((user, tokens))
+        self.start_session(user, meta).await
     }
 
     /// Checks a password and starts a session. Unknown accounts cost the same as wrong passwords.
     pub async fn login(&self, id: LoginId, password: String, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
-        let result = self.check_password_and_start(id, password, meta).await;
+        let mut account = None;
+        let result = self.check_password_and_start(&id, password, meta, &mut account).await;
         let outcome = match &result {
             Ok(_) => "success",
             Err(Error::InvalidCredentials) => "invalid_credentials",
@@ -106,17 +106,27 @@ impl Tessera {
             Err(_) => "error",
         };
         crate::metrics::Metrics::count(&self.metrics.logins, "outcome", outcome);
+        let account = account.map(|id: UserId| id.to_string());
+        let by = match id {
+            LoginId::Email(_) => "by email",
+            LoginId::Username(_) => "by username",
+        };
         match &result {
-            Ok((user, _)) => self.audit("login.succeeded", Some(&user.id.to_string()), Some(&user.id.to_string()), None).await,
-            Err(Error::RateLimited { .. }) => self.audit("login.locked", None, None, None).await,
-            Err(_) => self.audit("login.failed", None, None, Some(outcome.to_owned())).await,
+            Ok(_) => self.audit("login.succeeded", account.as_deref(), account.as_deref(), Some(by.to_owned())).await,
+            Err(Error::RateLimited { .. }) => self.audit("login.locked", None, account.as_deref(), Some(by.to_owned())).await,
+            Err(_) => self.audit("login.failed", None, account.as_deref(), Some(format!("{outcome} {by}"))).await,
         }
         result
     }
 
-    async fn check_password_and_start(&self, id: LoginId, password: String, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
-        let password = PasswordInput::new(password).ok_or(Error::InvalidCredentials)?;
-        let user = match &id {
+    async fn check_password_and_start(
+        &self,
+        id: &LoginId,
+        password: String,
+        meta: &ClientMeta,
+        account: &mut Option<UserId>,
+    ) -> Result<(User, IssuedTokens)> {
+        let user = match id {
             LoginId::Email(e) => match Email::parse(e) {
                 Ok(email) => self.store.user_by_email(&email).await?,
                 Err(_) => None,
@@ -126,32 +136,47 @@ impl Tessera {
                 Err(_) => None,
             },
         };
-        // Failures count per account, or per login name when there is no such account, so
-        // that a lockout looks the same either way.
-        let counter = match (&user, &id) {
-            (Some(u), _) => format!("user:{}", u.id),
-            // A digest, so whatever an attacker typed is never stored as such.
-            (None, LoginId::Email(e)) => format!("email:{}", digest(&e.trim().to_lowercase())),
-            (None, LoginId::Username(n)) => format!("username:{}", digest(&n.trim().to_lowercase())),
+        *account = user.as_ref().map(|u| u.id);
+        let counters = self.login_counters(id, meta.ip);
+        self.admit_password_check(&counters).await?;
+        let password = PasswordInput::new(password);
+        let matches = match &password {
+            Some(password) => self.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await?,
+            // Too long to be anyone's password: refused without hashing megabytes.
+            None => false,
         };
-        let failed_before = self.check_lockout(&counter).await?;
-        let matches = self.hasher.verify(&password, user.as_ref().map(|u| &u.password_hash)).await?;
-        let user = match user {
-            Some(user) if matches => user,
-            _ => {
-                self.record_failure(&counter).await?;
-                return Err(Error::InvalidCredentials);
-            }
+        let (Some(user), Some(password), true) = (user, password, matches) else {
+            self.password_check_failed(&counters).await?;
+            return Err(Error::InvalidCredentials);
         };
-        if failed_before {
-            self.clear_failures(&counter).await?;
-        }
+        self.password_check_passed(&counters).await?;
         // Only someone who knows the password learns that the account is disabled.
         if user.disabled {
             return Err(Error::AccountDisabled);
         }
-        let tokens = self.start_session(&user, meta).await?;
-        Ok((user, tokens))
+        self.rehash_if_cost_changed(&user, &password).await;
+        self.start_session(user, meta).await
+    }
+
+    /// After a successful check, re-hashes a password stored under another argon2 cost than
+    /// the configured one, so raising the cost reaches every account that signs in. Failing
+    /// to do so only means trying again next time.
+    async fn rehash_if_cost_changed(&self, user: &User, password: &PasswordInput) {
+        if !self.hasher.needs_rehash(&user.password_hash) {
+            return;
+        }
+        let updated = match self.hasher.hash_input(password).await {
+            Ok(hash) => self.store.replace_password_hash(user.id, &user.password_hash, &hash, self.now()).await,
+            Err(e) => {
+                tracing::warn!(user = %user.id, error = %e, "cannot re-hash a password under the new cost");
+                return;
+            }
+        };
+        match updated {
+            Ok(true) => tracing::info!(user = %user.id, "password re-hashed under the configured argon2 cost"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(user = %user.id, error = %e, "cannot store a re-hashed password"),
+        }
     }
 
     /// The caller's own account.
@@ -160,52 +185,74 @@ impl Tessera {
         self.store.user_by_id(id).await?.ok_or(Error::NotFound("user"))
     }
 
-    /// Changes the caller's username or email (email needs a fresh token).
+    /// Changes the caller's username or email (email needs a fresh token). Each changes only
+    /// its own column; a new email ends the person's other sessions, since whoever changes
+    /// the address of an account could be taking it over.
     pub async fn update_me(&self, claims: &Claims, patch: ProfilePatch) -> Result<User> {
-        let mut user = self.me(claims).await?;
-        if let Some(email) = patch.email {
-            if !claims.is_fresh() {
-                return Err(Error::FreshTokenRequired);
-            }
-            user.email = Email::parse(&email).map_err(|e| Error::Validation(format!("email: {e}")))?;
+        let id = self.person(claims)?;
+        let email = patch.email.map(|e| Email::parse(&e)).transpose().map_err(|e| Error::Validation(format!("email: {e}")))?;
+        if email.is_some() && !self.is_fresh(claims) {
+            return Err(Error::FreshTokenRequired);
         }
-        if let Some(name) = patch.username {
-            user.username = Some(Username::parse(&name).map_err(|e| Error::Validation(format!("username: {e}")))?);
+        let username = patch.username.map(|u| Username::parse(&u)).transpose().map_err(|e| Error::Validation(format!("username: {e}")))?;
+        let before = self.store.user_by_id(id).await?.ok_or(Error::NotFound("user"))?;
+        if email.is_none() && username.is_none() {
+            return Ok(before);
         }
-        user.updated_at = self.now();
-        if !self.store.update_user(&user).await? {
-            return Err(Error::NotFound("user"));
+        let user = self.store.update_profile(id, email.as_ref(), username.as_ref(), self.now()).await?.ok_or(Error::NotFound("user"))?;
+        let subject = id.to_string();
+        if user.email.normalized() != before.email.normalized() {
+            self.end_sessions(other_sessions(claims, id)).await?;
+            let change = format!("{} -> {}", before.email.as_str(), user.email.as_str());
+            self.audit("user.email_changed", Some(&claims.sub), Some(&subject), Some(change)).await;
+        }
+        if user.username != before.username {
+            let name = |u: &Option<Username>| u.as_ref().map_or("none", Username::as_str).to_owned();
+            let change = format!("{} -> {}", name(&before.username), name(&user.username));
+            self.audit("user.username_changed", Some(&claims.sub), Some(&subject), Some(change)).await;
         }
         Ok(user)
     }
 
     /// Changes the caller's password (fresh token required) and ends their other sessions.
-    pub async fn change_password(&self, claims: &Claims, current: String, new: String) -> Result<()> {
-        if !claims.is_fresh() {
+    ///
+    /// A wrong current password counts as a failed sign-in of the account's email from the
+    /// caller's address, under the same limit, so a stolen fresh token cannot be turned into
+    /// the password by guessing.
+    pub async fn change_password(&self, claims: &Claims, current: String, new: String, meta: &ClientMeta) -> Result<()> {
+        if !self.is_fresh(claims) {
             return Err(Error::FreshTokenRequired);
         }
-        let mut user = self.me(claims).await?;
-        let current = PasswordInput::new(current).ok_or(Error::WrongCurrentPassword)?;
-        if !self.hasher.verify(&current, Some(&user.password_hash)).await? {
+        let user = self.me(claims).await?;
+        let counters = self.login_counters(&LoginId::Email(user.email.as_str().to_owned()), meta.ip);
+        self.admit_password_check(&counters).await?;
+        let current = PasswordInput::new(current);
+        let matches = match &current {
+            Some(current) => self.hasher.verify(current, Some(&user.password_hash)).await?,
+            None => false,
+        };
+        if !matches {
+            self.password_check_failed(&counters).await?;
+            self.audit("password.change_failed", Some(&claims.sub), Some(&claims.sub), Some("wrong current password".into())).await;
             return Err(Error::WrongCurrentPassword);
         }
+        self.password_check_passed(&counters).await?;
         let local = user.email.as_str().split('@').next().unwrap_or_default().to_owned();
         let context = [user.email.as_str(), local.as_str(), user.username.as_ref().map_or("", Username::as_str)];
         let new = NewPassword::parse(new, &context).map_err(|e| Error::WeakPassword(e.0))?;
-        user.password_hash = self.hasher.hash(&new).await?;
-        user.updated_at = self.now();
-        self.store.update_user(&user).await?;
-        match claims.sid.as_deref().and_then(|s| s.parse().ok()) {
-            Some(current) => self.end_sessions(SessionScope::AllBut(user.id, current)).await?,
-            None => self.end_sessions(SessionScope::AllOf(user.id)).await?,
-        };
+        let hash = self.hasher.hash(&new).await?;
+        // Compare and set: a change that lost a race to another one must not silently win.
+        if !self.store.replace_password_hash(user.id, &user.password_hash, &hash, self.now()).await? {
+            return Err(Error::Conflict("the password was changed at the same time; sign in again"));
+        }
+        self.end_sessions(other_sessions(claims, user.id)).await?;
         self.audit("password.changed", Some(&claims.sub), Some(&claims.sub), None).await;
         Ok(())
     }
 
     /// Deletes the caller's account (fresh token required) and every token it holds.
     pub async fn delete_me(&self, claims: &Claims) -> Result<()> {
-        if !claims.is_fresh() {
+        if !self.is_fresh(claims) {
             return Err(Error::FreshTokenRequired);
         }
         let id = self.person(claims)?;
@@ -233,24 +280,18 @@ impl Tessera {
         Ok(UserPage { users, next_cursor })
     }
 
-    /// Disables, enables or re-roles an account (admin). Disabling revokes every token.
+    /// Disables, enables or re-roles an account (admin). Disabling, and any change of roles,
+    /// revokes every token the person holds: a token carries its roles, so a demoted admin's
+    /// token must stop working everywhere, not only on their next sign-in.
     pub async fn admin_update_user(&self, caller: &Claims, id: &str, patch: AdminUserPatch) -> Result<User> {
         require_admin(caller)?;
         let id: UserId = id.parse().map_err(|_| Error::NotFound("user"))?;
-        let mut user = self.store.user_by_id(id).await?.ok_or(Error::NotFound("user"))?;
-        let roles_changed = patch.roles.is_some();
-        if let Some(roles) = patch.roles {
-            user.roles = Roles::parse(&roles).map_err(|e| Error::Validation(format!("roles: {e}")))?;
-        }
-        let disabling = patch.disabled == Some(true) && !user.disabled;
-        if let Some(disabled) = patch.disabled {
-            user.disabled = disabled;
-        }
-        user.updated_at = self.now();
-        if !self.store.update_user(&user).await? {
-            return Err(Error::NotFound("user"));
-        }
-        if disabling {
+        let roles = patch.roles.map(|r| Roles::parse(&r)).transpose().map_err(|e| Error::Validation(format!("roles: {e}")))?;
+        let before = self.store.user_by_id(id).await?.ok_or(Error::NotFound("user"))?;
+        let mut user =
+            self.store.update_admin_fields(id, patch.disabled, roles.as_ref(), self.now()).await?.ok_or(Error::NotFound("user"))?;
+        let roles_changed = roles.is_some() && before.roles != user.roles;
+        if user.disabled && patch.disabled == Some(true) || roles_changed {
             self.revoke_everything_of(user.id).await?;
             user = self.store.user_by_id(id).await?.ok_or(Error::NotFound("user"))?;
         }
@@ -261,7 +302,8 @@ impl Tessera {
             None => {}
         }
         if roles_changed {
-            self.audit("user.roles_changed", Some(&caller.sub), Some(&subject), Some(user.roles.to_vec().join(" "))).await;
+            let change = format!("{} -> {}", before.roles.to_vec().join(" "), user.roles.to_vec().join(" "));
+            self.audit("user.roles_changed", Some(&caller.sub), Some(&subject), Some(change)).await;
         }
         Ok(user)
     }
@@ -285,13 +327,17 @@ impl Tessera {
     }
 }
 
+/// The caller's other sessions (all of them when the token names none).
+fn other_sessions(claims: &Claims, user: UserId) -> SessionScope {
+    match claims.sid.as_deref().and_then(|s| s.parse().ok()) {
+        Some(current) => SessionScope::AllBut(user, current),
+        None => SessionScope::AllOf(user),
+    }
+}
+
 /// Refuses callers without the admin role.
 pub(crate) fn require_admin(claims: &Claims) -> Result<()> {
     if claims.has_role(Role::ADMIN) { Ok(()) } else { Err(Error::Forbidden("this operation needs the admin role")) }
-}
-
-fn digest(text: &str) -> String {
-    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
 }
 
 fn decode_cursor(cursor: &str) -> Result<UserId> {

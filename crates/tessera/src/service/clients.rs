@@ -95,7 +95,8 @@ impl Tessera {
         self.sync_revocations().await
     }
 
-    /// Replaces a client's secret; the old one stops working at once.
+    /// Replaces a client's secret; the old one stops working at once, and so do the tokens
+    /// issued under it (whoever held the old secret may hold its tokens too).
     pub async fn rotate_client_secret(&self, caller: &Claims, id: &str) -> Result<(ClientId, PlainToken)> {
         require_admin(caller)?;
         let id = ClientId::parse(id).ok_or(Error::NotFound("client"))?;
@@ -105,6 +106,7 @@ impl Tessera {
         if !rotated {
             return Err(Error::NotFound("client"));
         }
+        self.revoke(&[self.subject_cutoff(id.as_str(), self.next_whole_second())]).await?;
         tracing::info!(client = %id, "client secret rotated");
         self.audit("client.secret_rotated", Some(&caller.sub), Some(id.as_str()), None).await;
         Ok((id, secret))
@@ -130,7 +132,10 @@ impl Tessera {
         let stored = client.as_ref().map_or(TokenHash::from_slice(&[0; 32]), |c| Some(c.secret_hash));
         let matches = stored.is_some_and(|h| h == presented);
         Ok(match client {
-            Some(client) if matches => Ok(client),
+            Some(client) if matches => {
+                self.wait_for_subject_cutoff(client.id.as_str()).await;
+                Ok(client)
+            }
             _ => Err(InvalidClient),
         })
     }
@@ -155,6 +160,17 @@ impl Tessera {
             fresh: None,
         })?;
         Ok(Some(super::IssuedTokens { access_token, expires_in: claims.exp - claims.iat, claims, refresh_token: None }))
+    }
+
+    /// Tokens issued in the second of a cut-off (a secret rotation) would carry an `iat` the
+    /// cut-off refuses; a client authenticating in that second waits it out (at most one).
+    async fn wait_for_subject_cutoff(&self, sub: &str) {
+        let Some(not_before) = self.revocations.subject_not_before(sub) else { return };
+        let now = self.clock.now();
+        let cutoff = time::OffsetDateTime::from_unix_timestamp(not_before).unwrap_or(now);
+        if cutoff > now {
+            tokio::time::sleep((cutoff - now).min(time::Duration::seconds(1)).try_into().unwrap_or_default()).await;
+        }
     }
 
     pub(crate) fn subject_cutoff(&self, sub: &str, not_before: i64) -> crate::store::Revocation {

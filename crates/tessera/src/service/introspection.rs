@@ -37,6 +37,14 @@ pub enum Revoker {
 }
 
 impl Revoker {
+    /// Who revoked, for the audit trail.
+    fn actor(&self) -> &str {
+        match self {
+            Revoker::Client(c) => c.id.as_str(),
+            Revoker::FirstParty => ClientId::FIRST_PARTY,
+        }
+    }
+
     fn may_revoke(&self, issued_to: &str) -> bool {
         match self {
             Revoker::Client(c) => c.roles.is_admin() || c.id.as_str() == issued_to,
@@ -87,6 +95,8 @@ impl Tessera {
             }
             if let Some(session) = self.store.session(record.session_id).await? {
                 self.end_sessions(SessionScope::One(session.user_id, session.id)).await?;
+                let detail = format!("refresh token of session {}", session.id);
+                self.audit("token.revoked", Some(by.actor()), Some(&session.user_id.to_string()), Some(detail)).await;
             }
             return Ok(Ok(()));
         }
@@ -101,6 +111,7 @@ impl Tessera {
             return Ok(Err(NotYourToken));
         }
         self.revoke(&[Revocation::Token { jti: claims.jti.clone(), exp: claims.exp }]).await?;
+        self.audit("token.revoked", Some(by.actor()), Some(&claims.sub), Some(format!("access token {}", claims.jti))).await;
         Ok(Ok(()))
     }
 }

@@ -67,6 +67,10 @@ pub struct Settings {
     pub login_failure_window: Duration,
     /// How long audit events are kept.
     pub audit_retention: Duration,
+    /// Absolute lifetime of a session, however often it is refreshed.
+    pub session_max_age: Duration,
+    /// How long after its password check a `fresh` token passes the fresh rule, seconds.
+    pub fresh_max_age: i64,
 }
 
 impl Settings {
@@ -86,6 +90,8 @@ impl Settings {
             login_max_failures: config.login_max_failures,
             login_failure_window: config.login_failure_window.as_std(),
             audit_retention: config.audit_retention.as_std(),
+            session_max_age: config.session_max_age.as_std(),
+            fresh_max_age: i64::try_from(config.fresh_max_age.as_secs()).unwrap_or(i64::MAX),
         }
     }
 }

@@ -57,6 +57,22 @@ impl PasswordHasher {
         self.run(move |memory| hash_with(memory, &params, &password)).await?
     }
 
+    /// Hashes a password that was just checked, under the configured cost (re-hashing after
+    /// the cost was raised; the password passed the policy when it was set).
+    pub async fn hash_input(&self, password: &PasswordInput) -> Result<PasswordHash> {
+        let params = self.params.clone();
+        let password = password.expose().to_owned();
+        self.run(move |memory| hash_with(memory, &params, &password)).await?
+    }
+
+    /// Whether a stored hash was made under another algorithm or cost than the configured one.
+    pub fn needs_rehash(&self, stored: &PasswordHash) -> bool {
+        let Ok(parsed) = phc::PasswordHash::new(stored.as_str()) else { return true };
+        let same_cost = Params::try_from(&parsed)
+            .is_ok_and(|p| (p.m_cost(), p.t_cost(), p.p_cost()) == (self.params.m_cost(), self.params.t_cost(), self.params.p_cost()));
+        !(same_cost && parsed.algorithm.as_str() == argon2::ARGON2ID_IDENT.as_str())
+    }
+
     /// Checks a password against a stored hash, or against the dummy when there is none
     /// (then always false). Same cost either way.
     pub async fn verify(&self, password: &PasswordInput, hash: Option<&PasswordHash>) -> Result<bool> {
@@ -217,6 +233,21 @@ mod tests {
         assert!(verify_with(&mut memory, "pw", large.as_str()));
         assert!(verify_with(&mut memory, "pw", small.as_str()));
         assert_eq!(memory.len(), 2048);
+    }
+
+    #[test]
+    fn a_hash_under_another_cost_needs_rehashing_and_one_under_this_cost_does_not() {
+        let hasher = PasswordHasher::new(
+            &crate::config::Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 },
+            4,
+            prometheus_client::metrics::histogram::Histogram::new([1.0]),
+        )
+        .unwrap();
+        let mut memory = Vec::new();
+        assert!(!hasher.needs_rehash(&hash_with(&mut memory, &cheap(), "pw").unwrap()));
+        assert!(hasher.needs_rehash(&hash_with(&mut memory, &Params::new(2048, 1, 1, None).unwrap(), "pw").unwrap()));
+        assert!(hasher.needs_rehash(&hash_with(&mut memory, &Params::new(1024, 2, 1, None).unwrap(), "pw").unwrap()));
+        assert!(hasher.needs_rehash(&PasswordHash::new("not a hash".into())));
     }
 
     #[test]

@@ -1,8 +1,16 @@
-//! Brute force meets limits. Two of them, both shared by every instance through the store:
+//! Brute force meets limits, all shared by every instance through the store:
 //!
-//! - failed logins per account (or per login name, when no such account exists, so a lockout
-//!   does not reveal which accounts exist): after `TESSERA_LOGIN_MAX_FAILURES` within
-//!   `TESSERA_LOGIN_FAILURE_WINDOW`, even the right password gets 429;
+//! - password checks per login name (the email or the username as typed, folded) and client
+//!   address: past `TESSERA_LOGIN_MAX_FAILURES` within `TESSERA_LOGIN_FAILURE_WINDOW`, that
+//!   name from that address gets 429, even with the right password. The attempt is counted
+//!   before the password is checked, in one atomic write, so concurrent guesses cannot all
+//!   pass the check; a success clears it. Counting by name, never by account, means an
+//!   account's email and username never answer for each other (a lockout would otherwise
+//!   tell which username owns which address), and a lockout looks the same whether or not
+//!   the account exists;
+//! - failures per login name from every address together: an account attacked from many
+//!   addresses is slowed down (each check waits a little more, up to a few seconds), never
+//!   locked, so its owner can always sign in from their own address;
 //! - credential-endpoint requests per client address per minute (`TESSERA_RATE_LIMIT_PER_IP`).
 //!
 //! The per-address limit is checked in memory on every request and reconciled with the
@@ -12,6 +20,7 @@
 
 use super::Tessera;
 use super::error::{Error, Result};
+use super::sessions::LoginId;
 use crate::store::StoreError;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -119,32 +128,74 @@ impl Tessera {
         Ok(self.rate_limiter.reconcile(self.store.as_ref(), self.now()).await?)
     }
 
-    /// Refuses a login while its account is locked by failed attempts; says whether any
-    /// failures are on record.
-    pub(crate) async fn check_lockout(&self, login: &str) -> Result<bool> {
-        let Some((failures, window_start)) = self.store.login_failures(login).await? else { return Ok(false) };
-        let window = i64::try_from(self.settings.login_failure_window.as_millis()).unwrap_or(i64::MAX);
-        let ends = window_start.saturating_add(window);
-        let now = crate::store::now_ms(self.now());
-        if failures >= i64::from(self.settings.login_max_failures) && ends > now {
-            let wait = u64::try_from(ends - now).unwrap_or(0).div_ceil(1000);
-            crate::metrics::Metrics::count(&self.metrics.rate_limited, "limit", "account");
-            return Err(Error::RateLimited { retry_after: Duration::from_secs(wait.max(1)) });
-        }
-        Ok(true)
+    /// The counters a password check for `name` from `ip` is held to.
+    pub(crate) fn login_counters(&self, name: &LoginId, ip: Option<IpAddr>) -> LoginCounters {
+        let per_name = match name {
+            LoginId::Email(e) => format!("email:{}", digest(&e.trim().to_lowercase())),
+            LoginId::Username(u) => format!("username:{}", digest(&u.trim().to_lowercase())),
+        };
+        let per_address = format!("{per_name}@{}", ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()));
+        LoginCounters { per_address, per_name }
     }
 
-    /// Counts a failed login.
-    pub(crate) async fn record_failure(&self, login: &str) -> Result<()> {
-        let (failures, _) = self.store.record_login_failure(login, self.now(), self.settings.login_failure_window).await?;
-        if failures == i64::from(self.settings.login_max_failures) {
-            tracing::warn!(failures, "login locked after repeated failures");
+    /// Counts a password check before it happens: 429 when this name from this address is
+    /// past the limit, and a pause when the name is under attack from many addresses.
+    pub(crate) async fn admit_password_check(&self, counters: &LoginCounters) -> Result<()> {
+        let window = self.settings.login_failure_window;
+        let now = self.now();
+        let (attempts, window_start) = self.store.record_login_failure(&counters.per_address, now, window).await?;
+        let max = i64::from(self.settings.login_max_failures);
+        if attempts > max {
+            let ends = window_start.saturating_add(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+            let wait = u64::try_from(ends - crate::store::now_ms(now)).unwrap_or(0).div_ceil(1000);
+            crate::metrics::Metrics::count(&self.metrics.rate_limited, "limit", "login");
+            return Err(Error::RateLimited { retry_after: Duration::from_secs(wait.max(1)) });
+        }
+        if let Some(pause) = self.pause_for(&counters.per_name).await? {
+            crate::metrics::Metrics::count(&self.metrics.rate_limited, "limit", "login_slowed");
+            tokio::time::sleep(pause).await;
         }
         Ok(())
     }
 
-    /// Forgets failed logins after a success.
-    pub(crate) async fn clear_failures(&self, login: &str) -> Result<()> {
-        Ok(self.store.clear_login_failures(login).await?)
+    /// How long a check on a name waits while failures on it from all addresses together are
+    /// past the limit: a quarter second more per failure beyond it, at most five seconds.
+    async fn pause_for(&self, per_name: &str) -> Result<Option<Duration>> {
+        let Some((failures, window_start)) = self.store.login_failures(per_name).await? else { return Ok(None) };
+        let window = i64::try_from(self.settings.login_failure_window.as_millis()).unwrap_or(i64::MAX);
+        let excess = failures - i64::from(self.settings.login_max_failures) + 1;
+        if excess <= 0 || window_start.saturating_add(window) <= crate::store::now_ms(self.now()) {
+            return Ok(None);
+        }
+        Ok(Some(Duration::from_millis(250 * u64::try_from(excess.min(20)).unwrap_or(20))))
     }
+
+    /// A check failed: it stays counted for the address, and counts for the name.
+    pub(crate) async fn password_check_failed(&self, counters: &LoginCounters) -> Result<()> {
+        let (failures, _) = self.store.record_login_failure(&counters.per_name, self.now(), self.settings.login_failure_window).await?;
+        if failures == i64::from(self.settings.login_max_failures) {
+            tracing::warn!(failures, "repeated failed sign-ins on one login name; slowing it down");
+        }
+        Ok(())
+    }
+
+    /// A check passed: the owner is here, so both counters start over.
+    pub(crate) async fn password_check_passed(&self, counters: &LoginCounters) -> Result<()> {
+        self.store.clear_login_failures(&counters.per_address).await?;
+        self.store.clear_login_failures(&counters.per_name).await?;
+        Ok(())
+    }
+}
+
+/// Where a password check is counted: the login name from one address, and the name alone.
+/// Names are stored as digests, so whatever an attacker typed is never stored as such.
+#[derive(Debug, Clone)]
+pub(crate) struct LoginCounters {
+    per_address: String,
+    per_name: String,
+}
+
+fn digest(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
 }

@@ -45,6 +45,11 @@ impl RevocationList {
             || r.subjects.get(&claims.sub).is_some_and(|(not_before, _)| claims.iat < *not_before)
     }
 
+    /// The newest cut-off of a subject: its tokens issued before this second are revoked.
+    pub fn subject_not_before(&self, sub: &str) -> Option<i64> {
+        self.inner.read().ok()?.subjects.get(sub).map(|(not_before, _)| *not_before)
+    }
+
     /// The feed position applied so far.
     pub fn cursor(&self) -> i64 {
         self.inner.read().map(|r| r.cursor).unwrap_or(0)

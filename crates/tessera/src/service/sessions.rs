@@ -44,26 +44,43 @@ pub struct IssuedTokens {
 
 impl Tessera {
     /// Starts a session for `user` after a password check: a fresh access token and the first
-    /// refresh token of a new family.
-    pub(crate) async fn start_session(&self, user: &User, meta: &ClientMeta) -> Result<IssuedTokens> {
-        self.wait_for_cutoff(user).await;
-        let now = self.now();
-        let session = Session {
-            id: SessionId::new_random(),
-            user_id: user.id,
-            created_at: now,
-            last_used_at: now,
-            expires_at: now + self.settings.refresh_ttl,
-            revoked_at: None,
-            user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(256).collect()),
-            ip: meta.ip,
-        };
-        let (plain, record) = self.new_refresh_token(session.id, now)?;
-        self.store.insert_session(&session, &record).await?;
-        self.issue_for_person(user, session.id, true, Some(plain))
+    /// refresh token of a new family. The session is stored only while the account is still as
+    /// it was read; when an admin or the person changed it meanwhile (disabled it, changed its
+    /// roles, cut its tokens off), it is read again, so no session outlives such a change.
+    pub(crate) async fn start_session(&self, mut user: User, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
+        for _ in 0..3 {
+            self.wait_for_cutoff(&user).await;
+            let now = self.now();
+            let session = Session {
+                id: SessionId::new_random(),
+                user_id: user.id,
+                created_at: now,
+                last_used_at: now,
+                expires_at: now,
+                revoked_at: None,
+                user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(256).collect()),
+                ip: meta.ip,
+            };
+            let (plain, record) = self.new_refresh_token(&session, now)?;
+            let session = Session { expires_at: record.expires_at, ..session };
+            if self.store.insert_session(&session, &record, &user).await? {
+                let tokens = self.issue_for_person(&user, session.id, true, Some(plain))?;
+                return Ok((user, tokens));
+            }
+            user = self.store.user_by_id(user.id).await?.ok_or(Error::InvalidCredentials)?;
+            if user.disabled {
+                return Err(Error::AccountDisabled);
+            }
+        }
+        Err(Error::Conflict("the account changed during sign-in; try again"))
     }
 
     /// Exchanges a refresh token for a new access token and a new refresh token.
+    ///
+    /// Exactly one request wins the rotation of a token (the store's conditional write). A
+    /// loser is a reuse, which ends the session, unless the reuse grace is on, the token was
+    /// rotated within it, and its one second chance is still unspent (again decided by one
+    /// conditional write, so racing duplicates cannot both take it).
     pub async fn refresh(&self, presented: &str) -> Result<IssuedTokens> {
         let hash = PlainToken::from_presented(presented).hash();
         let Some(token) = self.store.refresh_token(&hash).await? else {
@@ -74,27 +91,22 @@ impl Tessera {
         let Some(session) = session.filter(|s| s.is_live(now)) else {
             return Err(Error::Refresh(TokenError::Revoked));
         };
-        if token.expires_at <= now {
+        if token.expires_at <= now || session.created_at + self.settings.session_max_age <= now {
             return Err(Error::Refresh(TokenError::Expired));
         }
         let user = self.store.user_by_id(session.user_id).await?.ok_or(Error::Refresh(TokenError::Revoked))?;
         if user.disabled {
             return Err(Error::AccountDisabled);
         }
-        let (plain, next) = self.new_refresh_token(session.id, now)?;
-        let rotated_at = match token.rotated_at {
-            None if self.store.rotate_refresh_token(&hash, &next).await? => None,
-            // Lost a race with another use of the same token: that is a reuse too.
-            None => self.store.refresh_token(&hash).await?.and_then(|t| t.rotated_at).or(Some(now)),
-            Some(at) => Some(at),
-        };
-        if let Some(rotated_at) = rotated_at {
-            if now - rotated_at >= self.settings.reuse_grace {
+        let (plain, next) = self.new_refresh_token(&session, now)?;
+        let rotated = token.rotated_at.is_none() && self.store.rotate_refresh_token(&hash, &next).await?;
+        if !rotated {
+            let grace = self.settings.reuse_grace;
+            let second_chance = !grace.is_zero() && self.store.rotate_within_grace(&hash, &next, now - grace).await?;
+            if !second_chance {
                 self.end_session_for_reuse(&user, session.id).await?;
                 return Err(Error::Refresh(TokenError::Revoked));
             }
-            // Within the grace window each racing request gets its own token, once.
-            self.store.add_refresh_token(&next).await?;
         }
         self.wait_for_cutoff(&user).await;
         self.issue_for_person(&user, session.id, false, Some(plain))
@@ -169,11 +181,7 @@ impl Tessera {
     /// boundary is exact with second-granular `iat`), and every session.
     pub(crate) async fn revoke_everything_of(&self, user: UserId) -> Result<()> {
         let not_before = self.next_whole_second();
-        if let Some(mut record) = self.store.user_by_id(user).await? {
-            record.tokens_not_before = not_before;
-            record.updated_at = self.now();
-            self.store.update_user(&record).await?;
-        }
+        self.store.raise_tokens_not_before(user, not_before, self.now()).await?;
         self.end_sessions(SessionScope::AllOf(user)).await?;
         self.revoke(&[self.subject_revocation(user, not_before)]).await
     }
@@ -197,11 +205,23 @@ impl Tessera {
         }
     }
 
-    fn new_refresh_token(&self, session_id: SessionId, now: OffsetDateTime) -> Result<(PlainToken, RefreshToken)> {
+    /// A new refresh token of `session`, expiring after the refresh TTL but never past the
+    /// session's absolute lifetime.
+    fn new_refresh_token(&self, session: &Session, now: OffsetDateTime) -> Result<(PlainToken, RefreshToken)> {
         let plain = PlainToken::generate(TokenKind::Refresh).map_err(Error::internal)?;
-        let record =
-            RefreshToken { hash: plain.hash(), session_id, created_at: now, expires_at: now + self.settings.refresh_ttl, rotated_at: None };
+        let record = RefreshToken {
+            hash: plain.hash(),
+            session_id: session.id,
+            created_at: now,
+            expires_at: (now + self.settings.refresh_ttl).min(session.created_at + self.settings.session_max_age),
+            rotated_at: None,
+        };
         Ok((plain, record))
+    }
+
+    /// The fresh rule: a token straight from a password check, and that check recent enough.
+    pub(crate) fn is_fresh(&self, claims: &Claims) -> bool {
+        claims.is_fresh() && self.now().unix_timestamp() - claims.iat <= self.settings.fresh_max_age
     }
 
     fn issue_for_person(&self, user: &User, sid: SessionId, fresh: bool, refresh: Option<PlainToken>) -> Result<IssuedTokens> {

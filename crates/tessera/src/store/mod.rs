@@ -10,7 +10,7 @@ mod rows;
 mod sqlite;
 
 use crate::domain::keys::{KeyStatus, Kid, SigningAlg};
-use crate::domain::{Client, ClientId, Email, Session, SessionId, TokenHash, User, UserId, Username};
+use crate::domain::{Client, ClientId, Email, PasswordHash, Roles, Session, SessionId, TokenHash, User, UserId, Username};
 use async_trait::async_trait;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -174,8 +174,36 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
     /// An account by username.
     async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
-    /// Writes back every mutable field of an account; false when it no longer exists.
-    async fn update_user(&self, user: &User) -> Result<bool, StoreError>;
+    /// Changes an account's email and/or username, and nothing else (so a concurrent change
+    /// of another column is never undone); the account as it is afterwards, `None` when it no
+    /// longer exists. `Conflict(Email|Username)` when taken.
+    async fn update_profile(
+        &self,
+        id: UserId,
+        email: Option<&Email>,
+        username: Option<&Username>,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError>;
+    /// Replaces the password verifier only while it is still `expected` (compare and set):
+    /// false when it changed meanwhile or the account is gone.
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Sets the admin-controlled fields that are given, and nothing else; the account as it is
+    /// afterwards, `None` when it no longer exists.
+    async fn update_admin_fields(
+        &self,
+        id: UserId,
+        disabled: Option<bool>,
+        roles: Option<&Roles>,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError>;
+    /// Raises the account's token cut-off to `not_before` (never lowers it).
+    async fn raise_tokens_not_before(&self, id: UserId, not_before: i64, now: OffsetDateTime) -> Result<(), StoreError>;
     /// Deletes an account with its sessions, appending `revocations` to the feed in the same transaction.
     async fn delete_user(&self, id: UserId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError>;
     /// Accounts in id order, after `after`.
@@ -196,8 +224,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // --- sessions and refresh tokens ---
 
-    /// Starts a session with its first refresh token.
-    async fn insert_session(&self, session: &Session, token: &RefreshToken) -> Result<(), StoreError>;
+    /// Starts a session with its first refresh token, only while the account is as `seen`
+    /// (enabled, same roles, same token cut-off): false, and nothing written, when an admin
+    /// or the person changed it since it was read, so a sign-in racing a disabling or a role
+    /// change cannot outlive it.
+    async fn insert_session(&self, session: &Session, token: &RefreshToken, seen: &User) -> Result<bool, StoreError>;
     /// A session by id.
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
     /// A user's sessions that are neither ended nor expired at `now`.
@@ -205,10 +236,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A refresh token by its verifier.
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>, StoreError>;
     /// Marks `old` rotated at `next.created_at`, stores `next` and extends the session, all
-    /// at once; false (and nothing written) when `old` was already rotated.
+    /// at once; false (and nothing written) when `old` was already rotated or its session
+    /// has ended.
     async fn rotate_refresh_token(&self, old: &TokenHash, next: &RefreshToken) -> Result<bool, StoreError>;
-    /// Stores one more token of a session (the reuse grace window) and extends the session.
-    async fn add_refresh_token(&self, next: &RefreshToken) -> Result<(), StoreError>;
+    /// The reuse grace: when `old` was rotated at or after `rotated_since` and has not had its
+    /// one second chance yet, spends that chance and stores `next` (extending the session),
+    /// all at once; false (and nothing written) otherwise.
+    async fn rotate_within_grace(&self, old: &TokenHash, next: &RefreshToken, rotated_since: OffsetDateTime) -> Result<bool, StoreError>;
     /// Ends sessions and appends one feed entry per ended
     /// session (expiring at `feed_exp`), in one transaction. Returns the sessions it ended.
     async fn end_sessions(&self, scope: SessionScope, now: OffsetDateTime, feed_exp: i64) -> Result<Vec<SessionId>, StoreError>;

@@ -9,7 +9,7 @@ use super::rows::{
 };
 use super::{AuditEvent, Conflict, KeyRotation, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey};
 use crate::domain::keys::Kid;
-use crate::domain::{Client, ClientId, Email, Session, SessionId, TokenHash, User, UserId, Username};
+use crate::domain::{Client, ClientId, Email, PasswordHash, Roles, Session, SessionId, TokenHash, User, UserId, Username};
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -40,6 +40,7 @@ fn migrator() -> Migrator {
         step(3, "rate_limits", include_str!("../../migrations/postgres/0003_rate_limits.sql")),
         step(4, "audit", include_str!("../../migrations/postgres/0004_audit.sql")),
         step(5, "rotation", include_str!("../../migrations/postgres/0005_rotation.sql")),
+        step(6, "grace", include_str!("../../migrations/postgres/0006_grace.sql")),
     ])
 }
 
@@ -160,24 +161,76 @@ impl Store for PgStore {
         self.one_user("SELECT * FROM users WHERE username = $1", username.as_str()).await
     }
 
-    async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE users SET email = $1, email_normalized = $2, username = $3, password_hash = $4, roles = $5, \
-             disabled = $6, tokens_not_before = $7, updated_at = $8 WHERE id = $9",
+    async fn update_profile(
+        &self,
+        id: UserId,
+        email: Option<&Email>,
+        username: Option<&Username>,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE users SET email = COALESCE($1, email), email_normalized = COALESCE($2, email_normalized), \
+             username = COALESCE($3, username), updated_at = $4 WHERE id = $5 RETURNING *",
         )
-        .bind(user.email.as_str())
-        .bind(user.email.normalized())
-        .bind(user.username.as_ref().map(Username::as_str))
-        .bind(user.password_hash.as_str())
-        .bind(roles_json(&user.roles))
-        .bind(user.disabled)
-        .bind(user.tokens_not_before)
-        .bind(ms(user.updated_at))
-        .bind(user.id.to_string())
-        .execute(&self.pool)
+        .bind(email.map(Email::as_str))
+        .bind(email.map(Email::normalized))
+        .bind(username.map(Username::as_str))
+        .bind(ms(now))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
         .await
         .map_err(classify)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4")
+            .bind(new.as_str())
+            .bind(ms(now))
+            .bind(id.to_string())
+            .bind(expected.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn update_admin_fields(
+        &self,
+        id: UserId,
+        disabled: Option<bool>,
+        roles: Option<&Roles>,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE users SET disabled = COALESCE($1, disabled), roles = COALESCE($2, roles), updated_at = $3 \
+             WHERE id = $4 RETURNING *",
+        )
+        .bind(disabled)
+        .bind(roles.map(roles_json))
+        .bind(ms(now))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(classify)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn raise_tokens_not_before(&self, id: UserId, not_before: i64, now: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET tokens_not_before = GREATEST(tokens_not_before, $1), updated_at = $2 WHERE id = $3")
+            .bind(not_before)
+            .bind(ms(now))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(classify)
     }
 
     async fn delete_user(&self, id: UserId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError> {
@@ -255,8 +308,22 @@ impl Store for PgStore {
         Ok(true)
     }
 
-    async fn insert_session(&self, session: &Session, token: &RefreshToken) -> Result<(), StoreError> {
+    async fn insert_session(&self, session: &Session, token: &RefreshToken, seen: &User) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
+        // FOR SHARE holds off a concurrent disabling or role change until this session is
+        // committed (so the change's end of sessions sees it), and re-reads a row that such
+        // a change committed first (so the condition then fails).
+        let unchanged =
+            sqlx::query("SELECT 1 FROM users WHERE id = $1 AND disabled = FALSE AND roles = $2 AND tokens_not_before = $3 FOR SHARE")
+                .bind(seen.id.to_string())
+                .bind(roles_json(&seen.roles))
+                .bind(seen.tokens_not_before)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(classify)?;
+        if unchanged.is_none() {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip) \
              VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
@@ -272,7 +339,8 @@ impl Store for PgStore {
         .await
         .map_err(classify)?;
         insert_refresh(&mut tx, token).await?;
-        tx.commit().await.map_err(classify)
+        tx.commit().await.map_err(classify)?;
+        Ok(true)
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -330,11 +398,26 @@ impl Store for PgStore {
         Ok(true)
     }
 
-    async fn add_refresh_token(&self, next: &RefreshToken) -> Result<(), StoreError> {
+    async fn rotate_within_grace(&self, old: &TokenHash, next: &RefreshToken, rotated_since: OffsetDateTime) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
+        // The conditional UPDATE takes the row lock: of racing requests, one spends the chance.
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET grace_used = TRUE \
+             WHERE hash = $1 AND session_id = $2 AND rotated_at IS NOT NULL AND rotated_at >= $3 AND grace_used = FALSE",
+        )
+        .bind(old.as_bytes().as_slice())
+        .bind(next.session_id.to_string())
+        .bind(ms(rotated_since))
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        if spent.rows_affected() != 1 {
+            return Ok(false);
+        }
         insert_refresh(&mut tx, next).await?;
         extend_session(&mut tx, next).await?;
-        tx.commit().await.map_err(classify)
+        tx.commit().await.map_err(classify)?;
+        Ok(true)
     }
 
     async fn end_sessions(&self, scope: SessionScope, now: OffsetDateTime, feed_exp: i64) -> Result<Vec<SessionId>, StoreError> {

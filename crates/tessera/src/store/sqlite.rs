@@ -8,7 +8,7 @@ use super::rows::{
 };
 use super::{AuditEvent, Conflict, KeyRotation, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey};
 use crate::domain::keys::Kid;
-use crate::domain::{Client, ClientId, Email, Session, SessionId, TokenHash, User, UserId, Username};
+use crate::domain::{Client, ClientId, Email, PasswordHash, Roles, Session, SessionId, TokenHash, User, UserId, Username};
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -42,6 +42,7 @@ fn migrator() -> Migrator {
         step(3, "rate_limits", include_str!("../../migrations/sqlite/0003_rate_limits.sql")),
         step(4, "audit", include_str!("../../migrations/sqlite/0004_audit.sql")),
         step(5, "rotation", include_str!("../../migrations/sqlite/0005_rotation.sql")),
+        step(6, "grace", include_str!("../../migrations/sqlite/0006_grace.sql")),
     ])
 }
 
@@ -195,25 +196,80 @@ impl Store for SqliteStore {
         self.one_user("SELECT * FROM users WHERE username = ?", username.as_str()).await
     }
 
-    async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+    async fn update_profile(
+        &self,
+        id: UserId,
+        email: Option<&Email>,
+        username: Option<&Username>,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
         let mut writer = self.writer.lock().await;
-        let done = sqlx::query(
-            "UPDATE users SET email = ?, email_normalized = ?, username = ?, password_hash = ?, roles = ?, \
-             disabled = ?, tokens_not_before = ?, updated_at = ? WHERE id = ?",
+        let row = sqlx::query(
+            "UPDATE users SET email = COALESCE(?, email), email_normalized = COALESCE(?, email_normalized), \
+             username = COALESCE(?, username), updated_at = ? WHERE id = ? RETURNING *",
         )
-        .bind(user.email.as_str())
-        .bind(user.email.normalized())
-        .bind(user.username.as_ref().map(Username::as_str))
-        .bind(user.password_hash.as_str())
-        .bind(roles_json(&user.roles))
-        .bind(user.disabled)
-        .bind(user.tokens_not_before)
-        .bind(ms(user.updated_at))
-        .bind(user.id.to_string())
-        .execute(&mut *writer)
+        .bind(email.map(Email::as_str))
+        .bind(email.map(Email::normalized))
+        .bind(username.map(Username::as_str))
+        .bind(ms(now))
+        .bind(id.to_string())
+        .fetch_optional(&mut *writer)
         .await
         .map_err(classify)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut writer = self.writer.lock().await;
+        let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?")
+            .bind(new.as_str())
+            .bind(ms(now))
+            .bind(id.to_string())
+            .bind(expected.as_str())
+            .execute(&mut *writer)
+            .await
+            .map_err(classify)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn update_admin_fields(
+        &self,
+        id: UserId,
+        disabled: Option<bool>,
+        roles: Option<&Roles>,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let mut writer = self.writer.lock().await;
+        let row = sqlx::query(
+            "UPDATE users SET disabled = COALESCE(?, disabled), roles = COALESCE(?, roles), updated_at = ? \
+             WHERE id = ? RETURNING *",
+        )
+        .bind(disabled)
+        .bind(roles.map(roles_json))
+        .bind(ms(now))
+        .bind(id.to_string())
+        .fetch_optional(&mut *writer)
+        .await
+        .map_err(classify)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn raise_tokens_not_before(&self, id: UserId, not_before: i64, now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
+        sqlx::query("UPDATE users SET tokens_not_before = MAX(tokens_not_before, ?), updated_at = ? WHERE id = ?")
+            .bind(not_before)
+            .bind(ms(now))
+            .bind(id.to_string())
+            .execute(&mut *writer)
+            .await
+            .map(|_| ())
+            .map_err(classify)
     }
 
     async fn delete_user(&self, id: UserId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError> {
@@ -295,25 +351,32 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn insert_session(&self, session: &Session, token: &RefreshToken) -> Result<(), StoreError> {
+    async fn insert_session(&self, session: &Session, token: &RefreshToken, seen: &User) -> Result<bool, StoreError> {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip) \
-             VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+             SELECT ?, id, ?, ?, ?, NULL, ?, ? FROM users \
+             WHERE id = ? AND disabled = 0 AND roles = ? AND tokens_not_before = ?",
         )
         .bind(session.id.to_string())
-        .bind(session.user_id.to_string())
         .bind(ms(session.created_at))
         .bind(ms(session.last_used_at))
         .bind(ms(session.expires_at))
         .bind(session.user_agent.as_deref())
         .bind(session.ip.map(|ip| ip.to_string()))
+        .bind(seen.id.to_string())
+        .bind(roles_json(&seen.roles))
+        .bind(seen.tokens_not_before)
         .execute(&mut *tx)
         .await
         .map_err(classify)?;
+        if inserted.rows_affected() != 1 {
+            return Ok(false);
+        }
         insert_refresh(&mut tx, token).await?;
-        tx.commit().await.map_err(classify)
+        tx.commit().await.map_err(classify)?;
+        Ok(true)
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -365,10 +428,26 @@ impl Store for SqliteStore {
         Ok(inserted.rows_affected() == 1)
     }
 
-    async fn add_refresh_token(&self, next: &RefreshToken) -> Result<(), StoreError> {
-        // The insert trigger extends the session.
+    async fn rotate_within_grace(&self, old: &TokenHash, next: &RefreshToken, rotated_since: OffsetDateTime) -> Result<bool, StoreError> {
         let mut writer = self.writer.lock().await;
-        insert_refresh(&mut writer, next).await
+        let mut tx = writer.begin_with(WRITE).await.map_err(classify)?;
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET grace_used = 1 \
+             WHERE hash = ? AND session_id = ? AND rotated_at IS NOT NULL AND rotated_at >= ? AND grace_used = 0",
+        )
+        .bind(old.as_bytes().as_slice())
+        .bind(next.session_id.to_string())
+        .bind(ms(rotated_since))
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        if spent.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // The insert trigger extends the session.
+        insert_refresh(&mut tx, next).await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(true)
     }
 
     async fn end_sessions(&self, scope: SessionScope, now: OffsetDateTime, feed_exp: i64) -> Result<Vec<SessionId>, StoreError> {

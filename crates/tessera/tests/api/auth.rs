@@ -290,3 +290,116 @@ async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T
     }
     out
 }
+
+#[tokio::test]
+async fn within_the_reuse_grace_a_rotated_token_works_once_more_and_then_is_reuse() {
+    let app = spawn_app_with(|c| c.refresh_reuse_grace = "10s".parse().unwrap()).await;
+    let reg = app.register(&unique_email()).await;
+    let original = reg["refresh_token"].as_str().unwrap().to_owned();
+    let first = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": original })).await;
+    let second = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": original })).await;
+    assert_eq!((first.status(), second.status()), (StatusCode::OK, StatusCode::OK));
+
+    let third = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": original })).await;
+
+    problem(third, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    let chain: serde_json::Value = second.json().await.unwrap();
+    let parallel = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": chain["refresh_token"] })).await;
+    problem(parallel, StatusCode::UNAUTHORIZED, "token_revoked").await;
+}
+
+/// Keeps every core busy until dropped, so racing requests interleave the way they do on a
+/// loaded machine.
+struct BusyCores(std::sync::Arc<std::sync::atomic::AtomicBool>, Vec<std::thread::JoinHandle<()>>);
+
+impl BusyCores {
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        BusyCores(stop, threads)
+    }
+}
+
+impl Drop for BusyCores {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.1.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_racing_refreshes_of_one_token_have_exactly_one_winner_under_cpu_contention() {
+    let app = spawn_app_with(|c| c.rate_limit_per_ip = 0).await;
+    let busy = BusyCores::start();
+    for round in 0..10 {
+        let reg = app.register(&unique_email()).await;
+        let token = reg["refresh_token"].as_str().unwrap().to_owned();
+        let racers: Vec<_> = (0..20)
+            .map(|_| {
+                let (client, url, token) = (app.client.clone(), app.url("/v1/auth/refresh"), token.clone());
+                tokio::spawn(async move { client.post(url).json(&json!({ "refresh_token": token })).send().await.unwrap().status() })
+            })
+            .collect();
+        let statuses = futures_join(racers.into_iter()).await;
+
+        let winners = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        assert_eq!(winners, 1, "round {round}: {statuses:?}");
+        assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED), "round {round}: {statuses:?}");
+    }
+    drop(busy);
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_max_age_however_often_it_is_refreshed() {
+    let app = spawn_app_with(|c| {
+        c.session_max_age = "2h".parse().unwrap();
+        c.refresh_token_ttl = "1h".parse().unwrap();
+    })
+    .await;
+    let mut refresh = app.register(&unique_email()).await["refresh_token"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        app.advance(Duration::from_secs(35 * 60));
+        let res = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": refresh })).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        refresh = res.json::<serde_json::Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_owned();
+    }
+
+    app.advance(Duration::from_secs(16 * 60));
+    let res = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": refresh })).await;
+
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "2 h 01 min after sign-in the session is over");
+}
+
+#[tokio::test]
+async fn raising_the_argon2_cost_rehashes_a_password_at_its_next_sign_in() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+    let stored = |app: &crate::helpers::TestApp| {
+        let (tessera, email) = (app.tessera.clone(), email.clone());
+        async move {
+            let email = tessera::domain::Email::parse(&email).unwrap();
+            tessera.store().user_by_email(&email).await.unwrap().unwrap().password_hash.as_str().to_owned()
+        }
+    };
+    assert!(stored(&app).await.contains("m=1024,t=1,p=1"));
+
+    let stronger = crate::helpers::spawn_beside(&app, |c| c.argon2.memory_kib = 2048).await;
+    stronger.login(&email).await;
+
+    assert!(stored(&stronger).await.contains("m=2048,t=1,p=1"), "re-hashed under the new cost");
+    stronger.login(&email).await;
+}

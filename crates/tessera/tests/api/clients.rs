@@ -131,3 +131,21 @@ pub async fn client_credentials(app: &TestApp, id: &str, secret: &str, scope: Op
     }
     app.request(Method::POST, "/oauth2/token").basic_auth(id, Some(secret)).form(&form).send().await.unwrap()
 }
+
+#[tokio::test]
+async fn rotating_the_secret_revokes_the_tokens_issued_under_the_old_one() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let created = create_client(&app, &admin, json!({ "name": "leaky", "scopes": ["jobs"] })).await;
+    let id = created["client_id"].as_str().unwrap();
+    let old: Value = client_credentials(&app, id, created["client_secret"].as_str().unwrap(), None).await.json().await.unwrap();
+    let old_token = old["access_token"].as_str().unwrap();
+    assert_eq!(app.get_with("/v1/auth/verify", old_token).await.status(), StatusCode::OK);
+
+    let rotated: Value = app.send_with(Method::POST, &format!("/v1/clients/{id}/secret"), &admin, None).await.json().await.unwrap();
+
+    problem(app.get_with("/v1/auth/verify", old_token).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    let fresh: Value = client_credentials(&app, id, rotated["client_secret"].as_str().unwrap(), None).await.json().await.unwrap();
+    let status = app.get_with("/v1/auth/verify", fresh["access_token"].as_str().unwrap()).await.status();
+    assert_eq!(status, StatusCode::OK, "a token issued right after the rotation, in the same second, is valid");
+}

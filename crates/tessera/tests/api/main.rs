@@ -17,6 +17,7 @@ mod clients;
 mod errors;
 mod instances;
 mod keys;
+mod lockout;
 mod oauth;
 mod oauth_library;
 mod openapi;

@@ -45,7 +45,7 @@ async fn session_for(store: &DynStore, user: &User) -> (Session, RefreshToken) {
         ip: Some("127.0.0.1".parse().unwrap()),
     };
     let token = refresh(session.id, at);
-    store.insert_session(&session, &token).await.unwrap();
+    assert!(store.insert_session(&session, &token, user).await.unwrap());
     (session, token)
 }
 
@@ -172,4 +172,88 @@ async fn values_that_look_like_sql_are_only_data() {
     assert_eq!(store.setting("x' OR '1'='1").await.unwrap().as_deref(), Some("v"));
     assert!(store.setting("anything").await.unwrap().is_none());
     assert_eq!(store.list_users(None, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn each_user_update_changes_only_its_own_columns() {
+    let (store, _dir) = store().await;
+    let bob = user("bob@example.com", Some("bob"));
+    store.insert_user(&bob).await.unwrap();
+
+    let disabled = store.update_admin_fields(bob.id, Some(true), None, now()).await.unwrap().unwrap();
+    let renamed = store.update_profile(bob.id, None, Some(&Username::parse("bobby").unwrap()), now()).await.unwrap().unwrap();
+    let new_hash = PasswordHash::new("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$bmV3".into());
+    let replaced = store.replace_password_hash(bob.id, &bob.password_hash, &new_hash, now()).await.unwrap();
+    let stale = store.replace_password_hash(bob.id, &bob.password_hash, &bob.password_hash, now()).await.unwrap();
+    store.raise_tokens_not_before(bob.id, 500, now()).await.unwrap();
+    store.raise_tokens_not_before(bob.id, 400, now()).await.unwrap();
+    let moved = store.update_profile(bob.id, Some(&Email::parse("Robert@Example.com").unwrap()), None, now()).await.unwrap().unwrap();
+
+    assert!(disabled.disabled && disabled.roles.is_admin());
+    assert_eq!((renamed.username.as_ref().map(Username::as_str), renamed.disabled), (Some("bobby"), true));
+    assert!(replaced && !stale, "the password is compared and set");
+    let last = store.user_by_id(bob.id).await.unwrap().unwrap();
+    assert_eq!(last.password_hash.as_str(), new_hash.as_str());
+    assert_eq!(last.tokens_not_before, 500, "a cut-off is never lowered");
+    assert_eq!((moved.email.as_str(), moved.disabled, moved.roles.is_admin()), ("Robert@Example.com", true, true));
+    assert!(store.update_admin_fields(UserId::new_time_ordered(), Some(true), None, now()).await.unwrap().is_none());
+    let taken = store.insert_user(&user("carol@example.com", Some("carol"))).await;
+    assert!(taken.is_ok());
+    let clash = store.update_profile(bob.id, None, Some(&Username::parse("carol").unwrap()), now()).await;
+    assert!(matches!(clash, Err(StoreError::Conflict(Conflict::Username))), "{clash:?}");
+}
+
+#[tokio::test]
+async fn a_session_is_not_started_for_an_account_that_changed_since_it_was_read() {
+    let (store, _dir) = store().await;
+    let dave = user("dave@example.com", None);
+    store.insert_user(&dave).await.unwrap();
+    store.update_admin_fields(dave.id, None, Some(&Roles::parse(&["auditor"]).unwrap()), now()).await.unwrap();
+    let at = now();
+    let session = Session {
+        id: SessionId::new_random(),
+        user_id: dave.id,
+        created_at: at,
+        last_used_at: at,
+        expires_at: at + Duration::days(1),
+        revoked_at: None,
+        user_agent: None,
+        ip: None,
+    };
+
+    let started = store.insert_session(&session, &refresh(session.id, at), &dave).await.unwrap();
+
+    assert!(!started, "the roles changed after `dave` was read");
+    assert!(store.session(session.id).await.unwrap().is_none());
+    let current = store.user_by_id(dave.id).await.unwrap().unwrap();
+    assert!(store.insert_session(&session, &refresh(session.id, at), &current).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_rotated_token_gets_one_second_chance_within_the_grace_however_many_race() {
+    let (store, _dir) = store().await;
+    let owner = user("grace@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let (session, first) = session_for(&store, &owner).await;
+    assert!(
+        !store.rotate_within_grace(&first.hash, &refresh(session.id, now()), now() - Duration::seconds(10)).await.unwrap(),
+        "not rotated yet"
+    );
+    assert!(store.rotate_refresh_token(&first.hash, &refresh(session.id, now())).await.unwrap());
+    assert!(
+        !store.rotate_within_grace(&first.hash, &refresh(session.id, now()), now() + Duration::seconds(10)).await.unwrap(),
+        "rotated before the window"
+    );
+
+    let attempts = (0..8).map(|_| {
+        let store = store.clone();
+        let next = refresh(session.id, now());
+        tokio::spawn(async move { store.rotate_within_grace(&first.hash, &next, now() - Duration::seconds(10)).await.unwrap() })
+    });
+    let mut second_chances = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        second_chances += usize::from(attempt.await.unwrap());
+    }
+
+    assert_eq!(second_chances, 1);
 }

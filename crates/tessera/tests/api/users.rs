@@ -284,3 +284,103 @@ async fn a_normal_user_cannot_use_the_admin_endpoints() {
     problem(app.get_with("/v1/keys", token).await, StatusCode::FORBIDDEN, "forbidden").await;
     problem(app.send_with(Method::POST, "/v1/keys/rotate", token, None).await, StatusCode::FORBIDDEN, "forbidden").await;
 }
+
+#[tokio::test]
+async fn a_demoted_admin_token_stops_working_at_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let email = unique_email();
+    let id = app.register(&email).await["user"]["id"].as_str().unwrap().to_owned();
+    app.send_with(Method::PATCH, &format!("/v1/users/{id}"), &admin, Some(&json!({ "roles": ["admin"] }))).await;
+    let their_admin_token = app.login(&email).await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get_with("/v1/users", &their_admin_token).await.status(), StatusCode::OK);
+
+    let demoted = app.send_with(Method::PATCH, &format!("/v1/users/{id}"), &admin, Some(&json!({ "roles": [] }))).await;
+
+    assert_eq!(demoted.status(), StatusCode::OK);
+    problem(app.get_with("/v1/users", &their_admin_token).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    let regrant = app.send_with(Method::PATCH, &format!("/v1/users/{id}"), &their_admin_token, Some(&json!({ "roles": ["admin"] }))).await;
+    problem(regrant, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    let client = app.send_with(Method::POST, "/v1/clients", &their_admin_token, Some(&json!({ "name": "x", "scopes": [] }))).await;
+    problem(client, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    app.advance(Duration::from_secs(1));
+    let again = app.login(&email).await;
+    assert_eq!(claims_of(again["access_token"].as_str().unwrap())["roles"], json!([]));
+}
+
+#[tokio::test]
+async fn an_admin_disabling_during_a_password_change_is_never_undone() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.rate_limit_per_ip = 0;
+        // A real cost, so the password change spends tens of milliseconds between read and write.
+        c.argon2.memory_kib = 19_456;
+        c.argon2.iterations = 2;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    for round in 0..6 {
+        let email = unique_email();
+        let reg = app.register(&email).await;
+        let (id, token) = (reg["user"]["id"].as_str().unwrap().to_owned(), reg["access_token"].as_str().unwrap().to_owned());
+        let change = {
+            let (client, url, token) = (app.client.clone(), app.url("/v1/users/me/password"), token.clone());
+            tokio::spawn(async move {
+                client
+                    .put(url)
+                    .bearer_auth(token)
+                    .json(&json!({ "current_password": PASSWORD, "new_password": "another horse battery staple" }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(5 * round)).await;
+        let disable = app.send_with(Method::PATCH, &format!("/v1/users/{id}"), &admin, Some(&json!({ "disabled": true }))).await;
+        assert_eq!(disable.status(), StatusCode::OK);
+        change.await.unwrap();
+
+        let user: Value = app.get_with(&format!("/v1/users/{id}"), &admin).await.json().await.unwrap();
+        assert_eq!(user["disabled"], true, "round {round}: the password change undid the disabling");
+        for password in [PASSWORD, "another horse battery staple"] {
+            let login = app.post_json("/v1/auth/login", &json!({ "email": email, "password": password })).await;
+            assert_ne!(login.status(), StatusCode::OK, "round {round}: a disabled person signed in");
+        }
+    }
+}
+
+#[tokio::test]
+async fn changing_the_email_ends_the_other_sessions_and_is_audited() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    let elsewhere = app.register(&email).await;
+    let here = app.login(&email).await["access_token"].as_str().unwrap().to_owned();
+    let new_email = unique_email();
+
+    let res = app.send_with(Method::PATCH, "/v1/users/me", &here, Some(&json!({ "email": new_email, "username": "renamed" }))).await;
+
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.get_with("/v1/users/me", &here).await.status(), StatusCode::OK, "this session lives on");
+    let other = elsewhere["access_token"].as_str().unwrap();
+    problem(app.get_with("/v1/users/me", other).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    let refreshed = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": elsewhere["refresh_token"] })).await;
+    problem(refreshed, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    let admin = app.admin_token().await;
+    let trail: Value = app.get_with("/v1/audit?limit=50", &admin).await.json().await.unwrap();
+    let kinds: Vec<&str> = trail["events"].as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(kinds.contains(&"user.email_changed") && kinds.contains(&"user.username_changed"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn a_fresh_token_stops_passing_the_fresh_rule_after_the_fresh_max_age() {
+    let app = crate::helpers::spawn_app_with(|c| c.fresh_max_age = "10m".parse().unwrap()).await;
+    let token = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+    app.advance(Duration::from_secs(9 * 60));
+    let res = app.send_with(Method::PATCH, "/v1/users/me", &token, Some(&json!({ "email": unique_email() }))).await;
+    assert_eq!(res.status(), StatusCode::OK, "within the fresh max age");
+
+    app.advance(Duration::from_secs(2 * 60));
+    let res = app.send_with(Method::PATCH, "/v1/users/me", &token, Some(&json!({ "email": unique_email() }))).await;
+
+    problem(res, StatusCode::FORBIDDEN, "fresh_token_required").await;
+}

@@ -25,6 +25,8 @@ mod errors;
 mod instances;
 #[path = "../api/keys.rs"]
 mod keys;
+#[path = "../api/lockout.rs"]
+mod lockout;
 #[path = "../api/oauth.rs"]
 mod oauth;
 #[path = "../api/ops.rs"]
