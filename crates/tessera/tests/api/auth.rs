@@ -315,7 +315,7 @@ struct BusyCores(std::sync::Arc<std::sync::atomic::AtomicBool>, Vec<std::thread:
 impl BusyCores {
     fn start() -> Self {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let cores = 2 * std::thread::available_parallelism().map_or(2, usize::from);
         let threads = (0..cores)
             .map(|_| {
                 let stop = stop.clone();
@@ -341,10 +341,10 @@ impl Drop for BusyCores {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_racing_refreshes_of_one_token_have_exactly_one_winner_under_cpu_contention() {
+async fn twenty_racing_refreshes_of_one_token_have_exactly_one_winner_under_cpu_contention_forty_times() {
     let app = spawn_app_with(|c| c.rate_limit_per_ip = 0).await;
     let busy = BusyCores::start();
-    for round in 0..10 {
+    for round in 0..40 {
         let reg = app.register(&unique_email()).await;
         let token = reg["refresh_token"].as_str().unwrap().to_owned();
         let racers: Vec<_> = (0..20)
