@@ -7,6 +7,7 @@
 
 mod postgres;
 mod rows;
+mod shared;
 mod sqlite;
 
 use crate::domain::keys::{KeyStatus, Kid, SigningAlg};

@@ -1,10 +1,10 @@
-//! What every engine shares: conversions between domain values and column values, and the
-//! mapping of a row to a domain value, written once against [`Columns`].
+//! Rows as the database holds them, one `FromRow` struct per table (the same for every
+//! engine), and their conversions to and from domain values. Each `*_columns!()` list is what
+//! the statements select, so a row struct and its query cannot drift apart.
 
 use super::{AuditEvent, RefreshToken, Revocation, StoreError, StoredKey};
 use crate::domain::keys::Kid;
 use crate::domain::{Client, ClientId, ClientName, Email, PasswordHash, Roles, Scopes, Session, TokenHash, User, Username};
-use sqlx::Row;
 use time::OffsetDateTime;
 
 /// Milliseconds since the epoch: how `*_at` columns hold time.
@@ -32,129 +32,214 @@ fn parse_list<T>(json: &str, parse: impl Fn(&[String]) -> Result<T, crate::domai
     parse(&names).map_err(StoreError::other)
 }
 
-/// Typed column access over any engine's row.
-pub(crate) trait Columns {
-    fn text(&self, column: &str) -> Result<String, StoreError>;
-    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
-    fn int(&self, column: &str) -> Result<i64, StoreError>;
-    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
-    fn flag(&self, column: &str) -> Result<bool, StoreError>;
-    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError>;
-    fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError>;
-}
-
-macro_rules! columns_for {
-    ($row:ty) => {
-        impl Columns for $row {
-            fn text(&self, c: &str) -> Result<String, StoreError> {
-                self.try_get(c).map_err(StoreError::other)
-            }
-            fn opt_text(&self, c: &str) -> Result<Option<String>, StoreError> {
-                self.try_get(c).map_err(StoreError::other)
-            }
-            fn int(&self, c: &str) -> Result<i64, StoreError> {
-                self.try_get(c).map_err(StoreError::other)
-            }
-            fn opt_int(&self, c: &str) -> Result<Option<i64>, StoreError> {
-                self.try_get(c).map_err(StoreError::other)
-            }
-            fn flag(&self, c: &str) -> Result<bool, StoreError> {
-                self.try_get(c).map_err(StoreError::other)
-            }
-            fn bytes(&self, c: &str) -> Result<Vec<u8>, StoreError> {
-                self.try_get(c).map_err(StoreError::other)
-            }
-            fn opt_bytes(&self, c: &str) -> Result<Option<Vec<u8>>, StoreError> {
-                self.try_get(c).map_err(StoreError::other)
-            }
-        }
-    };
-}
-
-columns_for!(sqlx::sqlite::SqliteRow);
-columns_for!(sqlx::postgres::PgRow);
-
 fn hash(bytes: &[u8], what: &'static str) -> Result<TokenHash, StoreError> {
     TokenHash::from_slice(bytes).ok_or_else(|| StoreError::Other(format!("{what} is not 32 bytes").into()))
 }
 
-pub(crate) fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
-    let username = row.opt_text("username")?;
-    Ok(User {
-        id: row.text("id")?.parse().map_err(StoreError::other)?,
-        email: Email::parse(&row.text("email")?).map_err(StoreError::other)?,
-        username: username.map(|u| Username::parse(&u)).transpose().map_err(StoreError::other)?,
-        password_hash: PasswordHash::new(row.text("password_hash")?),
-        roles: parse_list(&row.text("roles")?, Roles::parse)?,
-        disabled: row.flag("disabled")?,
-        tokens_not_before: row.int("tokens_not_before")?,
-        created_at: from_ms(row.int("created_at")?),
-        updated_at: from_ms(row.int("updated_at")?),
-    })
-}
-
-pub(crate) fn client_from_row(row: &impl Columns) -> Result<Client, StoreError> {
-    Ok(Client {
-        id: ClientId::new(row.text("client_id")?),
-        name: ClientName::parse(&row.text("name")?).map_err(StoreError::other)?,
-        secret_hash: hash(&row.bytes("secret_hash")?, "client secret hash")?,
-        scopes: parse_list(&row.text("scopes")?, Scopes::parse)?,
-        roles: parse_list(&row.text("roles")?, Roles::parse)?,
-        created_at: from_ms(row.int("created_at")?),
-        updated_at: from_ms(row.int("updated_at")?),
-    })
-}
-
-pub(crate) fn session_from_row(row: &impl Columns) -> Result<Session, StoreError> {
-    let ip = row.opt_text("ip")?;
-    Ok(Session {
-        id: row.text("id")?.parse().map_err(StoreError::other)?,
-        user_id: row.text("user_id")?.parse().map_err(StoreError::other)?,
-        created_at: from_ms(row.int("created_at")?),
-        last_used_at: from_ms(row.int("last_used_at")?),
-        expires_at: from_ms(row.int("expires_at")?),
-        revoked_at: row.opt_int("revoked_at")?.map(from_ms),
-        user_agent: row.opt_text("user_agent")?,
-        ip: ip.and_then(|ip| ip.parse().ok()),
-    })
-}
-
-pub(crate) fn refresh_from_row(row: &impl Columns) -> Result<RefreshToken, StoreError> {
-    Ok(RefreshToken {
-        hash: hash(&row.bytes("hash")?, "refresh token hash")?,
-        session_id: row.text("session_id")?.parse().map_err(StoreError::other)?,
-        created_at: from_ms(row.int("created_at")?),
-        expires_at: from_ms(row.int("expires_at")?),
-        rotated_at: row.opt_int("rotated_at")?.map(from_ms),
-    })
-}
-
-pub(crate) fn key_from_row(row: &impl Columns) -> Result<StoredKey, StoreError> {
-    Ok(StoredKey {
-        kid: Kid::new(row.text("kid")?),
-        alg: row.text("alg")?.parse().map_err(StoreError::other)?,
-        status: row.text("status")?.parse().map_err(StoreError::other)?,
-        private_key: row.opt_bytes("private_key")?,
-        encrypted: row.flag("encrypted")?,
-        public_jwk: row.opt_text("public_jwk")?,
-        created_at: from_ms(row.int("created_at")?),
-        retired_at: row.opt_int("retired_at")?.map(from_ms),
-    })
-}
-
-pub(crate) fn revocation_from_row(row: &impl Columns) -> Result<(i64, Revocation), StoreError> {
-    let value = row.text("value")?;
-    let exp = row.int("exp")?;
-    let entry = match row.text("kind")?.as_str() {
-        "token" => Revocation::Token { jti: value, exp },
-        "session" => Revocation::Session { sid: value, exp },
-        _ => Revocation::Subject { sub: value, not_before: row.opt_int("not_before")?.unwrap_or(0), exp },
+macro_rules! user_columns {
+    () => {
+        "id, email, username, password_hash, roles, disabled, tokens_not_before, created_at, updated_at"
     };
-    Ok((row.int("seq")?, entry))
+}
+pub(crate) use user_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    email: String,
+    username: Option<String>,
+    password_hash: String,
+    roles: String,
+    disabled: bool,
+    tokens_not_before: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(row: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            id: row.id.parse().map_err(StoreError::other)?,
+            email: Email::parse(&row.email).map_err(StoreError::other)?,
+            username: row.username.map(|u| Username::parse(&u)).transpose().map_err(StoreError::other)?,
+            password_hash: PasswordHash::new(row.password_hash),
+            roles: parse_list(&row.roles, Roles::parse)?,
+            disabled: row.disabled,
+            tokens_not_before: row.tokens_not_before,
+            created_at: from_ms(row.created_at),
+            updated_at: from_ms(row.updated_at),
+        })
+    }
+}
+
+macro_rules! client_columns {
+    () => {
+        "client_id, name, secret_hash, scopes, roles, created_at, updated_at"
+    };
+}
+pub(crate) use client_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    client_id: String,
+    name: String,
+    secret_hash: Vec<u8>,
+    scopes: String,
+    roles: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+
+    fn try_from(row: ClientRow) -> Result<Self, StoreError> {
+        Ok(Client {
+            id: ClientId::new(row.client_id),
+            name: ClientName::parse(&row.name).map_err(StoreError::other)?,
+            secret_hash: hash(&row.secret_hash, "client secret hash")?,
+            scopes: parse_list(&row.scopes, Scopes::parse)?,
+            roles: parse_list(&row.roles, Roles::parse)?,
+            created_at: from_ms(row.created_at),
+            updated_at: from_ms(row.updated_at),
+        })
+    }
+}
+
+macro_rules! session_columns {
+    () => {
+        "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip"
+    };
+}
+pub(crate) use session_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id: String,
+    user_id: String,
+    created_at: i64,
+    last_used_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    user_agent: Option<String>,
+    ip: Option<String>,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+
+    fn try_from(row: SessionRow) -> Result<Self, StoreError> {
+        Ok(Session {
+            id: row.id.parse().map_err(StoreError::other)?,
+            user_id: row.user_id.parse().map_err(StoreError::other)?,
+            created_at: from_ms(row.created_at),
+            last_used_at: from_ms(row.last_used_at),
+            expires_at: from_ms(row.expires_at),
+            revoked_at: row.revoked_at.map(from_ms),
+            user_agent: row.user_agent,
+            ip: row.ip.and_then(|ip| ip.parse().ok()),
+        })
+    }
+}
+
+macro_rules! refresh_columns {
+    () => {
+        "hash, session_id, created_at, expires_at, rotated_at"
+    };
+}
+pub(crate) use refresh_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshRow {
+    hash: Vec<u8>,
+    session_id: String,
+    created_at: i64,
+    expires_at: i64,
+    rotated_at: Option<i64>,
+}
+
+impl TryFrom<RefreshRow> for RefreshToken {
+    type Error = StoreError;
+
+    fn try_from(row: RefreshRow) -> Result<Self, StoreError> {
+        Ok(RefreshToken {
+            hash: hash(&row.hash, "refresh token hash")?,
+            session_id: row.session_id.parse().map_err(StoreError::other)?,
+            created_at: from_ms(row.created_at),
+            expires_at: from_ms(row.expires_at),
+            rotated_at: row.rotated_at.map(from_ms),
+        })
+    }
+}
+
+macro_rules! key_columns {
+    () => {
+        "kid, alg, status, private_key, encrypted, public_jwk, created_at, retired_at"
+    };
+}
+pub(crate) use key_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    kid: String,
+    alg: String,
+    status: String,
+    private_key: Option<Vec<u8>>,
+    encrypted: bool,
+    public_jwk: Option<String>,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl TryFrom<KeyRow> for StoredKey {
+    type Error = StoreError;
+
+    fn try_from(row: KeyRow) -> Result<Self, StoreError> {
+        Ok(StoredKey {
+            kid: Kid::new(row.kid),
+            alg: row.alg.parse().map_err(StoreError::other)?,
+            status: row.status.parse().map_err(StoreError::other)?,
+            private_key: row.private_key,
+            encrypted: row.encrypted,
+            public_jwk: row.public_jwk,
+            created_at: from_ms(row.created_at),
+            retired_at: row.retired_at.map(from_ms),
+        })
+    }
+}
+
+macro_rules! revocation_columns {
+    () => {
+        "seq, kind, value, not_before, exp"
+    };
+}
+pub(crate) use revocation_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RevocationRow {
+    seq: i64,
+    kind: String,
+    value: String,
+    not_before: Option<i64>,
+    exp: i64,
+}
+
+impl From<RevocationRow> for (i64, Revocation) {
+    fn from(row: RevocationRow) -> Self {
+        let RevocationRow { seq, kind, value, not_before, exp } = row;
+        let entry = match kind.as_str() {
+            "token" => Revocation::Token { jti: value, exp },
+            "session" => Revocation::Session { sid: value, exp },
+            _ => Revocation::Subject { sub: value, not_before: not_before.unwrap_or(0), exp },
+        };
+        (seq, entry)
+    }
 }
 
 /// The columns of a feed entry: `(kind, value, not_before)`.
-pub(crate) fn revocation_columns(entry: &Revocation) -> (&'static str, &str, Option<i64>) {
+pub(crate) fn revocation_values(entry: &Revocation) -> (&'static str, &str, Option<i64>) {
     match entry {
         Revocation::Token { jti, .. } => ("token", jti.as_str(), None),
         Revocation::Session { sid, .. } => ("session", sid.as_str(), None),
@@ -162,16 +247,27 @@ pub(crate) fn revocation_columns(entry: &Revocation) -> (&'static str, &str, Opt
     }
 }
 
-pub(crate) fn audit_from_row(row: &impl Columns) -> Result<(i64, AuditEvent), StoreError> {
-    Ok((
-        row.int("seq")?,
-        AuditEvent {
-            at: from_ms(row.int("at")?),
-            kind: row.text("kind")?,
-            actor: row.opt_text("actor")?,
-            subject: row.opt_text("subject")?,
-            ip: row.opt_text("ip")?,
-            detail: row.opt_text("detail")?,
-        },
-    ))
+macro_rules! audit_columns {
+    () => {
+        "seq, at, kind, actor, subject, ip, detail"
+    };
+}
+pub(crate) use audit_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    seq: i64,
+    at: i64,
+    kind: String,
+    actor: Option<String>,
+    subject: Option<String>,
+    ip: Option<String>,
+    detail: Option<String>,
+}
+
+impl From<AuditRow> for (i64, AuditEvent) {
+    fn from(row: AuditRow) -> Self {
+        let AuditRow { seq, at, kind, actor, subject, ip, detail } = row;
+        (seq, AuditEvent { at: from_ms(at), kind, actor, subject, ip, detail })
+    }
 }

@@ -46,7 +46,7 @@ async fn metrics_count_requests_logins_tokens_and_limits() {
         r#"tessera_logins_total{outcome="success"} 1"#,
         r#"tessera_logins_total{outcome="invalid_credentials"} 1"#,
         r#"tessera_logins_total{outcome="locked"} 1"#,
-        r#"tessera_rate_limited_total{limit="account"} 1"#,
+        r#"tessera_rate_limited_total{limit="login"} 1"#,
         r#"tessera_tokens_issued_total{grant="password"} 2"#,
         "tessera_http_request_duration_seconds_bucket",
         "tessera_password_hash_queue_depth 0",
@@ -96,7 +96,7 @@ async fn the_audit_trail_records_who_did_what_from_where() {
     assert_eq!(registered["ip"], "127.0.0.1");
     assert!(registered["at"].as_str().unwrap().ends_with('Z'));
     let failed = events.iter().find(|e| e["kind"] == "login.failed").unwrap();
-    assert_eq!(failed["detail"], "invalid_credentials");
+    assert_eq!(failed["detail"], "invalid_credentials by email");
     let disabled = &events[0];
     assert_eq!(disabled["subject"], id.as_str());
     assert!(disabled["actor"].is_string());
