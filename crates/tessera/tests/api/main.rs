@@ -14,6 +14,7 @@ mod abuse;
 mod auth;
 mod cli;
 mod clients;
+mod connections;
 mod errors;
 mod instances;
 mod keys;
