@@ -563,6 +563,18 @@ impl Store for PgStore {
         tx.commit().await.map_err(classify)?;
         Ok(pruned)
     }
+
+    async fn reseal_key(&self, kid: &Kid, sealed: &[u8]) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE signing_keys SET private_key = $1, encrypted = $2 WHERE kid = $3 AND encrypted = $4")
+            .bind(sealed)
+            .bind(true)
+            .bind(kid.as_str())
+            .bind(false)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 async fn insert_refresh<'c>(tx: &mut sqlx::Transaction<'c, sqlx::Postgres>, token: &RefreshToken) -> Result<(), StoreError> {

@@ -610,6 +610,19 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(classify)?;
         Ok(pruned)
     }
+
+    async fn reseal_key(&self, kid: &Kid, sealed: &[u8]) -> Result<bool, StoreError> {
+        let mut writer = self.writer.lock().await;
+        let done = sqlx::query("UPDATE signing_keys SET private_key = ?, encrypted = ? WHERE kid = ? AND encrypted = ?")
+            .bind(sealed)
+            .bind(true)
+            .bind(kid.as_str())
+            .bind(false)
+            .execute(&mut *writer)
+            .await
+            .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 async fn insert_refresh(conn: &mut SqliteConnection, token: &RefreshToken) -> Result<(), StoreError> {

@@ -23,6 +23,7 @@ mod oauth_library;
 mod openapi;
 mod ops;
 mod revocations;
+mod sealing;
 mod security;
 mod sessions;
 mod store;
