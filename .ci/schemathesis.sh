@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes a running Tessera against its own /openapi.json with schemathesis: no answer may be
-# a 5xx, and every answer must be one the document declares (status, content type, headers,
-# body schema). Serves the debug binary (built by `cargo test --workspace --locked`, as .ci/run
+# Validates the /openapi.json of a running Tessera with openapi-spec-validator (the document
+# itself: OpenAPI 3.1 schema, unique operation ids, resolvable references), then fuzzes
+# Tessera against it with schemathesis: no answer may be a 5xx, and every answer must be one
+# the document declares (status, content type, headers, body schema). Serves the debug binary (built by `cargo test --workspace --locked`, as .ci/run
 # does first, or built here) on a free loopback port, on a fresh SQLite database in a temporary
 # directory, and stops it on exit. Traffic goes to 127.0.0.1 only.
 #
@@ -12,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
+OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 # Time budgets, in seconds, of the two runs below: with the install, the whole script takes
 # about three minutes on two cores. Schemathesis stops by itself when a budget is spent.
 MAX_TIME=${SCHEMATHESIS_MAX_TIME:-120}
@@ -33,9 +35,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "== schemathesis $SCHEMATHESIS_VERSION"
+echo "== schemathesis $SCHEMATHESIS_VERSION, openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION"
 python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+"$work/venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" \
+    "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
 py="$work/venv/bin/python"
 
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -85,10 +88,14 @@ for _ in $(seq 100); do
     kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; echo "tessera did not start"; exit 1; }
     sleep 0.2
 done
-if ! "$py" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$base/openapi.json" 2>/dev/null; then
+if ! "$py" -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=5).read())' \
+    "$base/openapi.json" >"$work/openapi.json" 2>/dev/null; then
     echo "$bin does not serve /openapi.json: an old build? Rebuild it: cargo build --locked -p tessera"
     exit 1
 fi
+
+echo "== openapi-spec-validator: /openapi.json"
+"$work/venv/bin/openapi-spec-validator" "$work/openapi.json"
 
 # A fresh token of a victim, for the operations on the caller's own account.
 login() {

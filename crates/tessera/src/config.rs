@@ -299,6 +299,9 @@ const KEYS: &[&str] = &[
 
 const PREFIX: &str = "TESSERA_";
 
+/// The most failed logins per login name and address that `prod` accepts before 429.
+const PROD_MAX_LOGIN_FAILURES: u32 = 100;
+
 /// The key for an environment variable name, if it is one of ours (exact, upper case).
 fn env_key(name: &str) -> Option<&'static str> {
     let rest = name.strip_prefix(PREFIX)?;
@@ -705,8 +708,12 @@ impl Config {
         }
         if self.profile == Profile::Prod {
             let mut problems = Vec::new();
-            if self.master_key.is_none() {
-                problems.push("TESSERA_MASTER_KEY is not set; private keys would be stored unencrypted".to_owned());
+            match &self.master_key {
+                None => problems.push("TESSERA_MASTER_KEY is not set; private keys would be stored unencrypted".to_owned()),
+                Some(key) if key.is_all_zero() => {
+                    problems.push("TESSERA_MASTER_KEY is all zero bytes; use 32 random bytes".to_owned());
+                }
+                Some(_) => {}
             }
             if !self.issuer.starts_with("https://") {
                 problems.push(format!("TESSERA_ISSUER `{}` is not https", truncated(&self.issuer, 60)));
@@ -719,6 +726,15 @@ impl Config {
                 problems.push(format!(
                     "the argon2 cost (TESSERA_ARGON2_MEMORY_KIB={memory_kib}, TESSERA_ARGON2_ITERATIONS={iterations}) \
                      is under 19456 KiB / 2 iterations"
+                ));
+            }
+            if self.rate_limit_per_ip == 0 {
+                problems.push("TESSERA_RATE_LIMIT_PER_IP=0 turns the per-address limit of the credential endpoints off".to_owned());
+            }
+            if self.login_max_failures > PROD_MAX_LOGIN_FAILURES {
+                problems.push(format!(
+                    "TESSERA_LOGIN_MAX_FAILURES={} is over {PROD_MAX_LOGIN_FAILURES}: passwords could be guessed at leisure",
+                    self.login_max_failures
                 ));
             }
             if !problems.is_empty() {

@@ -19,6 +19,8 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Origins allowed by CORS; empty turns CORS off.
     pub cors_origins: Vec<String>,
+    /// When set, `/metrics` answers only requests bearing this token.
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 impl AppState {

@@ -244,6 +244,36 @@ fn prod_reports_every_problem_on_one_line_and_accepts_safe_settings() {
 }
 
 #[test]
+fn prod_refuses_an_all_zero_master_key_that_dev_accepts() {
+    let zeros = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let err = prod(&[("TESSERA_MASTER_KEY", zeros)]).unwrap_err().to_string();
+    assert_eq!(err, "TESSERA_PROFILE=prod: TESSERA_MASTER_KEY is all zero bytes; use 32 random bytes");
+    assert!(load(&[("TESSERA_MASTER_KEY", zeros)]).unwrap().master_key.unwrap().is_all_zero());
+    assert!(!prod(&[]).unwrap().master_key.unwrap().is_all_zero());
+}
+
+#[test]
+fn prod_refuses_the_per_address_limit_turned_off() {
+    let err = prod(&[("TESSERA_RATE_LIMIT_PER_IP", "0")]).unwrap_err().to_string();
+    assert_eq!(err, "TESSERA_PROFILE=prod: TESSERA_RATE_LIMIT_PER_IP=0 turns the per-address limit of the credential endpoints off");
+    assert_eq!(prod(&[("TESSERA_RATE_LIMIT_PER_IP", "1")]).unwrap().rate_limit_per_ip, 1);
+    assert_eq!(load(&[("TESSERA_RATE_LIMIT_PER_IP", "0")]).unwrap().rate_limit_per_ip, 0);
+}
+
+#[test]
+fn prod_refuses_more_than_100_login_failures() {
+    for value in ["101", "4294967295"] {
+        let err = prod(&[("TESSERA_LOGIN_MAX_FAILURES", value)]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("TESSERA_PROFILE=prod: TESSERA_LOGIN_MAX_FAILURES={value} is over 100: passwords could be guessed at leisure")
+        );
+    }
+    assert_eq!(prod(&[("TESSERA_LOGIN_MAX_FAILURES", "100")]).unwrap().login_max_failures, 100);
+    assert_eq!(load(&[("TESSERA_LOGIN_MAX_FAILURES", "4294967295")]).unwrap().login_max_failures, u32::MAX);
+}
+
+#[test]
 fn hs256_without_a_secret_is_refused() {
     assert_eq!(
         load_err(&[("TESSERA_SIGNING_ALG", "HS256")]),

@@ -430,7 +430,11 @@ pub fn hs256_kid(secret: &[u8]) -> Kid {
 }
 
 /// The key that seals private keys at rest: 32 bytes, AES-256-GCM.
-pub struct MasterKey(LessSafeKey);
+pub struct MasterKey {
+    key: LessSafeKey,
+    /// Thirty-two zero bytes: a placeholder, not a secret (`prod` refuses it).
+    all_zero: bool,
+}
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -453,7 +457,13 @@ impl MasterKey {
             return Err(KeyError::InvalidMasterKey("the master key must be 32 bytes (base64 of 32 random bytes)"));
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes.as_slice()).map_err(|_| KeyError::InvalidMasterKey("unusable master key"))?;
-        Ok(MasterKey(LessSafeKey::new(key)))
+        let all_zero = bytes.iter().all(|b| *b == 0);
+        Ok(MasterKey { key: LessSafeKey::new(key), all_zero })
+    }
+
+    /// Whether the key is thirty-two zero bytes, which anyone would try first.
+    pub fn is_all_zero(&self) -> bool {
+        self.all_zero
     }
 
     /// Encrypts with a random nonce: `nonce || ciphertext || tag`; `aad` binds it to its row.
@@ -465,7 +475,7 @@ impl MasterKey {
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(plaintext);
         let tag = self
-            .0
+            .key
             .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut sealed[NONCE_LEN..])
             .map_err(|_| KeyError::Encrypt)?;
         sealed.extend_from_slice(tag.as_ref());
@@ -481,7 +491,7 @@ impl MasterKey {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError::Decrypt)?;
         let mut in_out = ciphertext.to_vec();
         // Truncate rather than copy, so no second, unzeroized copy of the plaintext is left behind.
-        let len = self.0.open_in_place(nonce, Aad::from(aad), &mut in_out).map_err(|_| KeyError::Decrypt)?.len();
+        let len = self.key.open_in_place(nonce, Aad::from(aad), &mut in_out).map_err(|_| KeyError::Decrypt)?.len();
         in_out.truncate(len);
         Ok(in_out)
     }

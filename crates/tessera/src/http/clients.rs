@@ -86,6 +86,7 @@ pub struct CreateBody {
 #[utoipa::path(
     post,
     path = "/v1/clients",
+    operation_id = "create_client",
     tag = "admin",
     security(("bearer" = [])),
     request_body = CreateBody,
@@ -116,6 +117,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/v1/clients",
+    operation_id = "list_clients",
     tag = "admin",
     security(("bearer" = [])),
     responses(
@@ -135,6 +137,7 @@ pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result
 #[utoipa::path(
     get,
     path = "/v1/clients/{client_id}",
+    operation_id = "get_client",
     tag = "admin",
     security(("bearer" = [])),
     params(("client_id" = String, Path)),
@@ -156,6 +159,7 @@ pub async fn get(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): 
 #[utoipa::path(
     delete,
     path = "/v1/clients/{client_id}",
+    operation_id = "delete_client",
     tag = "admin",
     security(("bearer" = [])),
     params(("client_id" = String, Path)),
@@ -178,6 +182,7 @@ pub async fn delete(State(app): State<AppState>, Bearer(claims): Bearer, Path(id
 #[utoipa::path(
     post,
     path = "/v1/clients/{client_id}/secret",
+    operation_id = "rotate_client_secret",
     tag = "admin",
     security(("bearer" = [])),
     params(("client_id" = String, Path)),

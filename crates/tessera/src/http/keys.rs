@@ -37,6 +37,7 @@ pub async fn jwks(State(app): State<AppState>) -> Result<Response, ApiError> {
 #[utoipa::path(
     get,
     path = "/v1/keys",
+    operation_id = "list_keys",
     tag = "admin",
     security(("bearer" = [])),
     responses(
@@ -67,6 +68,7 @@ pub struct RotateBody {
 #[utoipa::path(
     post,
     path = "/v1/keys/rotate",
+    operation_id = "rotate_keys",
     tag = "admin",
     security(("bearer" = [])),
     request_body(content = Option<RotateBody>, content_type = "application/json"),

@@ -75,7 +75,8 @@ use utoipa::{Modify, OpenApi};
 struct ApiDoc;
 
 /// `bearer`: an access token from `/v1/auth/*` or `/oauth2/token`. `client_basic`: a service
-/// client's `client_id` and `client_secret` (RFC 6749 §2.3.1).
+/// client's `client_id` and `client_secret` (RFC 6749 §2.3.1). `metrics_token`: the
+/// configured `TESSERA_METRICS_TOKEN`, for `/metrics`.
 #[derive(Debug)]
 struct SecuritySchemes;
 
@@ -85,6 +86,7 @@ impl Modify for SecuritySchemes {
         let bearer = Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
         components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
         components.add_security_scheme("client_basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+        components.add_security_scheme("metrics_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
     }
 }
 

@@ -292,3 +292,24 @@ fn ignore_lost_race(result: Result<(), StoreError>) -> Result<bool> {
         Err(e) => Err(e.into()),
     }
 }
+
+impl Tessera {
+    /// With a master key set, seals the private keys found stored unsealed (written while no
+    /// master key was set), so that none stays readable at rest. Returns how many it sealed.
+    pub(crate) async fn seal_unsealed_keys(&self) -> Result<usize> {
+        let Some(master) = &self.settings.master_key else { return Ok(0) };
+        let mut sealed = 0;
+        for key in self.store.keys().await? {
+            let Some(plain) = key.private_key.as_deref().filter(|_| !key.encrypted) else { continue };
+            let der = PrivateKeyDer::from_bytes(plain.to_vec());
+            // Another instance starting beside this one may have sealed it first.
+            if self.store.reseal_key(&key.kid, &seal(master, &key.kid, &der)?).await? {
+                sealed += 1;
+            }
+        }
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed the private signing keys that were stored unencrypted");
+        }
+        Ok(sealed)
+    }
+}

@@ -129,6 +129,7 @@ impl Tessera {
             metrics,
             clients: cache::RecentClients::default(),
         });
+        tessera.seal_unsealed_keys().await?;
         tessera.ensure_keys().await?;
         tessera.sync_revocations().await?;
         Ok(tessera)

@@ -297,6 +297,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
     /// Drops expired refresh tokens, dead sessions and expired feed entries.
     async fn prune(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+
+    // --- signing keys, continued ---
+
+    /// Replaces the unsealed private key of `kid` by `sealed` (encrypted with the master key)
+    /// and marks it encrypted; `false` when the key is gone or already sealed (by another
+    /// instance).
+    async fn reseal_key(&self, kid: &Kid, sealed: &[u8]) -> Result<bool, StoreError>;
 }
 
 /// A shared handle to the configured store.

@@ -538,6 +538,17 @@ macro_rules! store_impl {
                 tx.commit().await.map_err(classify)?;
                 Ok(pruned)
             }
+
+            async fn reseal_key(&self, kid: &Kid, sealed: &[u8]) -> Result<bool, StoreError> {
+                let mut w = self.write().await?;
+                let done = sqlx::query(sql!("UPDATE signing_keys SET private_key = $1, encrypted = TRUE WHERE kid = $2 AND encrypted = FALSE"))
+                    .bind(sealed)
+                    .bind(kid.as_str())
+                    .execute(&mut *w)
+                    .await
+                    .map_err(classify)?;
+                Ok(done.rows_affected() == 1)
+            }
         }
 
         /// Appends feed entries inside a write transaction, after taking the feed's order.

@@ -67,6 +67,19 @@ async fn the_document_lists_exactly_the_routes_the_router_serves() {
 }
 
 #[tokio::test]
+async fn every_operation_has_an_operation_id_of_its_own() {
+    let doc = document().await;
+
+    let mut seen: std::collections::BTreeMap<String, (String, String)> = std::collections::BTreeMap::new();
+    for (path, method, operation) in operations(&doc) {
+        let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId")).to_owned();
+        if let Some((other_path, other_method)) = seen.insert(id.clone(), (path.clone(), method.clone())) {
+            panic!("operationId {id} names both {other_method} {other_path} and {method} {path}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn every_operation_declares_an_error_response() {
     let doc = document().await;
 

@@ -1,6 +1,11 @@
-use crate::helpers::spawn_app;
-use reqwest::StatusCode;
+use crate::helpers::{problem, spawn_app, spawn_app_with};
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const CLASSIC: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[tokio::test]
 async fn the_root_names_the_service_and_its_version() {
@@ -39,7 +44,7 @@ async fn metrics_count_requests_logins_tokens_and_limits() {
     let res = app.get("/metrics").await;
 
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert_eq!(res.headers()["content-type"], OPENMETRICS);
     let text = res.text().await.unwrap();
     for expected in [
         r#"tessera_http_requests_total{route="/v1/auth/login",method="POST",status="200"} 1"#,
@@ -127,4 +132,124 @@ async fn audit_events_older_than_the_retention_are_pruned() {
     let subjects: Vec<&str> = trail["events"].as_array().unwrap().iter().filter_map(|e| e["subject"].as_str()).collect();
     assert!(subjects.contains(&recent["user"]["id"].as_str().unwrap()));
     assert!(!subjects.contains(&old["user"]["id"].as_str().unwrap()));
+}
+
+/// Parses an exposition with Debian's `python3-prometheus-client` (`.ci/run` installs it):
+/// `module` is `prometheus_client.parser` (classic text format) or
+/// `prometheus_client.openmetrics.parser`. Returns `[{name, type, samples: [[name, labels,
+/// value]]}]`; panics with the parser's message when it refuses the text.
+fn parse_with_prometheus_client(module: &str, text: &str) -> Vec<Value> {
+    let script = format!(
+        "import json, sys\n\
+         from {module} import text_string_to_metric_families\n\
+         families = [{{'name': f.name, 'type': f.type, 'samples': [[s.name, s.labels, repr(float(s.value))] for s in f.samples]}}\n\
+                     for f in text_string_to_metric_families(sys.stdin.read())]\n\
+         print(json.dumps(families))\n"
+    );
+    // Debian's interpreter, which has Debian's modules, whatever `python3` the PATH finds first.
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3 runs (install Debian's python3-prometheus-client)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{module} refuses the exposition:\n{}\n{text}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Metrics with a little of everything counted.
+async fn busy_metrics_app() -> crate::helpers::TestApp {
+    let app = spawn_app().await;
+    let email = crate::helpers::unique_email();
+    app.register(&email).await;
+    app.login(&email).await;
+    app.post_json("/v1/auth/login", &serde_json::json!({ "email": email, "password": "wrong password" })).await;
+    app
+}
+
+fn family<'a>(families: &'a [Value], name: &str) -> &'a Value {
+    families.iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("no family {name} in {families:#?}"))
+}
+
+#[tokio::test]
+async fn metrics_are_openmetrics_that_a_strict_parser_reads() {
+    let app = busy_metrics_app().await;
+    // Prometheus's own Accept header.
+    let accept = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,\
+                  text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    for res in [app.get("/metrics").await, app.request(Method::GET, "/metrics").header("accept", accept).send().await.unwrap()] {
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["content-type"], OPENMETRICS);
+        let text = res.text().await.unwrap();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+
+        let families = parse_with_prometheus_client("prometheus_client.openmetrics.parser", &text);
+
+        let requests = family(&families, "tessera_http_requests");
+        assert_eq!(requests["type"], "counter");
+        assert!(requests["samples"].as_array().unwrap().iter().any(|s| s[0] == "tessera_http_requests_total"
+            && s[1]["route"] == "/v1/auth/login"
+            && s[1]["status"] == "200"
+            && s[2] == "1.0"));
+        assert_eq!(family(&families, "tessera_http_request_duration_seconds")["type"], "histogram");
+        assert_eq!(family(&families, "tessera_signing_keys")["type"], "gauge");
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_the_classic_text_format_when_only_text_plain_is_accepted() {
+    let app = busy_metrics_app().await;
+    let res = app.request(Method::GET, "/metrics").header("accept", "text/plain;version=0.0.4").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], CLASSIC);
+    let text = res.text().await.unwrap();
+    assert!(!text.contains("# EOF") && !text.contains("# UNIT") && !text.contains("_created"), "{text}");
+
+    let families = parse_with_prometheus_client("prometheus_client.parser", &text);
+
+    // A counter's samples belong to its family: with OpenMetrics' `# TYPE x counter` over
+    // `x_total` samples, a classic parser sees an empty counter and stray untyped samples.
+    for f in &families {
+        assert_ne!(f["type"], "untyped", "a sample outside its family: {f}");
+        assert_ne!(f["type"], "unknown", "a sample outside its family: {f}");
+        assert!(!f["samples"].as_array().unwrap().is_empty() || f["type"] != "counter", "a counter without samples: {f}");
+    }
+    let logins = family(&families, "tessera_logins");
+    assert_eq!(logins["type"], "counter");
+    let outcomes: Vec<(&str, &str)> =
+        logins["samples"].as_array().unwrap().iter().map(|s| (s[1]["outcome"].as_str().unwrap(), s[2].as_str().unwrap())).collect();
+    assert!(outcomes.contains(&("success", "1.0")) && outcomes.contains(&("invalid_credentials", "1.0")), "{outcomes:?}");
+    let latency = family(&families, "tessera_http_request_duration_seconds");
+    assert_eq!(latency["type"], "histogram");
+    assert!(
+        latency["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s[0] == "tessera_http_request_duration_seconds_bucket" && s[1]["le"] == "+Inf")
+    );
+    assert_eq!(family(&families, "tessera_password_hash_queue_depth")["type"], "gauge");
+}
+
+#[tokio::test]
+async fn with_a_metrics_token_metrics_need_that_bearer_token() {
+    let app = spawn_app_with(|c| c.metrics_token = Some(secrecy::SecretString::from("scrape-me-9f2c"))).await;
+
+    problem(app.get("/metrics").await, StatusCode::UNAUTHORIZED, "missing_token").await;
+    problem(app.get_with("/metrics", "scrape-me-9f2").await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let basic = app.request(Method::GET, "/metrics").basic_auth("scrape-me-9f2c", None::<&str>).send().await.unwrap();
+    problem(basic, StatusCode::UNAUTHORIZED, "missing_token").await;
+    // An access token is not the metrics token, even an admin's.
+    let admin = app.admin_token().await;
+    let refused = problem(app.get_with("/metrics", &admin).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert!(!refused.to_string().contains("scrape-me"), "{refused}");
+
+    let res = app.get_with("/metrics", "scrape-me-9f2c").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("tessera_http_requests_total"));
+    // Other operations stay open.
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }

@@ -33,6 +33,8 @@ mod oauth;
 mod ops;
 #[path = "../api/revocations.rs"]
 mod revocations;
+#[path = "../api/sealing.rs"]
+mod sealing;
 #[path = "../api/security.rs"]
 mod security;
 #[path = "../api/sessions.rs"]
