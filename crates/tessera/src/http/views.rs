@@ -274,7 +274,8 @@ pub struct JwksDoc {
     pub keys: Vec<JwkDoc>,
 }
 
-/// A revoked access token, listed until its `exp` (NumericDate).
+/// A revoked access token (its `exp`, NumericDate), listed until 60 s after `exp` so that
+/// verifiers with a clock leeway of up to 60 s still see it.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = RevokedToken)]
 pub struct RevokedTokenDoc {
@@ -290,12 +291,14 @@ pub struct RevokedSessionDoc {
     pub exp: i64,
 }
 
-/// Every token of `sub` with `iat` before `not_before` (NumericDate) is revoked.
+/// Every token of `sub` with `iat` before `not_before` (NumericDate) is revoked; `exp` is when
+/// the last token the cut-off can refuse expires (keep the cut-off at least until then).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = RevokedSubject)]
 pub struct RevokedSubjectDoc {
     pub sub: String,
     pub not_before: i64,
+    pub exp: i64,
 }
 
 /// `GET /v1/revocations`.

@@ -6,7 +6,7 @@ use super::rows::{
     audit_from_row, client_from_row, key_from_row, ms, refresh_from_row, revocation_columns, revocation_from_row, roles_json, scopes_json,
     session_from_row, user_from_row,
 };
-use super::{AuditEvent, Conflict, KeyRotation, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey};
+use super::{AuditEvent, Conflict, KeyRotation, MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey};
 use crate::domain::keys::Kid;
 use crate::domain::{Client, ClientId, Email, Session, SessionId, TokenHash, User, UserId, Username};
 use async_trait::async_trait;
@@ -414,7 +414,7 @@ impl Store for SqliteStore {
     async fn revocations_after(&self, cursor: i64, now: OffsetDateTime, limit: u32) -> Result<Vec<(i64, Revocation)>, StoreError> {
         let rows = sqlx::query("SELECT * FROM revocations WHERE seq > ? AND exp >= ? ORDER BY seq LIMIT ?")
             .bind(cursor)
-            .bind(now.unix_timestamp())
+            .bind(now.unix_timestamp() - MAX_VERIFIER_LEEWAY)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
@@ -602,7 +602,7 @@ impl Store for SqliteStore {
             .map_err(classify)?
             .rows_affected();
         pruned += sqlx::query("DELETE FROM revocations WHERE exp < ?")
-            .bind(now.unix_timestamp())
+            .bind(now.unix_timestamp() - MAX_VERIFIER_LEEWAY)
             .execute(&mut *tx)
             .await
             .map_err(classify)?
