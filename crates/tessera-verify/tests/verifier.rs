@@ -312,6 +312,21 @@ async fn a_restarted_verifier_sees_a_revocation_whose_exp_is_within_its_leeway()
     assert!(verifier.verify(&key.token(issued + 1)).await.is_ok(), "an unrevoked token of the same age passes the leeway");
 }
 
+#[tokio::test]
+async fn ed25519_and_eddsa_tokens_verify_with_keys_published_under_their_own_name() {
+    for name in ["Ed25519", "EdDSA"] {
+        let key = TestKey::ed25519("ed", name);
+        let server = spawn_fake(&[]).await;
+        *server.fake.jwks.lock().unwrap() = json!({"keys": [key.jwk.clone()]});
+        let verifier = Verifier::builder(ISSUER).fetch_from(&server.base).build().await.unwrap();
+
+        assert!(verifier.verify(&key.token(now())).await.is_ok(), "{name}");
+        let other = if name == "Ed25519" { "EdDSA" } else { "Ed25519" };
+        let relabelled = key.token_named(now(), other);
+        assert_eq!(verifier.verify(&relabelled).await, Err(VerifyError::WrongAlgorithm), "{name} key, {other} token");
+    }
+}
+
 fn base64_url(s: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()

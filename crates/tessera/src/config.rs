@@ -17,7 +17,7 @@
 //! | `TESSERA_AUDIENCE` | the issuer | `aud`; commas (or a TOML array) give several |
 //! | `TESSERA_ACCESS_TOKEN_TTL` | `15m` | at least `1s` |
 //! | `TESSERA_REFRESH_TOKEN_TTL` | `30d` | at least `1s` |
-//! | `TESSERA_SIGNING_ALG` | `ES256` | `ES256`, `RS256`, `EdDSA`, `HS256` |
+//! | `TESSERA_SIGNING_ALG` | `ES256` | `ES256`, `RS256`, `Ed25519` (RFC 9864), `EdDSA` (the same key, older name), `HS256` |
 //! | `TESSERA_HS256_SECRET` | — | required for `HS256`, at least 32 bytes |
 //! | `TESSERA_MASTER_KEY` | — | base64 of 32 bytes; encrypts private keys at rest |
 //! | `TESSERA_PROFILE` | `dev` | `prod` refuses unsafe settings |

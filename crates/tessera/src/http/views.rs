@@ -201,6 +201,7 @@ pub struct VerifyDoc {
 pub enum SigningAlgDoc {
     ES256,
     RS256,
+    Ed25519,
     EdDSA,
     HS256,
 }

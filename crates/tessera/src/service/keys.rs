@@ -211,7 +211,7 @@ impl Tessera {
             Some(master) => (seal(master, &generated.kid, &generated.private_key)?, true),
             None => (generated.private_key.expose().to_vec(), false),
         };
-        let public_jwk = serde_json::to_string(&generated.public_jwk).map_err(Error::internal)?;
+        let public_jwk = generated.public_jwk.to_string();
         Ok(StoredKey {
             kid: generated.kid,
             alg,
@@ -240,9 +240,10 @@ impl Tessera {
                 },
                 alg => {
                     let json = key.public_jwk.as_deref().ok_or_else(|| Error::internal("stored key has no public JWK"))?;
-                    let jwk = serde_json::from_str(json).map_err(Error::internal)?;
-                    published.push(serde_json::from_str::<serde_json::Value>(json).map_err(Error::internal)?);
-                    VerifyingKey::from_jwk(alg, key.kid.clone(), &jwk).map_err(Error::internal)?
+                    let jwk: serde_json::Value = serde_json::from_str(json).map_err(Error::internal)?;
+                    let verifier = VerifyingKey::from_jwk(alg, key.kid.clone(), &jwk).map_err(Error::internal)?;
+                    published.push(jwk);
+                    verifier
                 }
             };
             if key.status == KeyStatus::Active {

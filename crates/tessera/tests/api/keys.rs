@@ -21,19 +21,54 @@ fn verify_with_jwks(token: &str, set: &JwkSet) -> Value {
     decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).expect("signature verifies").claims
 }
 
+/// Checks a token as tessera-verify does (it reads RFC 9864 names jsonwebtoken does not).
+async fn verify_with_tessera_verify(app: &crate::helpers::TestApp, token: &str) -> tessera_verify::Claims {
+    let set: tessera_verify::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let now = app.tessera.clock_now().unix_timestamp();
+    tessera_verify::KeySet::from_jwks(&set).verify(token, &tessera_verify::Expected::new("http://tessera.test"), now).expect("verifies")
+}
+
+async fn keys_of(app: &crate::helpers::TestApp, admin: &str) -> Vec<Value> {
+    let listed: Value = app.get_with("/v1/keys", admin).await.json().await.unwrap();
+    listed["keys"].as_array().unwrap().clone()
+}
+
+fn with_status<'a>(keys: &'a [Value], status: &str) -> Vec<&'a Value> {
+    keys.iter().filter(|k| k["status"] == status).collect()
+}
+
 #[tokio::test]
 async fn every_asymmetric_algorithm_issues_tokens_that_verify_against_the_jwks() {
-    for alg in ["ES256", "RS256", "EdDSA"] {
+    for alg in ["ES256", "RS256", "Ed25519", "EdDSA"] {
         let app = spawn_app_with(|c| c.signing_alg = alg.parse().unwrap()).await;
         let token = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
 
         assert_eq!(header_of(&token)["alg"], alg);
-        let set = jwks(&app).await;
-        assert_eq!(set.keys.len(), 2, "{alg}: the active and the next key are published");
-        let claims = verify_with_jwks(&token, &set);
-        assert_eq!(claims["iss"], "http://tessera.test");
+        let published: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+        let published = published["keys"].as_array().unwrap();
+        assert_eq!(published.len(), 2, "{alg}: the active and the next key are published");
+        assert!(published.iter().all(|k| k["alg"] == alg), "{alg}: the JWKS names the algorithm exactly");
+        if alg != "Ed25519" {
+            // jsonwebtoken (Rust) knows only the EdDSA name.
+            let claims = verify_with_jwks(&token, &jwks(&app).await);
+            assert_eq!(claims["iss"], "http://tessera.test");
+        }
+        assert_eq!(verify_with_tessera_verify(&app, &token).await.iss, "http://tessera.test", "{alg}");
         assert_eq!(app.get_with("/v1/auth/verify", &token).await.status(), StatusCode::OK, "{alg}");
     }
+}
+
+#[tokio::test]
+async fn an_ed25519_key_does_not_verify_tokens_that_call_themselves_eddsa() {
+    use base64::Engine;
+    let app = spawn_app_with(|c| c.signing_alg = "Ed25519".parse().unwrap()).await;
+    let token = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+    let mut header = header_of(&token);
+    header["alg"] = "EdDSA".into();
+    let renamed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header.to_string());
+    let relabelled = format!("{renamed}.{}", token.split_once('.').unwrap().1);
+
+    problem(app.get_with("/v1/auth/verify", &relabelled).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
 }
 
 #[tokio::test]
