@@ -519,8 +519,10 @@ fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
     }
 }
 
+/// The issuer is kept exactly as written, trailing slash included: `iss` must equal the
+/// configured string, and verifiers compare it byte for byte.
 fn parse_issuer(s: &str) -> Result<String, String> {
-    let issuer = s.trim_end_matches('/');
+    let issuer = s;
     let host = issuer.strip_prefix("https://").or_else(|| issuer.strip_prefix("http://"));
     match host {
         Some(rest)

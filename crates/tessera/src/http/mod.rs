@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         // Credential endpoints: limited per client address.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), limit::per_client_address))
         .merge(other_routes().router)
+        .merge(discovery::issuer_path_routes(&state.settings().issuer))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());

@@ -372,9 +372,11 @@ pub struct MetadataDoc {
     pub token_endpoint_auth_methods_supported: Vec<String>,
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// Scopes the server itself defines (none yet); clients' own scopes are not published.
     pub scopes_supported: Vec<String>,
+    /// Empty until there is an authorization endpoint.
     pub response_types_supported: Vec<String>,
     pub subject_types_supported: Vec<String>,
-    /// The algorithm of the active key (empty while none is usable).
+    /// The algorithms of every published key: the active, the next and retiring ones.
     pub id_token_signing_alg_values_supported: Vec<SigningAlgDoc>,
 }
