@@ -17,6 +17,7 @@ mod revocations;
 mod users;
 pub mod views;
 pub use audit::event_json;
+pub use keys::rotated_json as keys_rotated_json;
 
 use crate::state::AppState;
 use axum::Router;

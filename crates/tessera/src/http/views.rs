@@ -234,12 +234,18 @@ pub struct KeyListDoc {
     pub keys: Vec<KeyDoc>,
 }
 
-/// `POST /v1/keys/rotate`: the key that signs from now on.
+/// `POST /v1/keys/rotate`: the key that signs from now on (`active`), or the key of a new
+/// algorithm published ahead of its use (`next`), which signs from `active_from`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = RotatedKey)]
 pub struct RotatedKeyDoc {
     pub kid: String,
     pub alg: SigningAlgDoc,
+    pub status: KeyStatusDoc,
+    /// RFC 3339; only while an algorithm change waits for its key to be published long enough.
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[schema(nullable = false)]
+    pub active_from: Option<OffsetDateTime>,
 }
 
 /// A public key (RFC 7517): EC P-256 (`crv`, `x`, `y`), RSA (`n`, `e`) or OKP Ed25519 (`crv`, `x`).
