@@ -50,6 +50,10 @@ pub struct RevokedSubject {
     pub sub: String,
     /// NumericDate of the cut-off.
     pub not_before: i64,
+    /// When the last token the cut-off can refuse expires (Tessera sends it; older servers
+    /// did not, and then the verifier's `max_token_lifetime` decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
 }
 
 /// How long subject entries are kept when the feed does not say: longer than any access token.
@@ -62,17 +66,17 @@ pub struct RevocationSet {
     tokens: HashMap<String, i64>,
     /// `sid` → keep until.
     sessions: HashMap<String, i64>,
-    /// `sub` → the latest `not_before`.
-    subjects: HashMap<String, i64>,
+    /// `sub` → (the latest `not_before`, keep until).
+    subjects: HashMap<String, (i64, i64)>,
     /// Seconds a subject cut-off stays relevant: the longest token life plus leeway.
     subject_retention: i64,
     leeway: i64,
 }
 
 impl RevocationSet {
-    /// An empty set that keeps subject cut-offs for `max_token_lifetime` (plus `leeway`).
-    /// The feed gives no expiry for subjects; a cut-off can only refuse tokens issued before
-    /// it, and those are all expired one token lifetime later.
+    /// An empty set that keeps subject cut-offs until the `exp` the feed gives them, and at
+    /// least `max_token_lifetime` after the cut-off (a cut-off can only refuse tokens issued
+    /// before it, all expired one token lifetime later), plus `leeway`.
     pub fn new(max_token_lifetime: Duration, leeway: Duration) -> Self {
         let to_secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         RevocationSet {
@@ -97,9 +101,12 @@ impl RevocationSet {
             *slot = (*slot).max(until);
         }
         for s in &page.subjects {
+            // A server's access-token TTL may be longer than our `max_token_lifetime`: then its
+            // `exp` keeps the cut-off, or disabled people's tokens would verify again.
+            let until = s.exp.unwrap_or(i64::MIN).max(s.not_before.saturating_add(self.subject_retention)).saturating_add(self.leeway);
             // Only the latest cut-off matters: it refuses everything an earlier one did.
-            let slot = self.subjects.entry(s.sub.clone()).or_insert(s.not_before);
-            *slot = (*slot).max(s.not_before);
+            let slot = self.subjects.entry(s.sub.clone()).or_insert((s.not_before, until));
+            *slot = (slot.0.max(s.not_before), slot.1.max(until));
         }
     }
 
@@ -107,15 +114,14 @@ impl RevocationSet {
     pub fn is_revoked(&self, claims: &Claims) -> bool {
         self.tokens.contains_key(&claims.jti)
             || claims.sid.as_ref().is_some_and(|sid| self.sessions.contains_key(sid))
-            || self.subjects.get(&claims.sub).is_some_and(|not_before| claims.iat < *not_before)
+            || self.subjects.get(&claims.sub).is_some_and(|(not_before, _)| claims.iat < *not_before)
     }
 
     /// Drops every entry that can no longer refuse a live token.
     pub fn prune(&mut self, now: i64) {
         self.tokens.retain(|_, until| *until > now);
         self.sessions.retain(|_, until| *until > now);
-        let keep = self.subject_retention.saturating_add(self.leeway);
-        self.subjects.retain(|_, not_before| not_before.saturating_add(keep) > now);
+        self.subjects.retain(|_, (_, until)| *until > now);
     }
 
     /// How many entries are held (tokens + sessions + subjects).
@@ -184,6 +190,31 @@ mod tests {
         set.prune(2005);
         assert_eq!(set.len(), 1, "only the session is left");
         set.prune(2105);
+        assert!(set.is_empty());
+    }
+
+    #[test]
+    fn a_subject_cut_off_is_kept_until_the_exp_the_feed_gives_it() {
+        // Tessera with 2 h access tokens: the cut-off must outlive a 1 h max_token_lifetime.
+        let mut set = RevocationSet::new(DEFAULT_MAX_TOKEN_LIFETIME, Duration::from_secs(5));
+        set.apply(&page(serde_json::json!({"cursor": "1", "subjects": [{"sub": "u", "not_before": 10_000, "exp": 10_000 + 7205}]})));
+        let issued_before = claims("a", "u", None, 9_000);
+        set.prune(10_000 + 3600 + 100);
+        assert!(set.is_revoked(&issued_before), "dropped after max_token_lifetime although its exp is later");
+        set.prune(10_000 + 7205 + 4);
+        assert!(set.is_revoked(&issued_before), "kept through the leeway after exp");
+        set.prune(10_000 + 7205 + 5);
+        assert!(set.is_empty());
+    }
+
+    #[test]
+    fn a_subject_without_exp_is_kept_for_max_token_lifetime() {
+        let mut set = RevocationSet::new(Duration::from_secs(900), Duration::from_secs(5));
+        set.apply(&page(serde_json::json!({"cursor": "1", "subjects": [{"sub": "u", "not_before": 1000, "exp": 1100}]})));
+        set.apply(&page(serde_json::json!({"cursor": "2", "subjects": [{"sub": "v", "not_before": 1000}]})));
+        set.prune(1904);
+        assert_eq!(set.len(), 2, "a short exp does not undercut max_token_lifetime");
+        set.prune(1905);
         assert!(set.is_empty());
     }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{ISSUER, TestKey, jwks};
-use tessera_verify::{ClientCredentials, SystemClock, Verifier, VerifyError};
+use tessera_verify::{ClientCredentials, FixedClock, SystemClock, Verifier, VerifyError};
 use tokio::sync::Notify;
 
 /// What the fake serves and what it has seen.
@@ -23,6 +23,7 @@ struct Fake {
     jwks: Mutex<Value>,
     jwks_hits: AtomicU64,
     feed: Mutex<Vec<Value>>,
+    subjects: Mutex<Vec<Value>>,
     feed_hits: AtomicU64,
     feed_fails: std::sync::atomic::AtomicBool,
     news: Notify,
@@ -82,7 +83,8 @@ async fn feed(State(f): State<Arc<Fake>>, Query(q): Query<HashMap<String, String
     }
     let entries = f.feed.lock().unwrap().clone();
     let tokens: Vec<Value> = entries.iter().skip(since).cloned().collect();
-    Json(json!({"cursor": entries.len().to_string(), "tokens": tokens, "sessions": [], "subjects": []})).into_response()
+    let subjects: Vec<Value> = if since == 0 { f.subjects.lock().unwrap().clone() } else { vec![] };
+    Json(json!({"cursor": entries.len().to_string(), "tokens": tokens, "sessions": [], "subjects": subjects})).into_response()
 }
 
 fn now() -> i64 {
@@ -263,4 +265,69 @@ async fn a_verifier_does_not_start_when_tessera_is_unreachable() {
     drop(listener);
     let built = Verifier::builder(ISSUER).fetch_from(base).build().await;
     assert!(matches!(built, Err(VerifyError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn a_subject_cut_off_outlives_max_token_lifetime_when_its_exp_says_so() {
+    // Tessera issues 2-hour tokens; the verifier keeps its default 1 h max_token_lifetime.
+    let key = TestKey::es256("k1");
+    let server = spawn_fake(&[&key]).await;
+    let issued = support::NOW;
+    let token = key.token_with(issued, |c| c["exp"] = json!(issued + 7200));
+    let cut_off = issued + 10;
+    server.fake.subjects.lock().unwrap().push(json!({"sub": "user-1", "not_before": cut_off, "exp": cut_off + 7200 + 5}));
+    // A verifier started an hour and a half later: past not_before + 1 h, before the token's exp.
+    let verifier = Verifier::builder(ISSUER)
+        .fetch_from(&server.base)
+        .revocation_feed(ClientCredentials::new("svc_x", "tcs_y"))
+        .clock(Arc::new(FixedClock(issued + 5400)))
+        .build()
+        .await
+        .unwrap();
+
+    assert_eq!(verifier.verify(&token).await, Err(VerifyError::Revoked), "the disabled person's token verifies again");
+}
+
+#[tokio::test]
+async fn a_restarted_verifier_sees_a_revocation_whose_exp_is_within_its_leeway() {
+    let key = TestKey::es256("k1");
+    let server = spawn_fake(&[&key]).await;
+    let issued = support::NOW;
+    let token = key.token(issued);
+    let claims: Value = serde_json::from_slice(&base64_url(token.split('.').nth(1).unwrap())).unwrap();
+    let exp = claims["exp"].as_i64().unwrap();
+    // Tessera serves entries until exp + 60 s; the verifier reads the whole feed at start-up
+    // 30 s after exp, inside its 60 s leeway, where the token itself still passes.
+    server.fake.feed.lock().unwrap().push(json!({"jti": claims["jti"], "exp": exp}));
+    let verifier = Verifier::builder(ISSUER)
+        .fetch_from(&server.base)
+        .revocation_feed(ClientCredentials::new("svc_x", "tcs_y"))
+        .leeway(Duration::from_secs(60))
+        .clock(Arc::new(FixedClock(exp + 30)))
+        .build()
+        .await
+        .unwrap();
+
+    assert_eq!(verifier.verify(&token).await, Err(VerifyError::Revoked));
+    assert!(verifier.verify(&key.token(issued + 1)).await.is_ok(), "an unrevoked token of the same age passes the leeway");
+}
+
+#[tokio::test]
+async fn ed25519_and_eddsa_tokens_verify_with_keys_published_under_their_own_name() {
+    for name in ["Ed25519", "EdDSA"] {
+        let key = TestKey::ed25519("ed", name);
+        let server = spawn_fake(&[]).await;
+        *server.fake.jwks.lock().unwrap() = json!({"keys": [key.jwk.clone()]});
+        let verifier = Verifier::builder(ISSUER).fetch_from(&server.base).build().await.unwrap();
+
+        assert!(verifier.verify(&key.token(now())).await.is_ok(), "{name}");
+        let other = if name == "Ed25519" { "EdDSA" } else { "Ed25519" };
+        let relabelled = key.token_named(now(), other);
+        assert_eq!(verifier.verify(&relabelled).await, Err(VerifyError::WrongAlgorithm), "{name} key, {other} token");
+    }
+}
+
+fn base64_url(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
 }

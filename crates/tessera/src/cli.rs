@@ -91,7 +91,7 @@ pub enum ClientsCommand {
 pub enum KeysCommand {
     /// Rotate the signing key; `--alg` changes the algorithm from then on.
     Rotate {
-        /// ES256, RS256, EdDSA or HS256.
+        /// ES256, RS256, Ed25519, EdDSA or HS256.
         #[arg(long)]
         alg: Option<String>,
     },

@@ -17,7 +17,7 @@
 //! | `TESSERA_AUDIENCE` | the issuer | `aud`; commas (or a TOML array) give several |
 //! | `TESSERA_ACCESS_TOKEN_TTL` | `15m` | at least `1s` |
 //! | `TESSERA_REFRESH_TOKEN_TTL` | `30d` | at least `1s` |
-//! | `TESSERA_SIGNING_ALG` | `ES256` | `ES256`, `RS256`, `EdDSA`, `HS256` |
+//! | `TESSERA_SIGNING_ALG` | `ES256` | `ES256`, `RS256`, `Ed25519` (RFC 9864), `EdDSA` (the same key, older name), `HS256` |
 //! | `TESSERA_HS256_SECRET` | — | required for `HS256`, at least 32 bytes |
 //! | `TESSERA_MASTER_KEY` | — | base64 of 32 bytes; encrypts private keys at rest |
 //! | `TESSERA_PROFILE` | `dev` | `prod` refuses unsafe settings |
@@ -522,8 +522,10 @@ fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
     }
 }
 
+/// The issuer is kept exactly as written, trailing slash included: `iss` must equal the
+/// configured string, and verifiers compare it byte for byte.
 fn parse_issuer(s: &str) -> Result<String, String> {
-    let issuer = s.trim_end_matches('/');
+    let issuer = s;
     let host = issuer.strip_prefix("https://").or_else(|| issuer.strip_prefix("http://"));
     match host {
         Some(rest)

@@ -14,6 +14,8 @@ pub const REVOCATION_POLL: Duration = Duration::from_millis(500);
 /// How often per-address request counts are shared with the other instances.
 pub const RATE_SYNC: Duration = Duration::from_millis(500);
 const KEY_POLL: Duration = Duration::from_secs(5);
+/// The longest the rotation job sleeps before looking at the due time again.
+const ROTATION_RECHECK: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// Handle to the running jobs.
@@ -65,16 +67,35 @@ pub fn spawn(tessera: Arc<Tessera>) -> Jobs {
             }
         }),
     ];
-    if let Some(interval) = tessera.settings().key_rotation_interval {
-        // Checked often, acted on when the interval has passed since the last rotation.
-        let check = interval.min(Duration::from_secs(60)).max(Duration::from_secs(1));
-        tasks.push(every(check, stopped, tessera, move |t| async move {
-            if let Err(e) = t.rotate_keys_if_due(interval).await {
-                tracing::warn!(error = %e, "scheduled key rotation failed");
-            }
-        }));
-    }
+    tasks.push(tokio::spawn(rotate_when_due(tessera, stopped)));
     Jobs { stop, tasks }
+}
+
+/// Scheduled rotations (`TESSERA_KEY_ROTATION_INTERVAL`) and the switch of an algorithm change
+/// happen when due: the job computes the due time from the key ring and the service's clock,
+/// and sleeps until then, but never longer than [`ROTATION_RECHECK`], so it notices rotations
+/// made elsewhere (which move the due time) and clocks that jump (tests move theirs).
+async fn rotate_when_due(tessera: Arc<Tessera>, mut stopped: watch::Receiver<bool>) {
+    let interval = tessera.settings().key_rotation_interval;
+    loop {
+        let pause = match tessera.rotate_keys_if_due(interval).await {
+            Ok(_) => match tessera.rotation_due(interval) {
+                Some(due) => {
+                    let left = (due - tessera.clock_now()).max(time::Duration::ZERO);
+                    Duration::try_from(left).unwrap_or(ROTATION_RECHECK).clamp(Duration::from_millis(10), ROTATION_RECHECK)
+                }
+                None => ROTATION_RECHECK,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduled key rotation failed");
+                ROTATION_RECHECK
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = stopped.changed() => return,
+        }
+    }
 }
 
 fn every<F, Fut>(period: Duration, mut stopped: watch::Receiver<bool>, tessera: Arc<Tessera>, job: F) -> JoinHandle<()>

@@ -78,8 +78,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate { alg }) => {
             let alg = alg.map(|a| a.parse()).transpose().map_err(|e| anyhow::anyhow!("--alg: {e}"))?;
             let tessera = start_service(&config, Arc::new(SystemClock)).await?;
-            let key = tessera.rotate_keys(alg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", serde_json::json!({ "kid": key.kid, "alg": key.alg }));
+            let rotated = tessera.rotate_keys(alg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", tessera::http::keys_rotated_json(&rotated));
         }
         Command::Keys(KeysCommand::List) => {
             let tessera = start_service(&config, Arc::new(SystemClock)).await?;

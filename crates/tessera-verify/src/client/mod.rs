@@ -125,7 +125,8 @@ impl VerifierBuilder {
     }
 
     /// The longest access-token lifetime Tessera is configured with (default 1 h); subject
-    /// cut-offs from the feed are kept this long.
+    /// cut-offs from the feed are kept at least this long, and longer when the feed gives them
+    /// a later `exp` (Tessera does).
     pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.max_token_lifetime = lifetime;
         self

@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
@@ -38,6 +38,38 @@ impl TestKey {
         header.kid = Some(self.kid.clone());
         header.typ = Some("at+jwt".into());
         encode(&header, &claims, &self.encoding).unwrap()
+    }
+}
+
+/// An Ed25519 key published under `alg` (`Ed25519` or `EdDSA`), as raw JSON: jsonwebtoken's
+/// `Jwk` would turn `Ed25519` into an unknown algorithm.
+pub struct EdKey {
+    pub kid: String,
+    pub name: &'static str,
+    pair: Ed25519KeyPair,
+    pub jwk: Value,
+}
+
+impl TestKey {
+    pub fn ed25519(kid: &str, name: &'static str) -> EdKey {
+        let pair = Ed25519KeyPair::generate().unwrap();
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref()), "kid": kid, "alg": name, "use": "sig"});
+        EdKey { kid: kid.to_owned(), name, pair, jwk }
+    }
+}
+
+impl EdKey {
+    /// A Tessera-shaped token whose header says the key's own algorithm name.
+    pub fn token(&self, iat: i64) -> String {
+        self.token_named(iat, self.name)
+    }
+
+    /// The same, signed by this key but with `alg` in the header.
+    pub fn token_named(&self, iat: i64, alg: &str) -> String {
+        let header = json!({"alg": alg, "kid": self.kid, "typ": "at+jwt"});
+        let message = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims(iat).to_string().as_bytes()));
+        let signature = self.pair.sign(message.as_bytes());
+        format!("{message}.{}", b64(signature.as_ref()))
     }
 }
 

@@ -67,7 +67,7 @@ fn the_environment_overrides_the_file() {
     let c = load_file(text, &[("TESSERA_ACCESS_TOKEN_TTL", "90s"), ("TESSERA_RATE_LIMIT_PER_IP", "0")]).unwrap();
     assert_eq!(c.access_token_ttl.as_secs(), 90);
     assert_eq!(c.rate_limit_per_ip, 0);
-    assert_eq!(c.issuer, "https://auth.example.com");
+    assert_eq!(c.issuer, "https://auth.example.com/");
 }
 
 #[test]
@@ -195,12 +195,15 @@ fn audiences_come_from_a_comma_list_or_a_toml_array() {
 }
 
 #[test]
-fn the_issuer_defaults_to_the_listen_address_and_loses_a_trailing_slash() {
+fn the_issuer_defaults_to_the_listen_address_and_is_kept_exactly_as_configured() {
     let c = load(&[("TESSERA_LISTEN", "[::1]:9000")]).unwrap();
     assert_eq!(c.issuer, "http://[::1]:9000");
     assert_eq!(c.audience, vec!["http://[::1]:9000".to_owned()]);
     let c = load(&[("TESSERA_ISSUER", "https://auth.example.com/tenant/")]).unwrap();
-    assert_eq!(c.issuer, "https://auth.example.com/tenant");
+    assert_eq!(c.issuer, "https://auth.example.com/tenant/");
+    assert_eq!(c.audience, vec!["https://auth.example.com/tenant/".to_owned()]);
+    let c = load(&[("TESSERA_ISSUER", "http://h:8080/")]).unwrap();
+    assert_eq!(c.issuer, "http://h:8080/");
     assert!(load_err(&[("TESSERA_ISSUER", "auth.example.com")]).starts_with("TESSERA_ISSUER: `auth.example.com` is not"));
     assert!(load(&[("TESSERA_ISSUER", "https://")]).is_err());
     assert!(load(&[("TESSERA_ISSUER", "https://a.example?x=1")]).is_err());

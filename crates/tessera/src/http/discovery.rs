@@ -1,11 +1,18 @@
 //! RFC 8414 authorization-server metadata, also served as OpenID discovery.
+//!
+//! Served at the root `/.well-known/…` paths and, for an issuer with a path such as
+//! `https://h/auth`, also where clients look for that issuer: `/auth/.well-known/openid-configuration`
+//! (OpenID Connect Discovery appends to the issuer) and `/.well-known/oauth-authorization-server/auth`
+//! (RFC 8414 §3 inserts the well-known part before the issuer's path).
 
 use super::error::ProblemAnswer;
 use super::views::MetadataDoc;
 use crate::state::AppState;
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde_json::json;
 
 /// Authorization-server metadata (RFC 8414)
@@ -23,27 +30,76 @@ use serde_json::json;
 )]
 pub async fn metadata(State(app): State<AppState>) -> Response {
     let issuer = &app.settings().issuer;
-    let alg = app
-        .list_keys()
-        .ok()
-        .and_then(|keys| keys.into_iter().find(|k| k.status == crate::domain::keys::KeyStatus::Active).map(|k| k.alg.as_str()));
-    let scopes = app.known_scopes().await.unwrap_or_default();
+    // The issuer is kept exactly as configured (`iss` must equal it); URLs under it must not
+    // get a double slash when it ends in one.
+    let base = issuer.trim_end_matches('/');
+    // Every algorithm of every published key (next and retiring ones too): middleware that
+    // takes its allowed algorithms from here must accept tokens of a key being phased in or out.
+    let mut algs: Vec<&'static str> = app.list_keys().unwrap_or_default().iter().map(|k| k.alg.as_str()).collect();
+    algs.sort_unstable();
+    algs.dedup();
     let body = json!({
         "issuer": issuer,
-        "token_endpoint": format!("{issuer}/oauth2/token"),
-        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
-        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "token_endpoint": format!("{base}/oauth2/token"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "introspection_endpoint": format!("{base}/oauth2/introspect"),
+        "revocation_endpoint": format!("{base}/oauth2/revoke"),
         "grant_types_supported": ["client_credentials", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "scopes_supported": scopes,
-        "response_types_supported": ["token"],
+        // Clients' scopes are their own business and are not published; the server defines none yet.
+        "scopes_supported": [],
+        // No authorization endpoint yet, so no response type (`token` would claim an implicit flow).
+        "response_types_supported": [],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": alg.into_iter().collect::<Vec<_>>(),
+        "id_token_signing_alg_values_supported": algs,
     });
     let mut response = axum::Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     response
+}
+
+/// The discovery routes an issuer with a path needs besides the root ones (none for an issuer
+/// without a path). A path the router could misread (captures, wildcards, odd characters) is
+/// not routed and says so in the log, rather than failing start-up.
+pub(super) fn issuer_path_routes(issuer: &str) -> Router<AppState> {
+    let mut router = Router::new();
+    let Some(path) = issuer_path(issuer) else { return router };
+    let plain = path
+        .split('/')
+        .skip(1)
+        .all(|segment| !segment.is_empty() && segment.chars().all(|c| c.is_ascii_alphanumeric() || "-._~%!$&'()+,;=@".contains(c)));
+    if !plain {
+        tracing::warn!(path, "the issuer's path is not served as a discovery location; use a proxy to map it");
+        return router;
+    }
+    for served in [format!("{path}/.well-known/openid-configuration"), format!("{path}/.well-known/oauth-authorization-server")] {
+        router = router.route(&served, get(metadata));
+    }
+    for well_known in ["oauth-authorization-server", "openid-configuration"] {
+        router = router.route(&format!("/.well-known/{well_known}{path}"), get(metadata));
+    }
+    router
+}
+
+/// The path of `issuer` without a trailing slash (`/auth` for `https://h/auth/`), if it has one.
+fn issuer_path(issuer: &str) -> Option<&str> {
+    let rest = issuer.split_once("://").map_or(issuer, |(_, rest)| rest);
+    let path = rest.find('/').map(|i| &rest[i..])?.trim_end_matches('/');
+    (!path.is_empty()).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issuer_path;
+
+    #[test]
+    fn the_issuer_path_is_found_with_or_without_a_trailing_slash() {
+        assert_eq!(issuer_path("https://h/auth"), Some("/auth"));
+        assert_eq!(issuer_path("https://h/auth/"), Some("/auth"));
+        assert_eq!(issuer_path("https://h:8443/a/b"), Some("/a/b"));
+        assert_eq!(issuer_path("http://h:8080/"), None);
+        assert_eq!(issuer_path("http://h:8080"), None);
+    }
 }

@@ -64,7 +64,10 @@ pub struct RotateBody {
 ///
 /// The next key becomes active, a new next key is made, the old active key is retiring. The
 /// body is optional and read as JSON whatever its content type: `{"alg": "RS256"}` switches
-/// algorithm.
+/// algorithm in two steps, so that no key signs before it is published: a key of the new
+/// algorithm replaces the next key (answer `status: next` with `active_from`), and becomes
+/// active by itself 300 s later (the JWKS cache lifetime). From or to HS256 the switch is
+/// immediate.
 #[utoipa::path(
     post,
     path = "/v1/keys/rotate",
@@ -73,7 +76,7 @@ pub struct RotateBody {
     security(("bearer" = [])),
     request_body(content = Option<RotateBody>, content_type = "application/json"),
     responses(
-        (status = 201, description = "New tokens are signed with this key", body = RotatedKeyDoc),
+        (status = 201, description = "New tokens are signed with this key (`active`), or will be from `active_from` (`next`)", body = RotatedKeyDoc),
         (status = 400, response = ProblemAnswer),
         (status = 401, response = UnauthorizedAnswer),
         (status = 403, response = ProblemAnswer),
@@ -92,8 +95,18 @@ pub async fn rotate(State(app): State<AppState>, Bearer(claims): Bearer, RawBody
         let Json(RotateBody { alg }) = parse_json(&body)?;
         alg.map(|a| a.parse::<SigningAlg>().map_err(|e| Error::Validation(format!("alg: {e}")))).transpose()?
     };
-    let key = app.rotate_keys(alg).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({ "kid": key.kid, "alg": key.alg }))))
+    let rotated = app.rotate_keys(alg).await?;
+    Ok((StatusCode::CREATED, axum::Json(rotated_json(&rotated))))
+}
+
+/// `{kid, alg, status}`, and `active_from` while an algorithm change waits for its key to be
+/// published long enough; the CLI prints the same.
+pub fn rotated_json(rotated: &crate::service::RotatedKey) -> serde_json::Value {
+    let mut body = json!({ "kid": rotated.key.kid, "alg": rotated.key.alg, "status": rotated.key.status });
+    if let Some(at) = rotated.active_from.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()) {
+        body["active_from"] = at.into();
+    }
+    body
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Json<T>, ApiError> {

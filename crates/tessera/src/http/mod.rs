@@ -17,6 +17,7 @@ mod revocations;
 mod users;
 pub mod views;
 pub use audit::event_json;
+pub use keys::rotated_json as keys_rotated_json;
 
 use crate::state::AppState;
 use axum::Router;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         // Credential endpoints: limited per client address.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), limit::per_client_address))
         .merge(other_routes().router)
+        .merge(discovery::issuer_path_routes(&state.settings().issuer))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());

@@ -94,7 +94,7 @@ pub async fn feed(
         match entry {
             Revocation::Token { jti, exp } => tokens.push(json!({ "jti": jti, "exp": exp })),
             Revocation::Session { sid, exp } => sessions.push(json!({ "sid": sid, "exp": exp })),
-            Revocation::Subject { sub, not_before, .. } => subjects.push(json!({ "sub": sub, "not_before": not_before })),
+            Revocation::Subject { sub, not_before, exp } => subjects.push(json!({ "sub": sub, "not_before": not_before, "exp": exp })),
         }
     }
     Ok(axum::Json(json!({

@@ -201,6 +201,7 @@ pub struct VerifyDoc {
 pub enum SigningAlgDoc {
     ES256,
     RS256,
+    Ed25519,
     EdDSA,
     HS256,
 }
@@ -233,12 +234,18 @@ pub struct KeyListDoc {
     pub keys: Vec<KeyDoc>,
 }
 
-/// `POST /v1/keys/rotate`: the key that signs from now on.
+/// `POST /v1/keys/rotate`: the key that signs from now on (`active`), or the key of a new
+/// algorithm published ahead of its use (`next`), which signs from `active_from`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = RotatedKey)]
 pub struct RotatedKeyDoc {
     pub kid: String,
     pub alg: SigningAlgDoc,
+    pub status: KeyStatusDoc,
+    /// RFC 3339; only while an algorithm change waits for its key to be published long enough.
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[schema(nullable = false)]
+    pub active_from: Option<OffsetDateTime>,
 }
 
 /// A public key (RFC 7517): EC P-256 (`crv`, `x`, `y`), RSA (`n`, `e`) or OKP Ed25519 (`crv`, `x`).
@@ -274,7 +281,8 @@ pub struct JwksDoc {
     pub keys: Vec<JwkDoc>,
 }
 
-/// A revoked access token, listed until its `exp` (NumericDate).
+/// A revoked access token (its `exp`, NumericDate), listed until 60 s after `exp` so that
+/// verifiers with a clock leeway of up to 60 s still see it.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = RevokedToken)]
 pub struct RevokedTokenDoc {
@@ -290,12 +298,14 @@ pub struct RevokedSessionDoc {
     pub exp: i64,
 }
 
-/// Every token of `sub` with `iat` before `not_before` (NumericDate) is revoked.
+/// Every token of `sub` with `iat` before `not_before` (NumericDate) is revoked; `exp` is when
+/// the last token the cut-off can refuse expires (keep the cut-off at least until then).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = RevokedSubject)]
 pub struct RevokedSubjectDoc {
     pub sub: String,
     pub not_before: i64,
+    pub exp: i64,
 }
 
 /// `GET /v1/revocations`.
@@ -368,9 +378,11 @@ pub struct MetadataDoc {
     pub token_endpoint_auth_methods_supported: Vec<String>,
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// Scopes the server itself defines (none yet); clients' own scopes are not published.
     pub scopes_supported: Vec<String>,
+    /// Empty until there is an authorization endpoint.
     pub response_types_supported: Vec<String>,
     pub subject_types_supported: Vec<String>,
-    /// The algorithm of the active key (empty while none is usable).
+    /// The algorithms of every published key: the active, the next and retiring ones.
     pub id_token_signing_alg_values_supported: Vec<SigningAlgDoc>,
 }

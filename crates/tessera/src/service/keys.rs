@@ -3,13 +3,14 @@
 //! Keys live in the store so every instance shares them. An asymmetric ring always holds a
 //! `next` key, published ahead of its use so verifiers' caches already know it when it
 //! becomes active; a rotation promotes it, makes a new next key, and marks the old active
-//! key `retiring`, still published until every token it signed has expired. HS256 signs with
-//! the configured shared secret and publishes nothing.
+//! key `retiring`, still published until every token it signed has expired. A change of
+//! algorithm is published the same way before any token is signed with it (see
+//! [`Tessera::rotate_keys`]). HS256 signs with the configured shared secret and publishes nothing.
 
 use super::error::{Error, Result};
 use super::{LEEWAY_SECS, Tessera};
 use crate::domain::keys::{self, KeyStatus, Kid, MasterKey, PrivateKeyDer, Signer, SigningAlg, VerifyingKey};
-use crate::store::{Conflict, KeyRotation, StoreError, StoredKey};
+use crate::store::{KeyRotation, StoreError, StoredKey};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -33,6 +34,38 @@ pub struct KeyInfo {
     /// When it was made.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// How long the key of a new algorithm is published as `next` before it signs: the
+/// `Cache-Control: max-age` of the JWKS and of the metadata (300 s), so that every cache that
+/// honours it holds the key, and lists its algorithm, before the first token it signs.
+pub const ALGORITHM_CHANGE_DELAY: time::Duration = time::Duration::seconds(300);
+
+fn switch_time(next: &StoredKey) -> OffsetDateTime {
+    next.created_at + ALGORITHM_CHANGE_DELAY
+}
+
+/// What a rotation did: a key that signs from now on (`status: active`), or a key published
+/// as `next` that signs later (`active_from` when an algorithm change switches by itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct RotatedKey {
+    /// The key.
+    #[serde(flatten)]
+    pub key: KeyInfo,
+    /// When the published key starts signing, for an algorithm change.
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub active_from: Option<OffsetDateTime>,
+}
+
+impl RotatedKey {
+    fn active(key: KeyInfo) -> Self {
+        RotatedKey { key, active_from: None }
+    }
+
+    fn pending(next: &StoredKey, active_from: Option<OffsetDateTime>) -> Self {
+        let key = KeyInfo { kid: next.kid.to_string(), alg: next.alg, status: KeyStatus::Next, created_at: next.created_at };
+        RotatedKey { key, active_from }
+    }
 }
 
 /// One consistent view of the keys; replaced whole on every change.
@@ -71,22 +104,28 @@ impl KeyRing {
 
 impl Tessera {
     /// At start-up: makes sure there is an active key of the right algorithm (and a next key
-    /// for asymmetric algorithms), then loads the ring.
+    /// for asymmetric algorithms), then loads the ring. A changed `TESSERA_SIGNING_ALG` follows
+    /// the same rule as `keys rotate --alg`: the new algorithm's key is published as `next`
+    /// first and signs once it has been published for [`ALGORITHM_CHANGE_DELAY`] (immediately
+    /// when there is no key yet, or when HS256, which publishes nothing, is involved).
     pub(crate) async fn ensure_keys(&self) -> Result<()> {
         let configured = self.settings.signing_alg;
         let config_changed = self.store.setting(CONFIGURED_ALG).await?.as_deref() != Some(configured.as_str());
         let stored = self.store.keys().await?;
         let active = stored.iter().find(|k| k.status == KeyStatus::Active);
+        let next = stored.iter().find(|k| k.status == KeyStatus::Next);
         match active {
             None => self.create_first_keys(configured).await?,
-            Some(a) if config_changed && a.alg != configured => {
+            Some(a)
+                if config_changed && (a.alg != configured || (configured.is_asymmetric() && next.map(|n| n.alg) != Some(configured))) =>
+            {
                 self.rotate_keys(Some(configured)).await?;
             }
             Some(a) if a.alg == SigningAlg::HS256 && Some(&a.kid) != self.hs256_kid().as_ref() => {
                 // The shared secret changed: sign under its new kid from now on.
                 self.rotate_keys(Some(SigningAlg::HS256)).await?;
             }
-            Some(a) if a.alg.is_asymmetric() && !stored.iter().any(|k| k.status == KeyStatus::Next) => {
+            Some(a) if a.alg.is_asymmetric() && next.is_none() => {
                 let next = self.new_key(a.alg, KeyStatus::Next)?;
                 ignore_lost_race(self.store.insert_key(&next).await)?;
             }
@@ -106,60 +145,109 @@ impl Tessera {
         Ok(())
     }
 
-    /// Makes the next key active (or a new key of `alg`, when the algorithm changes), makes a
-    /// new next key, and retires the active one. Returns the new active key.
-    pub async fn rotate_keys(&self, alg: Option<SigningAlg>) -> Result<KeyInfo> {
+    /// Rotates the keys. A key never signs before it has been published:
+    ///
+    /// - same algorithm (or none given): the next key, already in the JWKS, becomes active, a
+    ///   new next key is made, and the active key is `retiring`;
+    /// - another asymmetric algorithm (`alg`): the next key is replaced by one of the new
+    ///   algorithm and the active key keeps signing; the new key becomes active by itself once
+    ///   it has been published for [`ALGORITHM_CHANGE_DELAY`] (see [`Self::rotate_keys_if_due`]),
+    ///   and rotating again before then only reports when. Asking for the active key's
+    ///   algorithm while another one is pending cancels the change the same way;
+    /// - from or to HS256, which publishes nothing: at once.
+    pub async fn rotate_keys(&self, alg: Option<SigningAlg>) -> Result<RotatedKey> {
         let now = self.now();
         let stored = self.store.keys().await?;
         let active = stored.iter().find(|k| k.status == KeyStatus::Active);
         let next = stored.iter().find(|k| k.status == KeyStatus::Next);
-        let target = alg.or(active.map(|k| k.alg)).unwrap_or(self.settings.signing_alg);
+        let target = alg.or(next.map(|k| k.alg)).or(active.map(|k| k.alg)).unwrap_or(self.settings.signing_alg);
 
-        let mut rotation = KeyRotation { retire: active.map(|k| k.kid.clone()), promote: None, insert: vec![], delete: vec![], now };
-        let new_active = match next {
-            Some(n) if n.alg == target => {
+        let mut rotation = KeyRotation { retire: None, promote: None, insert: vec![], delete: vec![], now };
+        let rotated = match (active, next) {
+            (Some(a), Some(n)) if n.alg == target && a.alg != target && now < switch_time(n) => {
+                // An algorithm change in progress: its key is published but not long enough.
+                return Ok(RotatedKey::pending(n, Some(switch_time(n))));
+            }
+            (_, Some(n)) if n.alg == target => {
+                rotation.retire = active.map(|k| k.kid.clone());
                 rotation.promote = Some(n.kid.clone());
-                KeyInfo { kid: n.kid.to_string(), alg: n.alg, status: KeyStatus::Active, created_at: n.created_at }
+                rotation.insert.push(self.new_key(target, KeyStatus::Next)?);
+                RotatedKey::active(KeyInfo { kid: n.kid.to_string(), alg: n.alg, status: KeyStatus::Active, created_at: n.created_at })
+            }
+            (Some(a), _) if target.is_asymmetric() && a.alg.is_asymmetric() => {
+                // Publish the new algorithm's key (or, cancelling a change, the active one's)
+                // as next; the active key keeps signing until it has been published long enough.
+                rotation.delete.extend(next.map(|n| n.kid.clone()));
+                let key = self.new_key(target, KeyStatus::Next)?;
+                let when = (a.alg != target).then(|| switch_time(&key));
+                let pending = RotatedKey::pending(&key, when);
+                rotation.insert.push(key);
+                pending
             }
             _ => {
+                // No key yet, or HS256 on either side: nothing to publish ahead, switch now.
                 if target == SigningAlg::HS256 && active.is_some_and(|a| Some(&a.kid) == self.hs256_kid().as_ref()) {
                     return Err(Error::Conflict(
                         "HS256 signs with TESSERA_HS256_SECRET; change the secret to rotate, or rotate to an asymmetric algorithm",
                     ));
                 }
+                rotation.retire = active.map(|k| k.kid.clone());
                 rotation.delete.extend(next.map(|n| n.kid.clone()));
                 let key = self.new_key(target, KeyStatus::Active)?;
                 let info = KeyInfo { kid: key.kid.to_string(), alg: key.alg, status: KeyStatus::Active, created_at: now };
                 rotation.insert.push(key);
-                info
+                if target.is_asymmetric() {
+                    rotation.insert.push(self.new_key(target, KeyStatus::Next)?);
+                }
+                RotatedKey::active(info)
             }
         };
-        if target.is_asymmetric() {
-            rotation.insert.push(self.new_key(target, KeyStatus::Next)?);
-        }
         self.store.rotate_keys(&rotation).await.map_err(|e| match e {
-            StoreError::Conflict(Conflict::KeyStatus) => Error::Conflict("another rotation happened at the same time; retry"),
+            StoreError::Conflict(_) => Error::Conflict("another rotation happened at the same time; retry"),
             other => other.into(),
         })?;
-        tracing::info!(kid = %new_active.kid, alg = %new_active.alg, "signing key rotated");
-        self.audit("key.rotated", None, Some(&new_active.kid), Some(new_active.alg.to_string())).await;
+        let key = &rotated.key;
+        if key.status == KeyStatus::Active {
+            tracing::info!(kid = %key.kid, alg = %key.alg, "signing key rotated");
+            self.audit("key.rotated", None, Some(&key.kid), Some(key.alg.to_string())).await;
+        } else {
+            tracing::info!(kid = %key.kid, alg = %key.alg, active_from = ?rotated.active_from, "next signing key published");
+            self.audit("key.rotated", None, Some(&key.kid), Some(format!("{} published as next", key.alg))).await;
+        }
         self.reload_keys().await?;
-        Ok(new_active)
+        Ok(rotated)
     }
 
-    /// Rotates when `interval` has passed since the last rotation (when the current next key
-    /// was made). HS256 has nothing to rotate.
-    pub async fn rotate_keys_if_due(&self, interval: std::time::Duration) -> Result<Option<KeyInfo>> {
-        let listing = self.list_keys()?;
-        let Some(active) = listing.iter().find(|k| k.status == KeyStatus::Active) else { return Ok(None) };
-        if !active.alg.is_asymmetric() {
+    /// When the next rotation is due by the key ring loaded now: the switch of an algorithm
+    /// change once its key has been published long enough, else `interval` after the last
+    /// rotation (when the current next key was made). `None`: nothing is scheduled.
+    pub fn rotation_due(&self, interval: Option<std::time::Duration>) -> Option<OffsetDateTime> {
+        let listing = self.list_keys().ok()?;
+        let active = listing.iter().find(|k| k.status == KeyStatus::Active)?;
+        let next = listing.iter().find(|k| k.status == KeyStatus::Next);
+        match next {
+            Some(n) if active.alg.is_asymmetric() && n.alg != active.alg => Some(n.created_at + ALGORITHM_CHANGE_DELAY),
+            _ if !active.alg.is_asymmetric() => None,
+            _ => Some(next.map_or(active.created_at, |n| n.created_at) + interval?),
+        }
+    }
+
+    /// Rotates when [`Self::rotation_due`] says so (HS256 has nothing to rotate).
+    pub async fn rotate_keys_if_due(&self, interval: Option<std::time::Duration>) -> Result<Option<RotatedKey>> {
+        if self.rotation_due(interval).is_none_or(|due| due > self.now()) {
             return Ok(None);
         }
-        let last = listing.iter().filter(|k| k.status == KeyStatus::Next).map(|k| k.created_at).max();
-        if self.now() - last.unwrap_or(active.created_at) < interval {
-            return Ok(None);
+        // Another instance may have rotated since the ring was last read: check again on fresh keys.
+        self.reload_keys().await?;
+        match self.rotation_due(interval) {
+            Some(due) if due <= self.now() => match self.rotate_keys(None).await {
+                Ok(rotated) => Ok(Some(rotated)),
+                // Another instance rotated at the same moment: its rotation is the one that was due.
+                Err(Error::Conflict(_)) => self.reload_keys().await.map(|()| None),
+                Err(e) => Err(e),
+            },
+            _ => Ok(None),
         }
-        self.rotate_keys(None).await.map(Some)
     }
 
     /// Re-reads the keys from the store (another instance may have rotated) and drops keys
@@ -211,7 +299,7 @@ impl Tessera {
             Some(master) => (seal(master, &generated.kid, &generated.private_key)?, true),
             None => (generated.private_key.expose().to_vec(), false),
         };
-        let public_jwk = serde_json::to_string(&generated.public_jwk).map_err(Error::internal)?;
+        let public_jwk = generated.public_jwk.to_string();
         Ok(StoredKey {
             kid: generated.kid,
             alg,
@@ -240,9 +328,10 @@ impl Tessera {
                 },
                 alg => {
                     let json = key.public_jwk.as_deref().ok_or_else(|| Error::internal("stored key has no public JWK"))?;
-                    let jwk = serde_json::from_str(json).map_err(Error::internal)?;
-                    published.push(serde_json::from_str::<serde_json::Value>(json).map_err(Error::internal)?);
-                    VerifyingKey::from_jwk(alg, key.kid.clone(), &jwk).map_err(Error::internal)?
+                    let jwk: serde_json::Value = serde_json::from_str(json).map_err(Error::internal)?;
+                    let verifier = VerifyingKey::from_jwk(alg, key.kid.clone(), &jwk).map_err(Error::internal)?;
+                    published.push(jwk);
+                    verifier
                 }
             };
             if key.status == KeyStatus::Active {

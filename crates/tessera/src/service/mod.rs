@@ -20,7 +20,7 @@ pub use audit::{AuditPage, with_client_ip};
 pub use clients::{ClientSpec, InvalidClient, NewClient};
 pub use error::{Error, Result, TokenError};
 pub use introspection::{Introspection, NotYourToken, Revoker};
-pub use keys::{KeyInfo, KeyRing};
+pub use keys::{ALGORITHM_CHANGE_DELAY, KeyInfo, KeyRing, RotatedKey};
 pub use passwords::PasswordHasher;
 pub use ratelimit::IpRateLimiter;
 pub use revocation::{FeedPage, RevocationList};

@@ -3,15 +3,16 @@
 //! An instance applies its own revocations at once and picks up other instances' on its
 //! next poll (see `jobs.rs`), well inside the two seconds the contract allows.
 
-use super::Tessera;
 use super::error::Result;
+use super::{LEEWAY_SECS, Tessera};
 use crate::store::Revocation;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use tessera_verify::Claims;
 
 /// What is revoked right now, bounded by the lifetime of the tokens it refuses: entries
-/// are dropped once everything they could refuse has expired.
+/// are dropped once everything they could refuse has expired, clock leeway included (a token
+/// is accepted until `exp` + [`LEEWAY_SECS`], so its revocation must last as long).
 #[derive(Debug)]
 pub struct RevocationList {
     inner: RwLock<Revoked>,
@@ -81,9 +82,10 @@ impl RevocationList {
                 }
             }
         }
-        r.tokens.retain(|_, exp| *exp >= now_secs);
-        r.sessions.retain(|_, exp| *exp >= now_secs);
-        r.subjects.retain(|_, (_, exp)| *exp >= now_secs);
+        let kept_from = now_secs - LEEWAY_SECS;
+        r.tokens.retain(|_, exp| *exp >= kept_from);
+        r.sessions.retain(|_, exp| *exp >= kept_from);
+        r.subjects.retain(|_, (_, exp)| *exp >= kept_from);
     }
 }
 

@@ -72,6 +72,13 @@ pub struct RefreshToken {
     pub rotated_at: Option<OffsetDateTime>,
 }
 
+/// How long after its `exp` a feed entry is still served and kept: tokens are accepted until
+/// `exp` + the verifier's clock leeway, and tessera-verify allows a leeway of up to 60 s
+/// (`tessera_verify::MAX_LEEWAY`), so a verifier with the largest leeway still sees the entry,
+/// also on its first full read after a restart. Tessera's own list keeps entries through its
+/// own 5 s leeway only.
+pub const MAX_VERIFIER_LEEWAY: i64 = 60;
+
 /// One entry of the revocation feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
@@ -252,7 +259,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Appends entries to the feed.
     async fn append_revocations(&self, entries: &[Revocation], now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Entries after `cursor` (0 = from the start) that have not expired at `now`, oldest first.
+    /// Entries after `cursor` (0 = from the start) still kept at `now` (until `exp` +
+    /// [`MAX_VERIFIER_LEEWAY`]), oldest first.
     async fn revocations_after(&self, cursor: i64, now: OffsetDateTime, limit: u32) -> Result<Vec<(i64, Revocation)>, StoreError>;
     /// The newest feed position.
     async fn revocation_head(&self) -> Result<i64, StoreError>;
@@ -295,7 +303,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// Persists a setting.
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
-    /// Drops expired refresh tokens, dead sessions and expired feed entries.
+    /// Drops expired refresh tokens, dead sessions and feed entries past `exp` + [`MAX_VERIFIER_LEEWAY`].
     async fn prune(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 
     // --- signing keys, continued ---

@@ -337,7 +337,7 @@ macro_rules! store_impl {
                 let rows: Vec<RevocationRow> =
                     sqlx::query_as(sql!("SELECT ", revocation_columns!(), " FROM revocations WHERE seq > $1 AND exp >= $2 ORDER BY seq LIMIT $3"))
                         .bind(cursor)
-                        .bind(now.unix_timestamp())
+                        .bind(now.unix_timestamp() - MAX_VERIFIER_LEEWAY)
                         .bind(i64::from(limit))
                         .fetch_all(&self.pool)
                         .await
@@ -530,7 +530,7 @@ macro_rules! store_impl {
                     .map_err(classify)?
                     .rows_affected();
                 pruned += sqlx::query(sql!("DELETE FROM revocations WHERE exp < $1"))
-                    .bind(now.unix_timestamp())
+                    .bind(now.unix_timestamp() - MAX_VERIFIER_LEEWAY)
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?

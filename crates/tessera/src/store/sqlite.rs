@@ -4,7 +4,7 @@
 
 use super::rows::*;
 use super::shared::{dollar_to_question, store_impl};
-use super::{AuditEvent, Conflict, KeyRotation, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey};
+use super::{AuditEvent, Conflict, KeyRotation, MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey};
 use crate::domain::keys::Kid;
 use crate::domain::{Client, ClientId, Email, PasswordHash, Roles, Session, SessionId, TokenHash, User, UserId, Username};
 use sqlx::migrate::{Migration, MigrationType, Migrator};

@@ -64,15 +64,18 @@ fn keys_list_and_rotate_print_what_the_api_prints() {
 
     let rotated = env.json(&["keys", "rotate", "--alg", "RS256"], "");
 
-    assert_eq!(rotated["alg"], "RS256");
+    // An algorithm change publishes its key first; it signs once published long enough.
+    assert_eq!((&rotated["alg"], &rotated["status"]), (&Value::from("RS256"), &Value::from("next")));
+    assert!(rotated["active_from"].is_string(), "{rotated}");
     let listed = env.json(&["--config", "/dev/null", "keys", "list"], "");
-    let active: Vec<&Value> = listed["keys"].as_array().unwrap().iter().filter(|k| k["status"] == "active").collect();
-    assert_eq!(active.len(), 1);
-    assert_eq!(active[0]["kid"], rotated["kid"]);
-    assert_eq!(active[0]["alg"], "RS256");
+    let with =
+        |status: &str| -> Vec<Value> { listed["keys"].as_array().unwrap().iter().filter(|k| k["status"] == status).cloned().collect() };
+    assert_eq!(with("active").len(), 1);
+    assert_eq!(with("active")[0]["alg"], "ES256");
+    assert_eq!(with("next")[0]["kid"], rotated["kid"]);
     let kept = env.json(&["keys", "list", "--config", "/dev/null"], "");
-    let still: Vec<&Value> = kept["keys"].as_array().unwrap().iter().filter(|k| k["status"] == "active").collect();
-    assert_eq!(still[0]["alg"], "RS256", "--alg holds from then on while the configuration is unchanged");
+    let next: Vec<&Value> = kept["keys"].as_array().unwrap().iter().filter(|k| k["status"] == "next").collect();
+    assert_eq!(next[0]["alg"], "RS256", "--alg holds from then on while the configuration is unchanged");
 }
 
 #[test]

@@ -257,7 +257,7 @@ async fn discovery_metadata_points_at_working_endpoints() {
         assert_eq!(meta["issuer"], "http://tessera.test");
         assert_eq!(meta["grant_types_supported"], json!(["client_credentials", "refresh_token"]));
         assert!(meta["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("client_secret_basic")));
-        assert!(meta["scopes_supported"].as_array().unwrap().contains(&json!("notes:read")));
+        assert!(!meta["scopes_supported"].as_array().unwrap().contains(&json!("notes:read")), "a client's scopes are its own");
         assert!(meta["response_types_supported"].is_array());
         for endpoint in ["token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint"] {
             let url = meta[endpoint].as_str().unwrap();

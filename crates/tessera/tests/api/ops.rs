@@ -1,6 +1,6 @@
-use crate::helpers::{problem, spawn_app, spawn_app_with};
+use crate::helpers::{claims_of, problem, spawn_app, spawn_app_with, unique_email};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -252,4 +252,57 @@ async fn with_a_metrics_token_metrics_need_that_bearer_token() {
     assert!(res.text().await.unwrap().contains("tessera_http_requests_total"));
     // Other operations stay open.
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn discovery_lists_every_published_algorithm_and_neither_private_scopes_nor_an_implicit_flow() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    crate::clients::create_client(&app, &admin, json!({ "name": "private", "scopes": ["payroll:export"] })).await;
+    let rotated = app.send_with(Method::POST, "/v1/keys/rotate", &admin, Some(&json!({ "alg": "RS256" }))).await;
+    assert_eq!(rotated.status(), StatusCode::CREATED);
+
+    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+        let meta: Value = app.get(path).await.json().await.unwrap();
+        // ES256 signs, RS256 is published as next: middleware must accept both.
+        assert_eq!(meta["id_token_signing_alg_values_supported"], json!(["ES256", "RS256"]), "{path}");
+        assert_eq!(meta["scopes_supported"], json!([]), "{path}: clients' scopes are not published");
+        assert!(!meta["response_types_supported"].as_array().unwrap().contains(&json!("token")), "{path}: there is no implicit flow");
+        for required in ["issuer", "token_endpoint", "jwks_uri", "response_types_supported"] {
+            assert!(meta.get(required).is_some(), "{path}: RFC 8414 needs {required}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_issuer_with_a_trailing_slash_is_kept_exactly_and_urls_under_it_get_no_double_slash() {
+    let app = spawn_app_with(|c| c.issuer = "http://tessera.test/".into()).await;
+    let token = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+
+    assert_eq!(claims_of(&token)["iss"], "http://tessera.test/");
+    let meta: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    assert_eq!(meta["issuer"], "http://tessera.test/");
+    assert_eq!(meta["token_endpoint"], "http://tessera.test/oauth2/token");
+    assert_eq!(meta["jwks_uri"], "http://tessera.test/.well-known/jwks.json");
+    assert_eq!(app.get_with("/v1/auth/verify", &token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_issuer_with_a_path_serves_discovery_where_clients_look_for_it() {
+    let app = spawn_app_with(|c| c.issuer = "https://tessera.test/auth".into()).await;
+
+    for path in [
+        "/auth/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server/auth",
+        "/auth/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let meta: Value = res.json().await.unwrap();
+        assert_eq!(meta["issuer"], "https://tessera.test/auth", "{path}");
+        assert_eq!(meta["token_endpoint"], "https://tessera.test/auth/oauth2/token", "{path}");
+    }
+    assert_eq!(app.get("/other/.well-known/openid-configuration").await.status(), StatusCode::NOT_FOUND);
 }

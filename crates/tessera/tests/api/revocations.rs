@@ -49,6 +49,7 @@ async fn logouts_appear_in_the_feed_by_token_session_and_subject() {
     let subject = &page["subjects"][0];
     assert_eq!(subject["sub"], before["sub"]);
     let not_before = subject["not_before"].as_i64().unwrap();
+    assert_eq!(subject["exp"], not_before + 900 + 5, "the cut-off says how long it matters: one token lifetime and the leeway");
     assert!(before["iat"].as_i64().unwrap() < not_before, "a token issued before the cut-off is caught");
     assert!(after["iat"].as_i64().unwrap() >= not_before, "a token issued after the cut-off is not");
     let everything = feed(&app, &who, "").await;
@@ -91,4 +92,62 @@ async fn the_feed_needs_a_client_or_an_admin_and_a_valid_cursor() {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let bad = app.request(Method::GET, "/v1/revocations?since=abc").basic_auth(&who.0, Some(&who.1)).send().await.unwrap();
     problem(bad, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+}
+
+/// A client-credentials token (no session: only its `jti` can revoke it), revoked through
+/// RFC 7009; returns the token and its `exp`.
+async fn revoked_client_token(app: &TestApp, who: &(String, String)) -> (String, i64) {
+    let res = app
+        .request(Method::POST, "/oauth2/token")
+        .basic_auth(&who.0, Some(&who.1))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let res = app
+        .request(Method::POST, "/oauth2/revoke")
+        .basic_auth(&who.0, Some(&who.1))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let exp = claims_of(&token)["exp"].as_i64().unwrap();
+    (token, exp)
+}
+
+#[tokio::test]
+async fn a_token_revoked_by_jti_stays_refused_through_the_clock_leeway_after_its_exp() {
+    let app = spawn_app().await;
+    let who = reader(&app).await;
+    let (token, exp) = revoked_client_token(&app, &who).await;
+    problem(app.get_with("/v1/auth/verify", &token).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+
+    // Past exp, inside the 5 s leeway: the token itself would still pass.
+    let now = app.tessera.clock_now().unix_timestamp();
+    app.advance(Duration::from_secs((exp - now + 3) as u64));
+    app.tessera.sync_revocations().await.unwrap();
+
+    problem(app.get_with("/v1/auth/verify", &token).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+}
+
+#[tokio::test]
+async fn the_feed_serves_a_revoked_token_until_a_minute_after_its_exp_also_on_a_first_full_read() {
+    let app = spawn_app().await;
+    let who = reader(&app).await;
+    let (token, exp) = revoked_client_token(&app, &who).await;
+    let jti = claims_of(&token)["jti"].clone();
+    let listed = |page: &Value| page["tokens"].as_array().unwrap().iter().any(|t| t["jti"] == jti);
+
+    // A verifier with a 60 s leeway restarts 30 s after exp: its first read has no `since`.
+    let now = app.tessera.clock_now().unix_timestamp();
+    app.advance(Duration::from_secs((exp - now + 30) as u64));
+    app.tessera.store().prune(app.tessera.clock_now()).await.unwrap();
+    assert!(listed(&feed(&app, &who, "").await), "dropped while a verifier's leeway still accepts the token");
+
+    app.advance(Duration::from_secs(31));
+    app.tessera.store().prune(app.tessera.clock_now()).await.unwrap();
+    assert!(!listed(&feed(&app, &who, "").await), "kept past every verifier's leeway");
 }
