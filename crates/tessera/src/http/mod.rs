@@ -43,6 +43,12 @@ pub fn router(state: AppState) -> Router {
         .router
         // Credential endpoints: limited per client address.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), limit::per_client_address))
+        .merge(
+            // What resource servers call for each request they serve: only failures count.
+            client_checked_routes()
+                .router
+                .route_layer(axum::middleware::from_fn_with_state(state.clone(), limit::failures_per_client_address)),
+        )
         .merge(other_routes().router)
         .merge(discovery::issuer_path_routes(&state.settings().issuer))
         .fallback(not_found)
@@ -77,6 +83,7 @@ async fn deadline(req: axum::extract::Request, next: axum::middleware::Next) -> 
 /// `GET` routes also answer `HEAD`, as axum's do. The OpenAPI document must list exactly these.
 pub fn served_routes() -> Vec<(&'static str, Method)> {
     let mut served = credential_routes().served;
+    served.extend(client_checked_routes().served);
     served.extend(other_routes().served);
     served
 }
@@ -88,8 +95,15 @@ fn credential_routes() -> Routes {
         .post("/v1/auth/login", auth::login)
         .post("/v1/auth/refresh", auth::refresh)
         .post("/oauth2/token", oauth::token)
-        .post("/oauth2/introspect", oauth::introspect)
         .post("/oauth2/revoke", oauth::revoke)
+}
+
+/// The endpoints resource servers call for each request they serve, authenticated as a
+/// client: limited per client address on their failures only, so a resource server that
+/// authenticates correctly is never starved (`/v1/auth/verify` checks a bearer token, with
+/// nothing to guess, and is not limited).
+fn client_checked_routes() -> Routes {
+    Routes::default().post("/oauth2/introspect", oauth::introspect).get("/v1/revocations", revocations::feed)
 }
 
 /// The other endpoints.
@@ -114,7 +128,6 @@ fn other_routes() -> Routes {
         .get("/v1/users/{id}", users::get_user)
         .patch("/v1/users/{id}", users::admin_patch_user)
         .delete("/v1/users/{id}", users::admin_delete_user)
-        .get("/v1/revocations", revocations::feed)
         .get("/v1/audit", audit::trail)
         .get("/v1/keys", keys::list)
         .post("/v1/keys/rotate", keys::rotate)

@@ -12,6 +12,10 @@
 //!   addresses is slowed down (each check waits a little more, up to a few seconds), never
 //!   locked, so its owner can always sign in from their own address;
 //! - credential-endpoint requests per client address per minute (`TESSERA_RATE_LIMIT_PER_IP`).
+//!   Introspection and the revocation feed, which resource servers call for every request
+//!   they serve, count only their failed client authentications against that budget (and
+//!   are refused once it is spent), so a resource server that authenticates correctly is
+//!   never starved while guessing client secrets stays as limited as on the token endpoint.
 //!
 //! The per-address limit is checked in memory on every request and reconciled with the
 //! store every half second (each instance adds its new hits and reads back the totals), so a
@@ -40,6 +44,17 @@ struct Counter {
     shared: i64,
 }
 
+/// What one call to the limiter does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hit {
+    /// Refuse when over the limit, else count.
+    Admit,
+    /// Refuse when over the limit; count nothing.
+    Peek,
+    /// Count, whatever the total.
+    Record,
+}
+
 /// Per-address request counting for the credential endpoints.
 #[derive(Debug)]
 pub struct IpRateLimiter {
@@ -55,6 +70,21 @@ impl IpRateLimiter {
 
     /// Admits one request from `ip`, or says how long to wait.
     pub fn check(&self, ip: IpAddr, now: OffsetDateTime) -> Result<()> {
+        self.hit(ip, now, Hit::Admit)
+    }
+
+    /// Says how long to wait when `ip` is over the limit, without counting this request.
+    pub fn peek(&self, ip: IpAddr, now: OffsetDateTime) -> Result<()> {
+        self.hit(ip, now, Hit::Peek)
+    }
+
+    /// Counts one request from `ip` that was let in by [`IpRateLimiter::peek`] and failed.
+    pub fn record(&self, ip: IpAddr, now: OffsetDateTime) {
+        // Recording never refuses.
+        let _ = self.hit(ip, now, Hit::Record);
+    }
+
+    fn hit(&self, ip: IpAddr, now: OffsetDateTime, hit: Hit) -> Result<()> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -68,11 +98,13 @@ impl IpRateLimiter {
         if counter.minute != minute {
             *counter = Counter { minute, ..Counter::default() };
         }
-        if counter.shared + counter.unflushed >= self.per_minute {
+        if hit != Hit::Record && counter.shared + counter.unflushed >= self.per_minute {
             let retry_after = Duration::from_secs(u64::try_from(60 - secs.rem_euclid(60)).unwrap_or(60));
             return Err(Error::RateLimited { retry_after });
         }
-        counter.unflushed += 1;
+        if hit != Hit::Peek {
+            counter.unflushed += 1;
+        }
         Ok(())
     }
 
@@ -121,6 +153,26 @@ impl Tessera {
             crate::metrics::Metrics::count(&self.metrics.rate_limited, "limit", "address");
         }
         verdict
+    }
+
+    /// Refuses a request from `ip` while its address is over the limit, without counting it
+    /// (see [`Tessera::count_failure`]).
+    pub fn admit_if_under_limit(&self, ip: Option<IpAddr>) -> Result<()> {
+        let verdict = match ip {
+            Some(ip) => self.rate_limiter.peek(ip, self.now()),
+            None => Ok(()),
+        };
+        if verdict.is_err() {
+            crate::metrics::Metrics::count(&self.metrics.rate_limited, "limit", "address");
+        }
+        verdict
+    }
+
+    /// Counts a failed client authentication from `ip` against its address's limit.
+    pub fn count_failure(&self, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            self.rate_limiter.record(ip, self.now());
+        }
     }
 
     /// Reconciles the per-address counters with the other instances (a background job).
