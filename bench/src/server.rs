@@ -106,7 +106,12 @@ impl Server {
                 let registration =
                     tessera::service::Registration { email: admin_email.clone(), password: PASSWORD.into(), username: None, admin: true };
                 tessera.create_user(registration).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                let spec = tessera::service::ClientSpec { name: "bench".into(), scopes: vec!["bench:read".into()], roles: vec![] };
+                let spec = tessera::service::ClientSpec {
+                    name: "bench".into(),
+                    scopes: vec!["bench:read".into()],
+                    roles: vec![],
+                    audiences: vec![],
+                };
                 let client = tessera.register_client(spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
                 tokio::spawn(app.run_until(async move {

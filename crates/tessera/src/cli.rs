@@ -83,6 +83,10 @@ pub enum ClientsCommand {
         /// Give the client the admin role.
         #[arg(long)]
         admin: bool,
+        /// A resource its tokens may name in `aud` (repeat for several; the first is the
+        /// default; none: the configured audience).
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
     },
 }
 

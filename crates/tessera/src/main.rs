@@ -58,11 +58,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let user = tessera.create_user(reg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::to_string_pretty(&tessera::http::views::UserView::from(&user))?);
         }
-        Command::Clients(ClientsCommand::Create { name, scopes, admin }) => {
+        Command::Clients(ClientsCommand::Create { name, scopes, admin, audiences }) => {
             let tessera = start_service(&config, Arc::new(SystemClock)).await?;
             let roles = if admin { vec!["admin".to_owned()] } else { vec![] };
-            let created = tessera.register_client(ClientSpec { name, scopes, roles }).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let view = tessera::http::clients::ClientView::new(&created.client, Some(created.secret.expose().to_owned()));
+            let spec = ClientSpec { name, scopes, roles, audiences };
+            let created = tessera.register_client(spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let audiences = tessera.client_audiences(&created.client);
+            let view = tessera::http::clients::ClientView::new(&created.client, audiences, Some(created.secret.expose().to_owned()));
             println!("{}", serde_json::to_string_pretty(&view)?);
         }
         Command::Audit { limit, cursor } => {

@@ -88,6 +88,7 @@ impl Tessera {
             name: format!("svc-{}", uuid::Uuid::new_v4().simple()),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             roles: vec![],
+            audiences: vec![],
         };
         let created = self.service.register_client(spec).await.unwrap();
         (created.client.id.to_string(), created.secret.expose().to_owned())
@@ -330,6 +331,36 @@ async fn a_token_for_another_audience_is_refused() {
     let token = tessera.person().await;
     let body = problem(notes.send(Method::GET, "/notes", Some(&token), None).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     assert!(body["detail"].as_str().unwrap().contains("audience"), "{body}");
+}
+
+#[tokio::test]
+async fn a_client_token_for_another_api_is_refused_and_one_for_notes_is_accepted() {
+    let tessera = spawn_tessera().await;
+    let notes = spawn_notes(&tessera, |b| b.audience("http://notes.test")).await;
+    let spec = tessera::service::ClientSpec {
+        name: "reporting".into(),
+        scopes: vec!["notes:read".into()],
+        roles: vec![],
+        audiences: vec!["http://billing.test".into(), "http://notes.test".into()],
+    };
+    let created = tessera.service.register_client(spec).await.unwrap();
+    let token_for = |resource: Option<&'static str>| {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend(resource.map(|r| ("resource", r)));
+        let request =
+            tessera.http.post(tessera.url("/oauth2/token")).basic_auth(created.client.id.to_string(), Some(created.secret.expose()));
+        async move { request.form(&form).send().await.unwrap().json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned() }
+    };
+
+    let for_billing = token_for(Some("http://billing.test")).await;
+    let by_default = token_for(None).await;
+    let for_notes = token_for(Some("http://notes.test")).await;
+
+    let body = problem(notes.send(Method::GET, "/notes", Some(&for_billing), None).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert!(body["detail"].as_str().unwrap().contains("audience"), "{body}");
+    problem(notes.send(Method::GET, "/notes", Some(&by_default), None).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert_eq!(notes.send(Method::GET, "/notes", Some(&for_notes), None).await.status(), StatusCode::OK);
+    assert!(notes.verifier.verify(&for_billing).await.is_err());
 }
 
 #[tokio::test]

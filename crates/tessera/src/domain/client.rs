@@ -15,6 +15,8 @@ pub struct Client {
     pub scopes: Scopes,
     /// Roles carried into its tokens.
     pub roles: Roles,
+    /// The resources (RFC 8707) its tokens may name in `aud`; empty: the configured audience.
+    pub audiences: Audiences,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// When it last changed (secret rotation).
@@ -53,9 +55,69 @@ impl fmt::Display for ClientName {
     }
 }
 
+/// The audiences a client's tokens may carry, in the order given (the first is the default).
+/// Each is compared exactly, so none may hold whitespace or control characters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audiences(Vec<String>);
+
+/// Why a list of audiences was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("each audience must be 1 to 200 characters without spaces or control characters, at most 20 of them")]
+pub struct AudiencesError;
+
+impl Audiences {
+    /// Most audiences one client may have.
+    const MAX: usize = 20;
+
+    /// Checks each audience; repeats are dropped, the order is kept.
+    pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, AudiencesError> {
+        let mut list: Vec<String> = Vec::with_capacity(raw.len());
+        for a in raw.iter().map(AsRef::as_ref) {
+            let ok = (1..=200).contains(&a.chars().count()) && !a.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                return Err(AudiencesError);
+            }
+            if !list.iter().any(|known| known == a) {
+                list.push(a.to_owned());
+            }
+        }
+        if list.len() > Self::MAX {
+            return Err(AudiencesError);
+        }
+        Ok(Audiences(list))
+    }
+
+    /// The audiences, the default first.
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Whether the client names none (and so has the configured audience).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audiences_keep_their_order_and_drop_repeats() {
+        let a = Audiences::parse(&["https://billing.example", "notes", "https://billing.example"]).unwrap();
+        assert_eq!(a.as_slice(), ["https://billing.example".to_owned(), "notes".to_owned()]);
+        assert!(Audiences::parse::<&str>(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn audiences_with_spaces_or_out_of_bounds_are_refused() {
+        let long = "a".repeat(201);
+        for bad in ["", "two words", "tab\there", long.as_str()] {
+            assert_eq!(Audiences::parse(&[bad]), Err(AudiencesError), "{bad:?}");
+        }
+        let many: Vec<String> = (0..21).map(|i| format!("api-{i}")).collect();
+        assert_eq!(Audiences::parse(&many), Err(AudiencesError));
+    }
 
     #[test]
     fn names_are_trimmed_and_bounded() {

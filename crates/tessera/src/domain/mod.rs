@@ -13,7 +13,7 @@ pub mod roles;
 pub mod user;
 pub mod username;
 
-pub use client::{Client, ClientName, ClientNameError};
+pub use client::{Audiences, AudiencesError, Client, ClientName, ClientNameError};
 pub use email::{Email, EmailError};
 pub use ids::{ClientId, SessionId, UserId};
 pub use opaque::{PlainToken, TokenHash, TokenKind};

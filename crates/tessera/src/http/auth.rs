@@ -1,16 +1,17 @@
 //! `/v1/auth/*`: register, login, refresh, logout, verify.
 
 use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
-use super::extract::{Bearer, Client, Json, RawBody};
+use super::extract::{Bearer, Client, Json, RawBody, parse_bearer};
 use super::views::{TokenView, VerifyDoc};
-use crate::service::{Error, LoginId, Registration};
+use crate::service::{Error, LoginId, Registration, Requirements};
 use crate::state::AppState;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterBody {
@@ -189,20 +190,70 @@ pub async fn logout_all(State(app): State<AppState>, Bearer(claims): Bearer) -> 
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What a gateway may demand of the token, beyond its being valid.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    /// Space-separated scopes the token must all carry (else 403 `insufficient_scope`).
+    #[serde(default)]
+    scope: Option<String>,
+    /// A role the token must carry (else 403 `forbidden`).
+    #[serde(default)]
+    role: Option<String>,
+    /// An audience the token's `aud` must contain (else 401 `invalid_token`).
+    #[serde(default)]
+    aud: Option<String>,
+}
+
 /// Check a bearer token
 ///
-/// Any body is ignored.
+/// Also the forward-authentication check for gateways (nginx `auth_request`, Caddy
+/// `forward_auth`, Traefik `ForwardAuth`): they forward the request's `Authorization` header
+/// and pass the `X-Auth-*` headers of a 200 on to the service behind them. Without `aud`, a
+/// token for any audience Tessera issues to is accepted. Any body is ignored.
 #[utoipa::path(
     method(get, post),
     path = "/v1/auth/verify",
     tag = "auth",
     security(("bearer" = [])),
+    params(VerifyQuery),
     responses(
-        (status = 200, description = "The token is valid and not revoked", body = VerifyDoc),
+        (status = 200, description = "The token is valid, not revoked, and meets the query's demands", body = VerifyDoc,
+            headers(
+                ("X-Auth-Subject" = String, description = "`sub`: the user id, or the client id"),
+                ("X-Auth-Client-Id" = String, description = "`client_id`"),
+                ("X-Auth-Scope" = String, description = "The granted scopes, space-separated (may be empty)"),
+                ("X-Auth-Roles" = String, description = "The roles, comma-separated (may be empty)"),
+                ("X-Auth-Session" = String, description = "`sid`, for people only"),
+            )),
+        (status = 400, response = ProblemAnswer),
         (status = 401, response = UnauthorizedAnswer),
+        (status = 403, response = ProblemAnswer),
         (status = 500, response = ProblemAnswer),
     )
 )]
-pub async fn verify(Bearer(claims): Bearer) -> impl IntoResponse {
-    axum::Json(json!({ "active": true, "claims": &*claims }))
+pub async fn verify(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<VerifyQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(parse_bearer);
+    let required = Requirements::new(q.scope.as_deref(), q.role.as_deref(), q.aud.as_deref());
+    let claims = app.verify_for_gateway(token, &required)?;
+    let mut identity = vec![
+        ("x-auth-subject", claims.sub.clone()),
+        ("x-auth-client-id", claims.client_id.clone()),
+        ("x-auth-scope", claims.scope.clone()),
+        ("x-auth-roles", claims.roles.join(",")),
+    ];
+    if let Some(sid) = &claims.sid {
+        identity.push(("x-auth-session", sid.clone()));
+    }
+    let mut response = axum::Json(json!({ "active": true, "claims": &*claims })).into_response();
+    for (name, value) in identity {
+        let value = HeaderValue::from_str(&value).map_err(Error::internal)?;
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
 }

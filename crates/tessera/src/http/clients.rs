@@ -20,6 +20,8 @@ pub struct ClientView {
     pub name: String,
     pub scopes: Vec<String>,
     pub roles: Vec<String>,
+    /// The resources its tokens may name in `aud` (RFC 8707), the default first.
+    pub audiences: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// Only in the answer that creates the client ([`NewClientDoc`] documents that one).
@@ -36,6 +38,8 @@ pub struct NewClientDoc {
     pub name: String,
     pub scopes: Vec<String>,
     pub roles: Vec<String>,
+    /// The resources its tokens may name in `aud` (RFC 8707), the default first.
+    pub audiences: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub client_secret: String,
@@ -57,12 +61,14 @@ pub struct ClientSecretDoc {
 }
 
 impl ClientView {
-    pub fn new(c: &Client, secret: Option<String>) -> Self {
+    /// The view of `c`, whose effective audiences are `audiences`.
+    pub fn new(c: &Client, audiences: &[String], secret: Option<String>) -> Self {
         ClientView {
             client_id: c.id.to_string(),
             name: c.name.to_string(),
             scopes: c.scopes.to_vec(),
             roles: c.roles.to_vec(),
+            audiences: audiences.to_vec(),
             created_at: c.created_at,
             client_secret: secret,
         }
@@ -80,6 +86,10 @@ pub struct CreateBody {
     /// Roles its tokens carry, e.g. `admin`.
     #[serde(default)]
     roles: Vec<String>,
+    /// Resources (RFC 8707) its tokens may name in `aud`, the default first (default: the
+    /// configured audience).
+    #[serde(default)]
+    audiences: Vec<String>,
 }
 
 /// Create a service client (admin)
@@ -107,9 +117,9 @@ pub async fn create(
     Bearer(claims): Bearer,
     Json(body): Json<CreateBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let spec = ClientSpec { name: body.name, scopes: body.scopes, roles: body.roles };
+    let spec = ClientSpec { name: body.name, scopes: body.scopes, roles: body.roles, audiences: body.audiences };
     let created = app.create_client(&claims, spec).await?;
-    let view = ClientView::new(&created.client, Some(created.secret.expose().to_owned()));
+    let view = ClientView::new(&created.client, app.client_audiences(&created.client), Some(created.secret.expose().to_owned()));
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
@@ -129,7 +139,8 @@ pub async fn create(
     )
 )]
 pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<impl IntoResponse, ApiError> {
-    let clients: Vec<ClientView> = app.list_clients(&claims).await?.iter().map(|c| ClientView::new(c, None)).collect();
+    let clients: Vec<ClientView> =
+        app.list_clients(&claims).await?.iter().map(|c| ClientView::new(c, app.client_audiences(c), None)).collect();
     Ok(axum::Json(json!({ "clients": clients })))
 }
 
@@ -152,7 +163,8 @@ pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result
     )
 )]
 pub async fn get(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(ClientView::new(&app.get_client(&claims, &id).await?, None)))
+    let client = app.get_client(&claims, &id).await?;
+    Ok(axum::Json(ClientView::new(&client, app.client_audiences(&client), None)))
 }
 
 /// Delete a service client (admin)

@@ -81,8 +81,8 @@ pub struct RetryLaterAnswer(pub Problem);
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthErrorBody {
     /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
-    /// `unsupported_grant_type`, `invalid_scope`, `rate_limited`, `temporarily_unavailable`
-    /// or `server_error`.
+    /// `unsupported_grant_type`, `invalid_scope`, `invalid_target`, `rate_limited`,
+    /// `temporarily_unavailable` or `server_error`.
     #[schema(value_type = String, pattern = "^[a-z_]+$")]
     pub error: &'static str,
     pub error_description: String,
@@ -123,6 +123,7 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::Bearer(t) | Error::Refresh(t) => (S::UNAUTHORIZED, token_code(t)),
         Error::FreshTokenRequired => (S::FORBIDDEN, "fresh_token_required"),
         Error::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
+        Error::InsufficientScope => (S::FORBIDDEN, "insufficient_scope"),
         Error::NotFound(_) => (S::NOT_FOUND, "not_found"),
         Error::Conflict(_) => (S::CONFLICT, "conflict"),
         Error::InvalidCursor => (S::BAD_REQUEST, "invalid_cursor"),
@@ -175,6 +176,13 @@ impl IntoResponse for ApiError {
                 let headers = response.headers_mut();
                 if let Some(wait) = retry_after(&e) {
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+                }
+                if let Error::InsufficientScope = &e {
+                    // RFC 6750 §3.1.
+                    headers.insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static(r#"Bearer realm="tessera", error="insufficient_scope""#),
+                    );
                 }
                 if let Error::Bearer(t) = &e {
                     let challenge = match t {

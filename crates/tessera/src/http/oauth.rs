@@ -4,7 +4,7 @@
 use super::error::{OAuthError, OAuthErrorAnswer, OAuthRetryLaterAnswer, OAuthUnauthorizedAnswer};
 use super::extract::form_rejection;
 use crate::domain::{Client, ClientId};
-use crate::service::{Error, Introspection, Revoker};
+use crate::service::{Error, GrantRefused, Introspection, Revoker};
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
@@ -135,6 +135,11 @@ pub struct TokenFormDoc {
     /// `client_credentials`: space-separated, a subset of the client's scopes (all of them when absent).
     #[schema(nullable = false)]
     pub scope: Option<String>,
+    /// `client_credentials`: the resource (RFC 8707) the token is for, one of the client's
+    /// `audiences` (else `invalid_target`); it becomes the token's `aud`. Without it, `aud` is
+    /// the client's first audience.
+    #[schema(nullable = false)]
+    pub resource: Option<String>,
     /// Required for the `refresh_token` grant.
     #[schema(nullable = false, min_length = 1)]
     pub refresh_token: Option<String>,
@@ -248,8 +253,12 @@ pub async fn token(
     match params.require("grant_type")? {
         "client_credentials" => {
             let client = confidential_client(&app, credentials(&headers, &params)?).await?;
-            let issued = app.client_credentials(&client, params.get("scope"))?.ok_or_else(|| {
-                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "a requested scope is not granted to this client")
+            let issued = app.client_credentials(&client, params.get("scope"), params.get("resource"))?.map_err(|refused| {
+                let error = match refused {
+                    GrantRefused::Scope => "invalid_scope",
+                    GrantRefused::Target => "invalid_target",
+                };
+                OAuthError::new(StatusCode::BAD_REQUEST, error, refused.to_string())
             })?;
             Ok(token_response(json!({
                 "access_token": issued.access_token,

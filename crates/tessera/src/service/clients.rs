@@ -9,8 +9,8 @@ use super::Tessera;
 use super::accounts::require_admin;
 use super::error::{Error, Result};
 use super::tokens::Grant;
-use crate::domain::{Client, ClientId, ClientName, PlainToken, Roles, Scopes, TokenHash, TokenKind};
-use tessera_verify::Claims;
+use crate::domain::{Audiences, Client, ClientId, ClientName, PlainToken, Roles, Scopes, TokenHash, TokenKind};
+use tessera_verify::{Audience, Claims};
 
 /// A new client and its secret, which is never shown again.
 #[derive(Debug)]
@@ -30,6 +30,19 @@ pub struct ClientSpec {
     pub scopes: Vec<String>,
     /// Roles for its tokens.
     pub roles: Vec<String>,
+    /// Resources its tokens may name in `aud`, the default first; none: the configured audience.
+    pub audiences: Vec<String>,
+}
+
+/// Why a client-credentials request was refused, in RFC 6749 / RFC 8707 terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GrantRefused {
+    /// A requested scope is not granted to the client (`invalid_scope`).
+    #[error("a requested scope is not granted to this client")]
+    Scope,
+    /// The requested resource is not one of the client's audiences (`invalid_target`).
+    #[error("the requested resource is not one of this client's audiences")]
+    Target,
 }
 
 /// Why a client's credentials were refused (RFC 6749 `invalid_client`).
@@ -51,6 +64,7 @@ impl Tessera {
         let name = ClientName::parse(&spec.name).map_err(|e| Error::Validation(format!("name: {e}")))?;
         let scopes = Scopes::parse(&spec.scopes).map_err(|e| Error::Validation(format!("scopes: {e}")))?;
         let roles = Roles::parse(&spec.roles).map_err(|e| Error::Validation(format!("roles: {e}")))?;
+        let audiences = Audiences::parse(&spec.audiences).map_err(|e| Error::Validation(format!("audiences: {e}")))?;
         let secret = PlainToken::generate(TokenKind::ClientSecret).map_err(Error::internal)?;
         let now = self.now();
         let client = Client {
@@ -59,6 +73,7 @@ impl Tessera {
             secret_hash: secret.hash(),
             scopes,
             roles,
+            audiences,
             created_at: now,
             updated_at: now,
         };
@@ -140,17 +155,36 @@ impl Tessera {
         })
     }
 
+    /// The resources `client`'s tokens may name in `aud`, the default first: its own
+    /// audiences, or the configured audience when it has none.
+    pub fn client_audiences<'a>(&'a self, client: &'a Client) -> &'a [String] {
+        if client.audiences.is_empty() { &self.settings.audiences } else { client.audiences.as_slice() }
+    }
+
     /// The client credentials grant: a token for the client itself with `requested` scopes
-    /// (all of its scopes when `None`); `None` back when a scope was not granted to it.
-    pub fn client_credentials(&self, client: &Client, requested: Option<&str>) -> Result<Option<super::IssuedTokens>> {
+    /// (all of its scopes when `None`), for the `resource` it names (RFC 8707), which must be
+    /// one of its audiences; without one, for its first audience (or the configured audience
+    /// when it has none of its own).
+    pub fn client_credentials(
+        &self,
+        client: &Client,
+        requested: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<Result<super::IssuedTokens, GrantRefused>> {
         let scopes = match requested {
             None => client.scopes.clone(),
             Some(raw) => match Scopes::parse_space_separated(raw) {
                 Ok(s) if s.is_subset(&client.scopes) => s,
-                _ => return Ok(None),
+                _ => return Ok(Err(GrantRefused::Scope)),
             },
         };
-        let (access_token, claims) = self.issue_access_token(Grant {
+        let aud = match (resource, client.audiences.as_slice().first()) {
+            (Some(r), _) if self.client_audiences(client).iter().any(|a| a == r) => Audience::One(r.to_owned()),
+            (Some(_), _) => return Ok(Err(GrantRefused::Target)),
+            (None, Some(first)) => Audience::One(first.clone()),
+            (None, None) => self.settings.audience.clone(),
+        };
+        let grant = Grant {
             grant: "client_credentials",
             sub: client.id.to_string(),
             client_id: client.id.to_string(),
@@ -158,8 +192,9 @@ impl Tessera {
             roles: client.roles.to_vec(),
             sid: None,
             fresh: None,
-        })?;
-        Ok(Some(super::IssuedTokens { access_token, expires_in: claims.exp - claims.iat, claims, refresh_token: None }))
+        };
+        let (access_token, claims) = self.issue_access_token_for(grant, aud)?;
+        Ok(Ok(super::IssuedTokens { access_token, expires_in: claims.exp - claims.iat, claims, refresh_token: None }))
     }
 
     /// Tokens issued in the second of a cut-off (a secret rotation) would carry an `iat` the

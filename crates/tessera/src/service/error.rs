@@ -58,6 +58,9 @@ pub enum Error {
     /// Authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The token lacks a scope the operation requires (RFC 6750 `insufficient_scope`).
+    #[error("the token lacks a required scope")]
+    InsufficientScope,
     /// No such resource (or not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -66,7 +66,7 @@ impl Tessera {
     /// RFC 7662: whether `token` is active, and its claims when it is.
     pub async fn introspect(&self, token: &str) -> Result<Introspection> {
         if !is_refresh_token(token) {
-            return Ok(self.authenticate(token).map_or(Introspection::Inactive, Introspection::Access));
+            return Ok(self.check_token(token).map_or(Introspection::Inactive, Introspection::Access));
         }
         let now = self.now();
         let Some(record) = self.store.refresh_token(&PlainToken::from_presented(token).hash()).await? else {
@@ -100,7 +100,7 @@ impl Tessera {
             }
             return Ok(Ok(()));
         }
-        let claims = match self.authenticate(token) {
+        let claims = match self.check_token(token) {
             Ok(claims) => claims,
             // Already revoked, expired or not ours: nothing left to revoke.
             Err(TokenError::Revoked | TokenError::Expired | TokenError::Invalid(_) | TokenError::Missing) => {

@@ -7,6 +7,7 @@ mod audit;
 mod cache;
 mod clients;
 mod error;
+mod forward;
 mod introspection;
 mod keys;
 mod passwords;
@@ -17,8 +18,9 @@ mod tokens;
 
 pub use accounts::{AdminUserPatch, ProfilePatch, Registration, UserPage};
 pub use audit::{AuditPage, with_client_ip};
-pub use clients::{ClientSpec, InvalidClient, NewClient};
+pub use clients::{ClientSpec, GrantRefused, InvalidClient, NewClient};
 pub use error::{Error, Result, TokenError};
+pub use forward::{Requirements, Unmet, meets};
 pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use keys::{ALGORITHM_CHANGE_DELAY, KeyInfo, KeyRing, RotatedKey};
 pub use passwords::PasswordHasher;

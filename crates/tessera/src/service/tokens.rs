@@ -1,11 +1,19 @@
 //! Access tokens: issuing (claims + one signature with a pre-parsed key) and checking
-//! (signature with the key its `kid` names, then `iss`, `aud`, `exp`, `nbf` against our
-//! clock with bounded leeway, then the in-memory revocation list). No I/O on either path.
+//! (signature with the key its `kid` names, then `iss`, `exp`, `nbf` against our clock with
+//! bounded leeway, then the in-memory revocation list, then `aud`). No I/O on either path.
+//!
+//! The audience rule: a token's `aud` is the configured audience (people) or one of its
+//! client's audiences (RFC 8707). Tessera's own API is one resource among these and takes
+//! only tokens for the configured audience ([`Tessera::authenticate`]), so a token minted for
+//! another API cannot be replayed against it. Introspection, verify and revocation answer
+//! for every resource Tessera issues tokens to, so they accept any audience on a token that
+//! Tessera signed ([`Tessera::check_token`]); each resource server restricts to its own
+//! (tessera-verify's `.audience(..)`, or `aud=` on verify).
 
 use super::error::{Result, TokenError};
 use super::{LEEWAY_SECS, Tessera};
 use std::sync::Arc;
-use tessera_verify::Claims;
+use tessera_verify::{Audience, Claims};
 use uuid::Uuid;
 
 /// Tokens longer than this are refused before any parsing.
@@ -25,14 +33,19 @@ pub(crate) struct Grant {
 }
 
 impl Tessera {
-    /// Signs an access token for `grant`, issued now.
+    /// Signs an access token for `grant` and the configured audience, issued now.
     pub(crate) fn issue_access_token(&self, grant: Grant) -> Result<(String, Claims)> {
+        self.issue_access_token_for(grant, self.settings.audience.clone())
+    }
+
+    /// Signs an access token for `grant` and `aud`, issued now.
+    pub(crate) fn issue_access_token_for(&self, grant: Grant, aud: Audience) -> Result<(String, Claims)> {
         let iat = self.now().unix_timestamp();
         let grant_kind = grant.grant;
         let claims = Claims {
             iss: self.settings.issuer.clone(),
             sub: grant.sub,
-            aud: self.settings.audience.clone(),
+            aud,
             exp: iat + self.settings.access_ttl,
             iat,
             nbf: iat,
@@ -48,9 +61,20 @@ impl Tessera {
         Ok((token, claims))
     }
 
-    /// Checks an access token completely and returns its claims. A token seen before skips
-    /// the signature check (see `cache.rs`); expiry and revocation are checked every time.
+    /// Checks an access token for Tessera's own API: [`Tessera::check_token`], and its `aud`
+    /// must name a configured audience.
     pub fn authenticate(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
+        let claims = self.check_token(token)?;
+        if !self.settings.audiences.iter().any(|a| claims.aud.contains(a)) {
+            return Err(TokenError::Invalid("the token is for another audience"));
+        }
+        Ok(claims)
+    }
+
+    /// Checks an access token for any audience Tessera issues to and returns its claims. A
+    /// token seen before skips the signature check (see `cache.rs`); expiry and revocation are
+    /// checked every time.
+    pub fn check_token(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
         let now = self.now().unix_timestamp();
         let claims = match self.verified.get(token, now, LEEWAY_SECS) {
             Some(claims) => {
@@ -88,7 +112,7 @@ impl Tessera {
         if header.alg != key.alg().as_str() {
             return Err(TokenError::Invalid("the token's algorithm does not match its key"));
         }
-        // Time and audience are checked below against our clock and settings.
+        // Time is checked below against our clock; the audience by the caller (see the top).
         let claims: Claims = key
             .verify_jws(token)
             .ok()
@@ -101,9 +125,6 @@ impl Tessera {
     fn check_claims(&self, claims: &Claims) -> Result<(), TokenError> {
         if claims.iss != self.settings.issuer {
             return Err(TokenError::Invalid("the token was issued by someone else"));
-        }
-        if !self.settings.audiences.iter().any(|a| claims.aud.contains(a)) {
-            return Err(TokenError::Invalid("the token is for another audience"));
         }
         let now = self.now().unix_timestamp();
         if claims.exp + LEEWAY_SECS <= now {

@@ -38,6 +38,7 @@ fn migrator() -> Migrator {
         step(4, "audit", include_str!("../../migrations/postgres/0004_audit.sql")),
         step(5, "rotation", include_str!("../../migrations/postgres/0005_rotation.sql")),
         step(6, "grace", include_str!("../../migrations/postgres/0006_grace.sql")),
+        step(7, "client_audiences", include_str!("../../migrations/postgres/0007_client_audiences.sql")),
     ])
 }
 

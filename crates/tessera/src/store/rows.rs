@@ -4,7 +4,7 @@
 
 use super::{AuditEvent, RefreshToken, Revocation, StoreError, StoredKey};
 use crate::domain::keys::Kid;
-use crate::domain::{Client, ClientId, ClientName, Email, PasswordHash, Roles, Scopes, Session, TokenHash, User, Username};
+use crate::domain::{Audiences, Client, ClientId, ClientName, Email, PasswordHash, Roles, Scopes, Session, TokenHash, User, Username};
 use time::OffsetDateTime;
 
 /// Milliseconds since the epoch: how `*_at` columns hold time.
@@ -25,6 +25,11 @@ pub(crate) fn roles_json(roles: &Roles) -> String {
 /// Scopes are stored as a JSON array of tokens.
 pub(crate) fn scopes_json(scopes: &Scopes) -> String {
     serde_json::Value::from(scopes.to_vec()).to_string()
+}
+
+/// A client's audiences are stored as a JSON array, the default first.
+pub(crate) fn audiences_json(audiences: &Audiences) -> String {
+    serde_json::Value::from(audiences.as_slice().to_vec()).to_string()
 }
 
 fn parse_list<T>(json: &str, parse: impl Fn(&[String]) -> Result<T, crate::domain::NameError>) -> Result<T, StoreError> {
@@ -76,7 +81,7 @@ impl TryFrom<UserRow> for User {
 
 macro_rules! client_columns {
     () => {
-        "client_id, name, secret_hash, scopes, roles, created_at, updated_at"
+        "client_id, name, secret_hash, scopes, roles, audiences, created_at, updated_at"
     };
 }
 pub(crate) use client_columns;
@@ -88,6 +93,7 @@ pub(crate) struct ClientRow {
     secret_hash: Vec<u8>,
     scopes: String,
     roles: String,
+    audiences: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -102,6 +108,10 @@ impl TryFrom<ClientRow> for Client {
             secret_hash: hash(&row.secret_hash, "client secret hash")?,
             scopes: parse_list(&row.scopes, Scopes::parse)?,
             roles: parse_list(&row.roles, Roles::parse)?,
+            audiences: {
+                let list: Vec<String> = serde_json::from_str(&row.audiences).map_err(StoreError::other)?;
+                Audiences::parse(&list).map_err(StoreError::other)?
+            },
             created_at: from_ms(row.created_at),
             updated_at: from_ms(row.updated_at),
         })

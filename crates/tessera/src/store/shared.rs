@@ -180,14 +180,15 @@ macro_rules! store_impl {
             async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
                 let mut w = self.write().await?;
                 sqlx::query(sql!(
-                    "INSERT INTO clients (client_id, name, secret_hash, scopes, roles, created_at, updated_at) ",
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    "INSERT INTO clients (client_id, name, secret_hash, scopes, roles, audiences, created_at, updated_at) ",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                 ))
                 .bind(client.id.as_str())
                 .bind(client.name.as_str())
                 .bind(client.secret_hash.as_bytes().as_slice())
                 .bind(scopes_json(&client.scopes))
                 .bind(roles_json(&client.roles))
+                .bind(audiences_json(&client.audiences))
                 .bind(ms(client.created_at))
                 .bind(ms(client.updated_at))
                 .execute(&mut *w)

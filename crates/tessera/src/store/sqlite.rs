@@ -39,6 +39,7 @@ fn migrator() -> Migrator {
         step(4, "audit", include_str!("../../migrations/sqlite/0004_audit.sql")),
         step(5, "rotation", include_str!("../../migrations/sqlite/0005_rotation.sql")),
         step(6, "grace", include_str!("../../migrations/sqlite/0006_grace.sql")),
+        step(7, "client_audiences", include_str!("../../migrations/sqlite/0007_client_audiences.sql")),
     ])
 }
 

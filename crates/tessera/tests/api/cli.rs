@@ -89,6 +89,13 @@ fn clients_create_prints_the_secret_once() {
 }
 
 #[test]
+fn clients_create_takes_repeated_audiences() {
+    let env = Env::new();
+    let client = env.json(&["clients", "create", "--name", "api", "--audience", "https://notes.example", "--audience", "notes-v2"], "");
+    assert_eq!(client["audiences"], serde_json::json!(["https://notes.example", "notes-v2"]));
+}
+
+#[test]
 fn migrate_creates_the_database() {
     let env = Env::new();
     let out = env.run(&["migrate"], "");

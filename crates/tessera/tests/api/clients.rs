@@ -33,6 +33,26 @@ async fn admins_create_a_client_and_see_its_secret_only_once() {
 }
 
 #[tokio::test]
+async fn clients_show_their_audiences_and_default_to_the_configured_one() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+
+    let api = create_client(&app, &admin, json!({ "name": "api", "audiences": ["https://notes.example", "https://files.example"] })).await;
+    let plain = create_client(&app, &admin, json!({ "name": "plain" })).await;
+
+    let both = json!(["https://notes.example", "https://files.example"]);
+    assert_eq!(api["audiences"], both);
+    assert_eq!(plain["audiences"], json!(["http://tessera.test"]));
+    let one: Value = app.get_with(&format!("/v1/clients/{}", api["client_id"].as_str().unwrap()), &admin).await.json().await.unwrap();
+    assert_eq!(one["audiences"], both);
+    let all: Value = app.get_with("/v1/clients", &admin).await.json().await.unwrap();
+    let listed = all["clients"].as_array().unwrap();
+    let of = |c: &Value| listed.iter().find(|l| l["client_id"] == c["client_id"]).unwrap()["audiences"].clone();
+    assert_eq!(of(&api), both);
+    assert_eq!(of(&plain), json!(["http://tessera.test"]));
+}
+
+#[tokio::test]
 async fn client_creation_validates_its_input() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
@@ -40,6 +60,8 @@ async fn client_creation_validates_its_input() {
         json!({ "name": "", "scopes": [] }),
         json!({ "name": "x", "scopes": ["has space"] }),
         json!({ "name": "x", "roles": ["Bad Role"] }),
+        json!({ "name": "x", "audiences": ["two words"] }),
+        json!({ "name": "x", "audiences": [""] }),
     ] {
         let res = app.send_with(Method::POST, "/v1/clients", &admin, Some(&body)).await;
         problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;

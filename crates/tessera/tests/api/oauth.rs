@@ -1,5 +1,5 @@
 use crate::clients::{client_credentials, create_client};
-use crate::helpers::{TestApp, claims_of, spawn_app, unique_email};
+use crate::helpers::{TestApp, claims_of, spawn_app, spawn_app_with, unique_email};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -275,4 +275,154 @@ async fn discovery_metadata_points_at_working_endpoints() {
             assert_eq!(res.status(), StatusCode::OK, "{endpoint} at {path}");
         }
     }
+}
+
+/// `POST /oauth2/token` for `svc` with `resource` (RFC 8707).
+async fn token_for(app: &TestApp, svc: &Svc, resource: Option<&str>) -> reqwest::Response {
+    let mut form = vec![("grant_type", "client_credentials")];
+    if let Some(resource) = resource {
+        form.push(("resource", resource));
+    }
+    app.request(Method::POST, "/oauth2/token").basic_auth(&svc.id, Some(&svc.secret)).form(&form).send().await.unwrap()
+}
+
+async fn client_with_audiences(app: &TestApp, audiences: &[&str], roles: &[&str]) -> Svc {
+    let admin = app.admin_token().await;
+    let created = create_client(app, &admin, json!({ "name": "api", "audiences": audiences, "roles": roles })).await;
+    Svc { id: created["client_id"].as_str().unwrap().into(), secret: created["client_secret"].as_str().unwrap().into() }
+}
+
+async fn access_token(res: reqwest::Response) -> String {
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_client_token_is_for_the_requested_resource_or_else_the_clients_first_audience() {
+    let app = spawn_app().await;
+    let svc = client_with_audiences(&app, &["https://notes.example", "https://billing.example"], &[]).await;
+
+    let default = access_token(token_for(&app, &svc, None).await).await;
+    let billing = access_token(token_for(&app, &svc, Some("https://billing.example")).await).await;
+
+    assert_eq!(claims_of(&default)["aud"], "https://notes.example");
+    assert_eq!(claims_of(&billing)["aud"], "https://billing.example");
+}
+
+#[tokio::test]
+async fn a_resource_that_is_not_one_of_the_clients_audiences_is_invalid_target() {
+    let app = spawn_app().await;
+    let svc = client_with_audiences(&app, &["https://notes.example"], &[]).await;
+    let plain = service_client(&app, &[], &[]).await;
+
+    oauth_error(token_for(&app, &svc, Some("https://billing.example")).await, StatusCode::BAD_REQUEST, "invalid_target").await;
+    oauth_error(token_for(&app, &svc, Some("http://tessera.test")).await, StatusCode::BAD_REQUEST, "invalid_target").await;
+    // A client created without audiences has the configured one.
+    oauth_error(token_for(&app, &plain, Some("https://notes.example")).await, StatusCode::BAD_REQUEST, "invalid_target").await;
+    let own = access_token(token_for(&app, &plain, Some("http://tessera.test")).await).await;
+    assert_eq!(claims_of(&own)["aud"], "http://tessera.test");
+}
+
+#[tokio::test]
+async fn people_and_clients_without_audiences_get_the_configured_audience() {
+    let app = spawn_app_with(|c| c.audience = vec!["http://tessera.test".into(), "https://legacy.example".into()]).await;
+    let svc = service_client(&app, &[], &[]).await;
+    let person = app.register(&unique_email()).await;
+
+    let client_token = access_token(token_for(&app, &svc, None).await).await;
+
+    let configured = json!(["http://tessera.test", "https://legacy.example"]);
+    assert_eq!(claims_of(&client_token)["aud"], configured);
+    assert_eq!(claims_of(person["access_token"].as_str().unwrap())["aud"], configured);
+}
+
+#[tokio::test]
+async fn introspection_and_verify_accept_any_audience_tessera_issued_but_its_own_api_does_not() {
+    let app = spawn_app().await;
+    let billing_admin = client_with_audiences(&app, &["https://billing.example"], &["admin"]).await;
+    let resource_server = service_client(&app, &[], &[]).await;
+    let token = access_token(token_for(&app, &billing_admin, None).await).await;
+
+    let introspected = introspect(&app, &resource_server, &token).await;
+    let verified = app.get_with("/v1/auth/verify", &token).await;
+    let for_billing = app.get_with("/v1/auth/verify?aud=https://billing.example", &token).await;
+    let for_notes = app.get_with("/v1/auth/verify?aud=https://notes.example", &token).await;
+    let admin_api = app.get_with("/v1/clients", &token).await;
+
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["aud"], "https://billing.example");
+    assert_eq!(verified.status(), StatusCode::OK);
+    assert_eq!(for_billing.status(), StatusCode::OK);
+    let refused = crate::helpers::problem(for_notes, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert!(refused["detail"].as_str().unwrap().contains("audience"), "{refused}");
+    // A token minted for billing cannot be replayed against Tessera's own API, admin role or not.
+    crate::helpers::problem(admin_api, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let revoked = revoke(&app, &billing_admin, &token).await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(introspect(&app, &resource_server, &token).await, json!({ "active": false }), "revocation accepts it too");
+}
+
+async fn introspect_as(app: &TestApp, id: &str, secret: &str, token: &str) -> reqwest::Response {
+    app.request(Method::POST, "/oauth2/introspect").basic_auth(id, Some(secret)).form(&[("token", token)]).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_resource_server_introspecting_every_request_is_not_starved_by_the_address_limit() {
+    let app = spawn_app_with(|c| c.rate_limit_per_ip = 120).await;
+    let resource_server = service_client(&app, &["a"], &[]).await;
+    let token = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+
+    for i in 0..300 {
+        let res = introspect_as(&app, &resource_server.id, &resource_server.secret, &token).await;
+        assert_eq!(res.status(), StatusCode::OK, "introspection {i}");
+    }
+    for i in 0..150 {
+        let res = app
+            .request(Method::GET, "/v1/revocations")
+            .basic_auth(&resource_server.id, Some(&resource_server.secret))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "feed read {i}");
+    }
+
+    assert_eq!(client_credentials(&app, &resource_server.id, &resource_server.secret, None).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn guessing_client_secrets_at_introspection_still_meets_the_address_limit() {
+    let app = spawn_app_with(|c| c.rate_limit_per_ip = 5).await;
+    let svc = service_client(&app, &[], &[]).await;
+    let token = app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
+    // A new minute: the logins above counted against the old one.
+    app.advance(Duration::from_secs(60));
+    for _ in 0..5 {
+        oauth_error(introspect_as(&app, &svc.id, "tcs_guess", &token).await, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    }
+
+    let limited = introspect_as(&app, &svc.id, "tcs_guess", &token).await;
+    let right_secret = introspect_as(&app, &svc.id, &svc.secret, &token).await;
+    let feed = app.request(Method::GET, "/v1/revocations").basic_auth(&svc.id, Some("tcs_guess")).send().await.unwrap();
+    let token_endpoint = client_credentials(&app, &svc.id, &svc.secret, None).await;
+
+    assert!(limited.headers().contains_key("retry-after"));
+    oauth_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    oauth_error(right_secret, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    crate::helpers::problem(feed, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    oauth_error(token_endpoint, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn wrong_client_secrets_at_the_revocation_feed_count_against_the_address_limit() {
+    let app = spawn_app_with(|c| c.rate_limit_per_ip = 3).await;
+    let svc = service_client(&app, &[], &[]).await;
+    app.advance(Duration::from_secs(60));
+    for _ in 0..3 {
+        let res = app.request(Method::GET, "/v1/revocations").basic_auth(&svc.id, Some("tcs_guess")).send().await.unwrap();
+        crate::helpers::problem(res, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+
+    let token_endpoint = client_credentials(&app, &svc.id, &svc.secret, None).await;
+
+    oauth_error(token_endpoint, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
