@@ -16,6 +16,7 @@ mod cli;
 mod clients;
 mod connections;
 mod errors;
+mod gateways;
 mod instances;
 mod keys;
 mod lockout;
