@@ -97,9 +97,14 @@ async fn correctly_signed_tokens_with_wrong_claims_are_refused() {
     let mut wrong_iss = good.clone();
     wrong_iss["iss"] = json!("https://evil.example");
     refused(&app, &resign(&real, &wrong_iss), "invalid_token").await;
+    // Tessera's own API takes only its configured audience, and a gateway that names its
+    // audience only that one (verify without `aud=` takes any audience Tessera signs for).
     let mut wrong_aud = good.clone();
     wrong_aud["aud"] = json!(["https://other.example"]);
-    refused(&app, &resign(&real, &wrong_aud), "invalid_token").await;
+    let wrong_aud = resign(&real, &wrong_aud);
+    problem(app.get_with("/v1/users/me", &wrong_aud).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let for_tessera = app.get_with("/v1/auth/verify?aud=http://tessera.test", &wrong_aud).await;
+    problem(for_tessera, StatusCode::UNAUTHORIZED, "invalid_token").await;
     let mut expired = good.clone();
     expired["exp"] = json!(now - 60);
     refused(&app, &resign(&real, &expired), "token_expired").await;
