@@ -80,7 +80,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate { alg }) => {
             let alg = alg.map(|a| a.parse()).transpose().map_err(|e| anyhow::anyhow!("--alg: {e}"))?;
             let tessera = start_service(&config, Arc::new(SystemClock)).await?;
-            let rotated = tessera.rotate_keys(alg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let rotated = tessera.rotate_keys("cli", alg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", tessera::http::keys_rotated_json(&rotated));
         }
         Command::Keys(KeysCommand::List) => {

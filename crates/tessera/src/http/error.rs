@@ -113,7 +113,7 @@ pub struct OAuthRetryLaterAnswer(pub OAuthErrorBody);
 pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {
     use StatusCode as S;
     match e {
-        Error::InvalidCredentials => (S::UNAUTHORIZED, "invalid_credentials"),
+        Error::InvalidCredentials | Error::InvalidClient => (S::UNAUTHORIZED, "invalid_credentials"),
         Error::WrongCurrentPassword => (S::FORBIDDEN, "invalid_credentials"),
         Error::AccountDisabled => (S::FORBIDDEN, "account_disabled"),
         Error::EmailTaken => (S::CONFLICT, "email_taken"),

@@ -148,6 +148,46 @@ pub(crate) fn bearer_token(parts: &Parts) -> Option<&str> {
     parse_bearer(parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?)
 }
 
+/// An `Authorization: Basic …` header that does not decode to `id:secret`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MalformedBasic;
+
+/// The client credentials of an `Authorization: Basic …` header (RFC 6749 §2.3.1: each part
+/// `application/x-www-form-urlencoded` before base64); `None` when there is no such header.
+/// The one parser every endpoint that takes client credentials uses.
+pub(crate) fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<Result<(String, String), MalformedBasic>> {
+    use base64::Engine;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok());
+    Some(decoded.as_deref().and_then(|d| d.split_once(':')).map(|(i, s)| (form_decode(i), form_decode(s))).ok_or(MalformedBasic))
+}
+
+/// `application/x-www-form-urlencoded` decoding of a Basic credential part.
+fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'+', _) => out.push(b' '),
+            (b'%', Some(hex)) => match std::str::from_utf8(hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(v) => {
+                    out.push(v);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1) → the token.
 pub fn parse_bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;

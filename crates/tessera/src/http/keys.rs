@@ -48,8 +48,7 @@ pub async fn jwks(State(app): State<AppState>) -> Result<Response, ApiError> {
     )
 )]
 pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<impl IntoResponse, ApiError> {
-    require_admin(&claims)?;
-    Ok(axum::Json(json!({ "keys": app.list_keys()? })))
+    Ok(axum::Json(json!({ "keys": app.admin_list_keys(&claims)? })))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -88,14 +87,13 @@ pub struct RotateBody {
     )
 )]
 pub async fn rotate(State(app): State<AppState>, Bearer(claims): Bearer, RawBody(body): RawBody) -> Result<impl IntoResponse, ApiError> {
-    require_admin(&claims)?;
     let alg = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
         let Json(RotateBody { alg }) = parse_json(&body)?;
         alg.map(|a| a.parse::<SigningAlg>().map_err(|e| Error::Validation(format!("alg: {e}")))).transpose()?
     };
-    let rotated = app.rotate_keys(alg).await?;
+    let rotated = app.admin_rotate_keys(&claims, alg).await?;
     Ok((StatusCode::CREATED, axum::Json(rotated_json(&rotated))))
 }
 
@@ -113,8 +111,4 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Json<T>, Ap
     serde_json::from_slice(body)
         .map(Json)
         .map_err(|_| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", "the body is not valid JSON"))
-}
-
-pub(crate) fn require_admin(claims: &tessera_verify::Claims) -> Result<(), Error> {
-    if claims.has_role(crate::domain::Role::ADMIN) { Ok(()) } else { Err(Error::Forbidden("this operation needs the admin role")) }
 }

@@ -2,7 +2,7 @@
 //! (RFC 7009). Form bodies in, JSON out, RFC 6749 §5.2 errors.
 
 use super::error::{OAuthError, OAuthErrorAnswer, OAuthRetryLaterAnswer, OAuthUnauthorizedAnswer};
-use super::extract::form_rejection;
+use super::extract::{MalformedBasic, basic_credentials, form_rejection};
 use crate::domain::{Client, ClientId};
 use crate::service::{Error, GrantRefused, Introspection, Revoker};
 use crate::state::AppState;
@@ -10,8 +10,6 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -52,47 +50,14 @@ enum Credentials {
 }
 
 fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, OAuthError> {
-    let basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
-        let (scheme, rest) = v.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("basic").then(|| rest.trim().to_owned())
-    });
     let body_id = params.get("client_id");
-    match (basic, body_id) {
-        (Some(encoded), None) => {
-            let decoded = STANDARD.decode(encoded).ok().and_then(|b| String::from_utf8(b).ok());
-            let (id, secret) = decoded
-                .as_deref()
-                .and_then(|d| d.split_once(':'))
-                .map(|(i, s)| (form_decode(i), form_decode(s)))
-                .ok_or_else(|| OAuthError::invalid_client(true))?;
-            Ok(Credentials::Basic { id, secret })
-        }
+    match (basic_credentials(headers), body_id) {
+        (Some(Ok((id, secret))), None) => Ok(Credentials::Basic { id, secret }),
+        (Some(Err(MalformedBasic)), None) => Err(OAuthError::invalid_client(true)),
         (Some(_), Some(_)) => Err(OAuthError::invalid_request("use one client authentication method, not two")),
         (None, Some(id)) => Ok(Credentials::Body { id: id.to_owned(), secret: params.get("client_secret").map(str::to_owned) }),
         (None, None) => Ok(Credentials::None),
     }
-}
-
-/// `application/x-www-form-urlencoded` decoding of a Basic credential part.
-fn form_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1..i + 3)) {
-            (b'+', _) => out.push(b' '),
-            (b'%', Some(hex)) => match std::str::from_utf8(hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                Some(v) => {
-                    out.push(v);
-                    i += 2;
-                }
-                None => out.push(b'%'),
-            },
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Authenticates a confidential client, or says `invalid_client`.

@@ -1,17 +1,15 @@
 //! `GET /v1/revocations`: the revocation feed for services that verify tokens locally.
 
 use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
-use super::extract::bearer_token;
+use super::extract::{basic_credentials, bearer_token};
 use super::views::RevocationFeedDoc;
-use crate::service::{Error, TokenError};
+use crate::service::{Error, FeedReader};
 use crate::state::AppState;
 use crate::store::Revocation;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -34,25 +32,13 @@ pub struct FeedQuery {
 
 /// Any authenticated client (HTTP Basic) or an admin's bearer token may read the feed.
 async fn authorize(app: &AppState, parts: &Parts) -> Result<(), ApiError> {
-    if let Some(token) = bearer_token(parts) {
-        let claims = app.authenticate(token).map_err(Error::Bearer)?;
-        return super::keys::require_admin(&claims).map_err(Into::into);
-    }
-    let basic = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-        .and_then(|(_, b64)| STANDARD.decode(b64.trim()).ok())
-        .and_then(|raw| String::from_utf8(raw).ok());
-    let Some((id, secret)) = basic.as_deref().and_then(|b| b.split_once(':')) else {
-        return Err(Error::Bearer(TokenError::Missing).into());
+    let basic = basic_credentials(&parts.headers).and_then(Result::ok);
+    let reader = match (bearer_token(parts), &basic) {
+        (Some(token), _) => FeedReader::Bearer(token),
+        (None, Some((id, secret))) => FeedReader::Client { id, secret },
+        (None, None) => FeedReader::Anonymous,
     };
-    match app.authenticate_client(id, secret).await? {
-        Ok(_) => Ok(()),
-        Err(_) => Err(ApiError::request(StatusCode::UNAUTHORIZED, "invalid_credentials", "client authentication failed")),
-    }
+    Ok(app.authorize_feed_reader(reader).await?)
 }
 
 /// The revocation feed

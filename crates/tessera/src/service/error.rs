@@ -28,6 +28,10 @@ pub enum Error {
     /// Unknown account or wrong password (never says which).
     #[error("invalid email, username or password")]
     InvalidCredentials,
+    /// A service client's id or secret is wrong (outside `/oauth2/*`, which answers RFC 6749's
+    /// `invalid_client` itself).
+    #[error("client authentication failed")]
+    InvalidClient,
     /// The `current_password` of a password change is wrong.
     #[error("the current password is wrong")]
     WrongCurrentPassword,

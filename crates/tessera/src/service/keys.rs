@@ -7,6 +7,7 @@
 //! algorithm is published the same way before any token is signed with it (see
 //! [`Tessera::rotate_keys`]). HS256 signs with the configured shared secret and publishes nothing.
 
+use super::accounts::require_admin;
 use super::error::{Error, Result};
 use super::{LEEWAY_SECS, Tessera};
 use crate::domain::keys::{self, KeyStatus, Kid, MasterKey, PrivateKeyDer, Signer, SigningAlg, VerifyingKey};
@@ -15,6 +16,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use tessera_verify::Claims;
 use time::OffsetDateTime;
 
 /// Setting that remembers the algorithm the configuration asked for last time, so a changed
@@ -119,11 +121,11 @@ impl Tessera {
             Some(a)
                 if config_changed && (a.alg != configured || (configured.is_asymmetric() && next.map(|n| n.alg) != Some(configured))) =>
             {
-                self.rotate_keys(Some(configured)).await?;
+                self.rotate_keys("configuration", Some(configured)).await?;
             }
             Some(a) if a.alg == SigningAlg::HS256 && Some(&a.kid) != self.hs256_kid().as_ref() => {
                 // The shared secret changed: sign under its new kid from now on.
-                self.rotate_keys(Some(SigningAlg::HS256)).await?;
+                self.rotate_keys("configuration", Some(SigningAlg::HS256)).await?;
             }
             Some(a) if a.alg.is_asymmetric() && next.is_none() => {
                 let next = self.new_key(a.alg, KeyStatus::Next)?;
@@ -155,7 +157,10 @@ impl Tessera {
     ///   and rotating again before then only reports when. Asking for the active key's
     ///   algorithm while another one is pending cancels the change the same way;
     /// - from or to HS256, which publishes nothing: at once.
-    pub async fn rotate_keys(&self, alg: Option<SigningAlg>) -> Result<RotatedKey> {
+    ///
+    /// `actor` is who asked, for the audit trail: an admin's `sub`, `cli`, `schedule` or
+    /// `configuration`.
+    pub async fn rotate_keys(&self, actor: &str, alg: Option<SigningAlg>) -> Result<RotatedKey> {
         let now = self.now();
         let stored = self.store.keys().await?;
         let active = stored.iter().find(|k| k.status == KeyStatus::Active);
@@ -209,13 +214,25 @@ impl Tessera {
         let key = &rotated.key;
         if key.status == KeyStatus::Active {
             tracing::info!(kid = %key.kid, alg = %key.alg, "signing key rotated");
-            self.audit("key.rotated", None, Some(&key.kid), Some(key.alg.to_string())).await;
+            self.audit("key.rotated", Some(actor), Some(&key.kid), Some(key.alg.to_string())).await;
         } else {
             tracing::info!(kid = %key.kid, alg = %key.alg, active_from = ?rotated.active_from, "next signing key published");
-            self.audit("key.rotated", None, Some(&key.kid), Some(format!("{} published as next", key.alg))).await;
+            self.audit("key.rotated", Some(actor), Some(&key.kid), Some(format!("{} published as next", key.alg))).await;
         }
         self.reload_keys().await?;
         Ok(rotated)
+    }
+
+    /// Rotates the keys for an admin (see [`Self::rotate_keys`]).
+    pub async fn admin_rotate_keys(&self, caller: &Claims, alg: Option<SigningAlg>) -> Result<RotatedKey> {
+        require_admin(caller)?;
+        self.rotate_keys(&caller.sub, alg).await
+    }
+
+    /// The keys and their states, for an admin.
+    pub fn admin_list_keys(&self, caller: &Claims) -> Result<Vec<KeyInfo>> {
+        require_admin(caller)?;
+        self.list_keys()
     }
 
     /// When the next rotation is due by the key ring loaded now: the switch of an algorithm
@@ -240,7 +257,7 @@ impl Tessera {
         // Another instance may have rotated since the ring was last read: check again on fresh keys.
         self.reload_keys().await?;
         match self.rotation_due(interval) {
-            Some(due) if due <= self.now() => match self.rotate_keys(None).await {
+            Some(due) if due <= self.now() => match self.rotate_keys("schedule", None).await {
                 Ok(rotated) => Ok(Some(rotated)),
                 // Another instance rotated at the same moment: its rotation is the one that was due.
                 Err(Error::Conflict(_)) => self.reload_keys().await.map(|()| None),

@@ -25,7 +25,7 @@ pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use keys::{ALGORITHM_CHANGE_DELAY, KeyInfo, KeyRing, RotatedKey};
 pub use passwords::PasswordHasher;
 pub use ratelimit::IpRateLimiter;
-pub use revocation::{FeedPage, RevocationList};
+pub use revocation::{FeedPage, FeedReader, RevocationList};
 pub use sessions::{ClientMeta, IssuedTokens, LoginId};
 
 use crate::clock::Clock;

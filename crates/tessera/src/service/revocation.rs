@@ -3,7 +3,8 @@
 //! An instance applies its own revocations at once and picks up other instances' on its
 //! next poll (see `jobs.rs`), well inside the two seconds the contract allows.
 
-use super::error::Result;
+use super::accounts::require_admin;
+use super::error::{Error, Result, TokenError};
 use super::{LEEWAY_SECS, Tessera};
 use crate::store::Revocation;
 use std::collections::HashMap;
@@ -98,7 +99,35 @@ pub struct FeedPage {
     pub entries: Vec<Revocation>,
 }
 
+/// Who asks to read the revocation feed.
+#[derive(Debug, Clone, Copy)]
+pub enum FeedReader<'a> {
+    /// A bearer access token; it must be an admin's.
+    Bearer(&'a str),
+    /// A service client, by id and secret (HTTP Basic).
+    Client {
+        /// The client id.
+        id: &'a str,
+        /// The client secret.
+        secret: &'a str,
+    },
+    /// No usable credentials.
+    Anonymous,
+}
+
 impl Tessera {
+    /// Any authenticated client, or an admin, may read the feed.
+    pub async fn authorize_feed_reader(&self, reader: FeedReader<'_>) -> Result<()> {
+        match reader {
+            FeedReader::Bearer(token) => require_admin(self.authenticate(token).map_err(Error::Bearer)?.as_ref()),
+            FeedReader::Client { id, secret } => match self.authenticate_client(id, secret).await? {
+                Ok(_) => Ok(()),
+                Err(_) => Err(Error::InvalidClient),
+            },
+            FeedReader::Anonymous => Err(Error::Bearer(TokenError::Missing)),
+        }
+    }
+
     /// Pulls new feed entries into the in-memory list.
     pub async fn sync_revocations(&self) -> Result<()> {
         let _one_at_a_time = self.revocations.sync.lock().await;

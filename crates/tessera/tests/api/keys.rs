@@ -301,3 +301,17 @@ async fn a_changed_signing_alg_in_the_configuration_is_published_before_it_signs
     assert_eq!(claims_of(&rs256)["iss"], "http://tessera.test");
     verify_with_jwks(&rs256, &jwks(&restarted).await);
 }
+
+#[tokio::test]
+async fn a_key_rotation_is_audited_with_the_admin_who_asked_for_it() {
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.admin_token().await;
+    let admin_id = crate::helpers::claims_of(&admin)["sub"].as_str().unwrap().to_owned();
+
+    let rotated: serde_json::Value = app.send_with(reqwest::Method::POST, "/v1/keys/rotate", &admin, None).await.json().await.unwrap();
+
+    let trail: serde_json::Value = app.get_with("/v1/audit?limit=20", &admin).await.json().await.unwrap();
+    let event = trail["events"].as_array().unwrap().iter().find(|e| e["kind"] == "key.rotated").unwrap().clone();
+    assert_eq!(event["actor"], admin_id.as_str());
+    assert_eq!(event["subject"], rotated["kid"]);
+}

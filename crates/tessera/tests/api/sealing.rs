@@ -38,7 +38,7 @@ async fn keys_stored_unsealed_are_sealed_at_start_up_once_a_master_key_is_set() 
     assert_eq!(sealed_app.get_with("/v1/auth/verify", &before).await.status(), StatusCode::OK);
     let after = sealed_app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
     assert_eq!(sealed_app.get_with("/v1/auth/verify", &after).await.status(), StatusCode::OK);
-    sealed_app.tessera.rotate_keys(None).await.unwrap();
+    sealed_app.tessera.rotate_keys("test", None).await.unwrap();
     let rotated = sealed_app.register(&unique_email()).await["access_token"].as_str().unwrap().to_owned();
     assert_eq!(sealed_app.get_with("/v1/auth/verify", &rotated).await.status(), StatusCode::OK);
     assert_eq!(sealed_app.get_with("/v1/auth/verify", &before).await.status(), StatusCode::OK);
