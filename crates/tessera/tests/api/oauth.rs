@@ -426,3 +426,19 @@ async fn wrong_client_secrets_at_the_revocation_feed_count_against_the_address_l
 
     oauth_error(token_endpoint, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
+
+#[tokio::test]
+async fn an_rfc_7009_revocation_is_audited_with_the_client_that_revoked() {
+    let app = spawn_app().await;
+    let svc = service_client(&app, &["a"], &[]).await;
+    let own: Value = client_credentials(&app, &svc.id, &svc.secret, None).await.json().await.unwrap();
+    let token = own["access_token"].as_str().unwrap();
+
+    assert_eq!(revoke(&app, &svc, token).await.status(), StatusCode::OK);
+
+    let admin = app.admin_token().await;
+    let trail: Value = app.get_with("/v1/audit?limit=20", &admin).await.json().await.unwrap();
+    let event = trail["events"].as_array().unwrap().iter().find(|e| e["kind"] == "token.revoked").expect("a token.revoked event");
+    assert_eq!(event["actor"], svc.id.as_str());
+    assert_eq!(event["subject"], svc.id.as_str());
+}
