@@ -1,6 +1,6 @@
 //! `GET /v1/audit`: the audit trail, for admins.
 
-use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::error::{ApiError, ProblemAnswer};
 use super::extract::Bearer;
 use super::views::AuditPageDoc;
 use crate::state::AppState;
@@ -33,10 +33,6 @@ pub struct AuditQuery {
     responses(
         (status = 200, description = "A page of events", body = AuditPageDoc),
         (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn trail(

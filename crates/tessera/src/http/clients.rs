@@ -1,6 +1,6 @@
 //! `/v1/clients`: the admin API for service clients.
 
-use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::error::{ApiError, ProblemAnswer};
 use super::extract::{Bearer, Json, Path};
 use crate::domain::Client;
 use crate::service::ClientSpec;
@@ -102,14 +102,6 @@ pub struct CreateBody {
     request_body = CreateBody,
     responses(
         (status = 201, description = "Created; the secret is shown only here", body = NewClientDoc),
-        (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
-        (status = 413, response = ProblemAnswer),
-        (status = 415, response = ProblemAnswer),
-        (status = 422, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn create(
@@ -132,10 +124,6 @@ pub async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The clients, without secrets", body = ClientListDoc),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<impl IntoResponse, ApiError> {
@@ -155,11 +143,7 @@ pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result
     responses(
         (status = 200, description = "The client, without its secret", body = ClientView),
         (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
         (status = 404, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn get(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
@@ -178,11 +162,7 @@ pub async fn get(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): 
     responses(
         (status = 204, description = "Deleted; its tokens stop working"),
         (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
         (status = 404, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn delete(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -201,11 +181,7 @@ pub async fn delete(State(app): State<AppState>, Bearer(claims): Bearer, Path(id
     responses(
         (status = 200, description = "The new secret; the old one stops working", body = ClientSecretDoc),
         (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
         (status = 404, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn rotate_secret(

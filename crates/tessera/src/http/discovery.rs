@@ -5,7 +5,6 @@
 //! (OpenID Connect Discovery appends to the issuer) and `/.well-known/oauth-authorization-server/auth`
 //! (RFC 8414 §3 inserts the well-known part before the issuer's path).
 
-use super::error::ProblemAnswer;
 use super::views::MetadataDoc;
 use crate::state::AppState;
 use axum::Router;
@@ -25,7 +24,6 @@ use serde_json::json;
     responses(
         (status = 200, description = "The metadata", body = MetadataDoc,
             headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
-        (status = 500, response = ProblemAnswer),
     )
 )]
 pub async fn metadata(State(app): State<AppState>) -> Response {

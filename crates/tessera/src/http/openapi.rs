@@ -126,8 +126,49 @@ impl Modify for SharedHandlers {
 /// passing unnoticed. Request bodies keep whatever their types say: most accept extra fields.
 pub fn openapi_json() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    add_common_errors(&mut doc);
     close_response_objects(&mut doc);
     doc
+}
+
+/// The error answers every endpoint of a kind can give, declared here once instead of on
+/// every handler: any endpoint may fail (500) or find its database or hasher unavailable
+/// (503); one with a body may refuse it (400, 413, 415, and 422 for JSON); one that takes a
+/// bearer token may refuse it (401) or the caller (403); `/oauth2/*` says all of it in RFC 6749
+/// errors, and 401 there is `invalid_client`. A handler's own annotation lists its success
+/// answers and the errors peculiar to it (404, 409, 429, …), and wins where both name a status.
+fn add_common_errors(doc: &mut Value) {
+    const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+    let answer = |name: &str| serde_json::json!({ "$ref": format!("#/components/responses/{name}") });
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        let oauth = path.starts_with("/oauth2/");
+        for method in METHODS {
+            let Some(operation) = item.get_mut(method).and_then(Value::as_object_mut) else { continue };
+            let has_body = operation.contains_key("requestBody");
+            let bearer = operation
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|schemes| schemes.iter().any(|s| s.get("bearer").is_some()));
+            let mut common: Vec<(&str, &str)> = Vec::new();
+            if oauth {
+                common.extend([("400", "OAuthErrorAnswer"), ("401", "OAuthUnauthorizedAnswer"), ("413", "OAuthErrorAnswer")]);
+                common.extend([("415", "OAuthErrorAnswer"), ("500", "OAuthErrorAnswer"), ("503", "OAuthRetryLaterAnswer")]);
+            } else {
+                common.extend([("500", "ProblemAnswer"), ("503", "RetryLaterAnswer")]);
+                if has_body {
+                    common.extend([("400", "ProblemAnswer"), ("413", "ProblemAnswer"), ("415", "ProblemAnswer"), ("422", "ProblemAnswer")]);
+                }
+                if bearer {
+                    common.extend([("401", "UnauthorizedAnswer"), ("403", "ProblemAnswer")]);
+                }
+            }
+            let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+            for (status, name) in common {
+                responses.entry(status).or_insert_with(|| answer(name));
+            }
+        }
+    }
 }
 
 /// This document
@@ -137,7 +178,6 @@ pub fn openapi_json() -> Value {
     tag = "operations",
     responses(
         (status = 200, description = "OpenAPI 3.1", body = Object),
-        (status = 500, response = ProblemAnswer),
     )
 )]
 pub async fn document() -> impl IntoResponse {

@@ -1,6 +1,6 @@
 //! Operations: identity, liveness and readiness.
 
-use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::error::{ApiError, UnauthorizedAnswer};
 use super::extract::parse_bearer;
 use super::views::{ServiceDoc, StatusDoc};
 use crate::metrics::classic_text;
@@ -21,7 +21,6 @@ use subtle::ConstantTimeEq;
     tag = "operations",
     responses(
         (status = 200, description = "`{\"name\": \"tessera\", \"version\"}`", body = ServiceDoc),
-        (status = 500, response = ProblemAnswer),
     )
 )]
 pub async fn root() -> impl IntoResponse {
@@ -37,7 +36,6 @@ pub async fn root() -> impl IntoResponse {
     tag = "operations",
     responses(
         (status = 200, description = "`{\"status\": \"ok\"}`", body = StatusDoc),
-        (status = 500, response = ProblemAnswer),
     )
 )]
 pub async fn healthz() -> impl IntoResponse {
@@ -53,8 +51,6 @@ pub async fn healthz() -> impl IntoResponse {
     tag = "operations",
     responses(
         (status = 200, description = "`{\"status\": \"ready\"}`", body = StatusDoc),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn readyz(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
@@ -84,7 +80,6 @@ const CLASSIC: &str = "text/plain; version=0.0.4; charset=utf-8";
             (String = "text/plain; version=0.0.4; charset=utf-8"),
         )),
         (status = 401, response = UnauthorizedAnswer),
-        (status = 500, response = ProblemAnswer),
     )
 )]
 pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {

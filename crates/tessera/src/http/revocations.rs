@@ -1,6 +1,6 @@
 //! `GET /v1/revocations`: the revocation feed for services that verify tokens locally.
 
-use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::error::{ApiError, ProblemAnswer};
 use super::extract::{basic_credentials, bearer_token};
 use super::views::RevocationFeedDoc;
 use crate::service::{Error, FeedReader};
@@ -55,11 +55,7 @@ async fn authorize(app: &AppState, parts: &Parts) -> Result<(), ApiError> {
     responses(
         (status = 200, description = "Every revocation after `since`", body = RevocationFeedDoc),
         (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
         (status = 422, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn feed(

@@ -1,6 +1,6 @@
 //! `/v1/users/*`: the caller's own account and sessions, other accounts, administration.
 
-use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer};
 use super::extract::{Bearer, Client, Json, Path};
 use super::views::{PublicUserView, SessionListDoc, SessionView, SomeUserViewDoc, UserPageDoc, UserView};
 use crate::service::{AdminUserPatch, ProfilePatch};
@@ -20,11 +20,7 @@ use utoipa::{IntoParams, ToSchema};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The full view", body = UserView),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
         (status = 404, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn me(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<axum::Json<UserView>, ApiError> {
@@ -54,16 +50,8 @@ pub struct PatchMeBody {
     request_body = PatchMeBody,
     responses(
         (status = 200, description = "The account as changed", body = UserView),
-        (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
         (status = 404, response = ProblemAnswer),
         (status = 409, response = ProblemAnswer),
-        (status = 413, response = ProblemAnswer),
-        (status = 415, response = ProblemAnswer),
-        (status = 422, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn patch_me(
@@ -95,16 +83,8 @@ pub struct PasswordBody {
     request_body = PasswordBody,
     responses(
         (status = 204, description = "Changed"),
-        (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
         (status = 404, response = ProblemAnswer),
-        (status = 413, response = ProblemAnswer),
-        (status = 415, response = ProblemAnswer),
-        (status = 422, response = ProblemAnswer),
         (status = 429, response = RetryLaterAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn change_password(
@@ -127,11 +107,7 @@ pub async fn change_password(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
         (status = 404, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn delete_me(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<StatusCode, ApiError> {
@@ -147,10 +123,6 @@ pub async fn delete_me(State(app): State<AppState>, Bearer(claims): Bearer) -> R
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The sessions", body = SessionListDoc),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn sessions(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<impl IntoResponse, ApiError> {
@@ -168,11 +140,7 @@ pub async fn sessions(State(app): State<AppState>, Bearer(claims): Bearer) -> Re
     responses(
         (status = 204, description = "Ended; its tokens are revoked"),
         (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
         (status = 404, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn end_session(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -193,10 +161,7 @@ pub async fn end_session(State(app): State<AppState>, Bearer(claims): Bearer, Pa
     responses(
         (status = 200, description = "The full or the public view", body = SomeUserViewDoc),
         (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
         (status = 404, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn get_user(State(app): State<AppState>, caller: Option<Bearer>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -226,10 +191,6 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "A page of accounts", body = UserPageDoc),
         (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn list_users(
@@ -266,15 +227,7 @@ pub struct AdminPatchBody {
     request_body = AdminPatchBody,
     responses(
         (status = 200, description = "The account as changed", body = UserView),
-        (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
         (status = 404, response = ProblemAnswer),
-        (status = 413, response = ProblemAnswer),
-        (status = 415, response = ProblemAnswer),
-        (status = 422, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn admin_patch_user(
@@ -297,11 +250,7 @@ pub async fn admin_patch_user(
     responses(
         (status = 204, description = "Deleted; its tokens are revoked"),
         (status = 400, response = ProblemAnswer),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
         (status = 404, response = ProblemAnswer),
-        (status = 500, response = ProblemAnswer),
-        (status = 503, response = RetryLaterAnswer),
     )
 )]
 pub async fn admin_delete_user(
