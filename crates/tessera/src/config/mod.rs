@@ -53,7 +53,6 @@ use crate::domain::keys::{MasterKey, SigningAlg};
 use database_url::{parse_database_url, sqlite_path};
 use layers::{Layers, PREFIX, env_key, fail, file_layer};
 use secrecy::{ExposeSecret, SecretString};
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,9 +60,10 @@ use values::{parse_issuer, parse_origin, truncated};
 
 /// Everything an operator can set.
 ///
-/// `Debug` shows every field but never a secret: the HS256 secret and the master key print as
-/// `[redacted]`, and the database URL without its password.
-#[derive(Clone)]
+/// `Debug` shows every field but never a secret: each secret's own type redacts it (the HS256
+/// secret and the metrics token are [`SecretString`]s, the [`MasterKey`] prints no key bytes,
+/// and the [`DatabaseUrl`] hides its password).
+#[derive(Clone, Debug)]
 pub struct Config {
     /// Address to serve on.
     pub listen: SocketAddr,
@@ -165,42 +165,6 @@ pub struct Argon2Params {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(String);
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const REDACTED: &str = "[redacted]";
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field("database_url", &self.database_url)
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("access_token_ttl", &self.access_token_ttl)
-            .field("refresh_token_ttl", &self.refresh_token_ttl)
-            .field("signing_alg", &self.signing_alg)
-            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| REDACTED))
-            .field("master_key", &self.master_key.as_ref().map(|_| REDACTED))
-            .field("profile", &self.profile)
-            .field("argon2", &self.argon2)
-            .field("login_max_failures", &self.login_max_failures)
-            .field("login_failure_window", &self.login_failure_window)
-            .field("rate_limit_per_ip", &self.rate_limit_per_ip)
-            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
-            .field("key_rotation_interval", &self.key_rotation_interval)
-            .field("log", &self.log)
-            .field("log_format", &self.log_format)
-            .field("database_max_connections", &self.database_max_connections)
-            .field("database_timeout", &self.database_timeout)
-            .field("trusted_proxies", &self.trusted_proxies)
-            .field("cors_origins", &self.cors_origins)
-            .field("audit_retention", &self.audit_retention)
-            .field("hash_queue", &self.hash_queue)
-            .field("shutdown_grace", &self.shutdown_grace)
-            .field("session_max_age", &self.session_max_age)
-            .field("fresh_max_age", &self.fresh_max_age)
-            .field("metrics_token", &self.metrics_token.as_ref().map(|_| REDACTED))
-            .finish()
-    }
-}
 
 /// The most failed logins per login name and address that `prod` accepts before 429.
 const PROD_MAX_LOGIN_FAILURES: u32 = 100;
