@@ -306,6 +306,56 @@ fn debug_of_config_contains_neither_the_hs256_secret_nor_the_postgres_password()
 }
 
 #[test]
+fn debug_of_config_names_every_field_and_shows_no_secret() {
+    let c = load(&[
+        ("TESSERA_DATABASE_URL", "postgres://tessera:hunter2-db@db.internal/tessera?password=hunter3"),
+        ("TESSERA_SIGNING_ALG", "HS256"),
+        ("TESSERA_HS256_SECRET", "a-shared-secret-of-more-than-32-bytes"),
+        ("TESSERA_MASTER_KEY", MASTER_KEY),
+        ("TESSERA_METRICS_TOKEN", "a-metrics-bearer-token"),
+    ])
+    .unwrap();
+    let debug = format!("{c:?}");
+    // The master key's bytes, as text and in base64, and every other secret.
+    for secret in ["hunter2-db", "hunter3", "a-shared-secret", MASTER_KEY, "MDEyMzQ1", "0123456789abcdef", "a-metrics-bearer"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    for field in [
+        "listen",
+        "database_url",
+        "issuer",
+        "audience",
+        "access_token_ttl",
+        "refresh_token_ttl",
+        "signing_alg",
+        "hs256_secret",
+        "master_key",
+        "profile",
+        "argon2",
+        "login_max_failures",
+        "login_failure_window",
+        "rate_limit_per_ip",
+        "refresh_reuse_grace",
+        "key_rotation_interval",
+        "log",
+        "log_format",
+        "database_max_connections",
+        "database_timeout",
+        "trusted_proxies",
+        "cors_origins",
+        "audit_retention",
+        "hash_queue",
+        "shutdown_grace",
+        "session_max_age",
+        "fresh_max_age",
+        "metrics_token",
+    ] {
+        assert!(debug.contains(&format!("{field}: ")), "{field} missing from {debug}");
+    }
+    assert!(debug.contains("MasterKey([redacted])") && debug.contains("db.internal/tessera"), "{debug}");
+}
+
+#[test]
 fn a_bad_master_key_is_refused_without_echoing_it() {
     let err = load_err(&[("TESSERA_MASTER_KEY", "c2hvcnQ=")]);
     assert!(err.starts_with("TESSERA_MASTER_KEY: ") && !err.contains("c2hvcnQ"), "{err}");

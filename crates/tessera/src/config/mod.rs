@@ -42,23 +42,28 @@
 //! list (`audience`, `trusted_proxies`, `cors_origins`) either an array of strings or one string
 //! with commas.
 
+mod database_url;
+mod layers;
+mod values;
+
+pub use database_url::DatabaseUrl;
+
 use crate::domain::duration::HumanDuration;
 use crate::domain::keys::{MasterKey, SigningAlg};
-use figment::Figment;
-use figment::providers::{Format, Toml};
-use figment::value::Value;
+use database_url::{parse_database_url, sqlite_path};
+use layers::{Layers, PREFIX, env_key, fail, file_layer};
 use secrecy::{ExposeSecret, SecretString};
-use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use values::{parse_issuer, parse_origin, truncated};
 
 /// Everything an operator can set.
 ///
-/// `Debug` shows every field but never a secret: the HS256 secret and the master key print as
-/// `[redacted]`, and the database URL without its password.
-#[derive(Clone)]
+/// `Debug` shows every field but never a secret: each secret's own type redacts it (the HS256
+/// secret and the metrics token are [`SecretString`]s, the [`MasterKey`] prints no key bytes,
+/// and the [`DatabaseUrl`] hides its password).
+#[derive(Clone, Debug)]
 pub struct Config {
     /// Address to serve on.
     pub listen: SocketAddr,
@@ -118,72 +123,6 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
 }
 
-/// The database URL. It may carry a password, so it is kept as a [`SecretString`]; `Debug`
-/// and `Display` show it with the user information and any `password` query parameter
-/// replaced by `[redacted]`. [`DatabaseUrl::expose`] gives the real URL, for the driver only.
-#[derive(Clone)]
-pub struct DatabaseUrl(SecretString);
-
-impl DatabaseUrl {
-    /// Wraps a URL (not validated; [`Config::load`] validates what it reads).
-    pub fn new(url: impl Into<String>) -> Self {
-        DatabaseUrl(SecretString::from(url.into()))
-    }
-
-    /// The URL, for the driver only.
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DatabaseUrl({})", redact_url(self.expose()))
-    }
-}
-
-impl fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact_url(self.expose()))
-    }
-}
-
-/// `scheme://[redacted]@host/db?password=[redacted]`: user information and any query
-/// parameter whose name contains `pass` are hidden.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        // `sqlite:PATH` and the like carry no credentials.
-        return url.to_owned();
-    };
-    let (userinfo, rest) = match rest.rsplit_once('@') {
-        Some((_, after)) => ("[redacted]@", after),
-        None => ("", rest),
-    };
-    let (base, query) = match rest.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (rest, None),
-    };
-    let mut out = format!("{scheme}://{userinfo}{base}");
-    if let Some(query) = query {
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) if name.to_ascii_lowercase().contains("pass") => format!("{name}=[redacted]"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&pairs.join("&"));
-    }
-    out
-}
-
-/// The file path of an `sqlite://PATH` (or sqlx's `sqlite:PATH`) URL, without a query.
-fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    Some(rest.split_once('?').map_or(rest, |(path, _)| path))
-}
-
 /// Which database engine a URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseKind {
@@ -227,330 +166,8 @@ pub struct Argon2Params {
 #[error("{0}")]
 pub struct ConfigError(String);
 
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const REDACTED: &str = "[redacted]";
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field("database_url", &self.database_url)
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("access_token_ttl", &self.access_token_ttl)
-            .field("refresh_token_ttl", &self.refresh_token_ttl)
-            .field("signing_alg", &self.signing_alg)
-            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| REDACTED))
-            .field("master_key", &self.master_key.as_ref().map(|_| REDACTED))
-            .field("profile", &self.profile)
-            .field("argon2", &self.argon2)
-            .field("login_max_failures", &self.login_max_failures)
-            .field("login_failure_window", &self.login_failure_window)
-            .field("rate_limit_per_ip", &self.rate_limit_per_ip)
-            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
-            .field("key_rotation_interval", &self.key_rotation_interval)
-            .field("log", &self.log)
-            .field("log_format", &self.log_format)
-            .field("database_max_connections", &self.database_max_connections)
-            .field("database_timeout", &self.database_timeout)
-            .field("trusted_proxies", &self.trusted_proxies)
-            .field("cors_origins", &self.cors_origins)
-            .field("audit_retention", &self.audit_retention)
-            .field("hash_queue", &self.hash_queue)
-            .field("shutdown_grace", &self.shutdown_grace)
-            .field("session_max_age", &self.session_max_age)
-            .field("fresh_max_age", &self.fresh_max_age)
-            .field("metrics_token", &self.metrics_token.as_ref().map(|_| REDACTED))
-            .finish()
-    }
-}
-
-/// Every key a file may hold (the variable name without `TESSERA_`, lower case).
-const KEYS: &[&str] = &[
-    "listen",
-    "database_url",
-    "issuer",
-    "audience",
-    "access_token_ttl",
-    "refresh_token_ttl",
-    "signing_alg",
-    "hs256_secret",
-    "master_key",
-    "profile",
-    "argon2_memory_kib",
-    "argon2_iterations",
-    "argon2_parallelism",
-    "login_max_failures",
-    "login_failure_window",
-    "rate_limit_per_ip",
-    "refresh_reuse_grace",
-    "key_rotation_interval",
-    "log",
-    "log_format",
-    "database_max_connections",
-    "database_timeout",
-    "trusted_proxies",
-    "cors_origins",
-    "audit_retention",
-    "hash_queue",
-    "shutdown_grace",
-    "session_max_age",
-    "fresh_max_age",
-    "metrics_token",
-];
-
-const PREFIX: &str = "TESSERA_";
-
 /// The most failed logins per login name and address that `prod` accepts before 429.
 const PROD_MAX_LOGIN_FAILURES: u32 = 100;
-
-/// The key for an environment variable name, if it is one of ours (exact, upper case).
-fn env_key(name: &str) -> Option<&'static str> {
-    let rest = name.strip_prefix(PREFIX)?;
-    KEYS.iter().copied().find(|k| k.len() == rest.len() && k.bytes().zip(rest.bytes()).all(|(k, r)| k.to_ascii_uppercase() == r))
-}
-
-fn env_name(key: &str) -> String {
-    format!("{PREFIX}{}", key.to_ascii_uppercase())
-}
-
-/// `TESSERA_KEY (from FILE): what`.
-fn fail(key: &str, from: &str, what: impl fmt::Display) -> ConfigError {
-    ConfigError(format!("{}{from}: {what}", env_name(key)))
-}
-
-/// At most `n` characters of a (non-secret) value, for messages.
-fn truncated(s: &str, n: usize) -> String {
-    let mut out: String = s.chars().take(n).collect();
-    if s.chars().nth(n).is_some() {
-        out.push('…');
-    }
-    out
-}
-
-/// A raw value before parsing.
-#[derive(Debug, Clone)]
-enum Raw {
-    /// From the environment, or a TOML string (or float).
-    Text(String),
-    /// A TOML integer.
-    Int(i128),
-    /// A TOML array of strings.
-    List(Vec<String>),
-}
-
-/// One raw value and where it came from: `""` for the environment, ` (from FILE)` for the file.
-#[derive(Debug, Clone)]
-struct Entry {
-    raw: Raw,
-    from: String,
-}
-
-/// The merged raw layers (the environment wins over the file).
-#[derive(Debug, Default)]
-struct Layers {
-    values: BTreeMap<&'static str, Entry>,
-}
-
-impl Layers {
-    fn add_env(&mut self, env: impl IntoIterator<Item = (String, String)>) {
-        for (name, value) in env {
-            // Other TESSERA_* variables (e.g. for tests) are not ours to refuse.
-            if let Some(key) = env_key(&name) {
-                self.values.insert(key, Entry { raw: Raw::Text(value), from: String::new() });
-            }
-        }
-    }
-
-    /// Where `key` came from, for messages about rules that span several keys.
-    fn origin(&self, key: &str) -> &str {
-        self.values.get(key).map_or("", |e| e.from.as_str())
-    }
-
-    /// A single value, trimmed.
-    fn text(&self, key: &'static str) -> Result<Option<(String, &str)>, ConfigError> {
-        match self.values.get(key) {
-            None => Ok(None),
-            Some(Entry { raw: Raw::Text(t), from }) => Ok(Some((t.trim().to_owned(), from))),
-            Some(Entry { raw: Raw::Int(n), from }) => Ok(Some((n.to_string(), from))),
-            Some(Entry { raw: Raw::List(_), from }) => Err(fail(key, from, "must be a single value, not a list")),
-        }
-    }
-
-    /// A list: a TOML array, or one string with commas. Blank items are dropped.
-    fn list(&self, key: &'static str) -> Result<Option<(Vec<String>, &str)>, ConfigError> {
-        let Some(Entry { raw, from }) = self.values.get(key) else { return Ok(None) };
-        let items: Vec<&str> = match raw {
-            Raw::Text(t) => t.split(',').collect(),
-            Raw::List(l) => l.iter().map(String::as_str).collect(),
-            Raw::Int(_) => return Err(fail(key, from, "must be a string or a list of strings")),
-        };
-        let items = items.into_iter().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-        Ok(Some((items, from)))
-    }
-
-    fn parse<T>(&self, key: &'static str, default: T, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
-        match self.text(key)? {
-            None => Ok(default),
-            Some((text, from)) => parse(&text).map_err(|e| fail(key, from, e)),
-        }
-    }
-
-    /// A whole number in `min..=max`.
-    fn number<T: TryFrom<i128>>(&self, key: &'static str, default: T, min: i128, max: i128) -> Result<T, ConfigError> {
-        let Some(Entry { raw, from }) = self.values.get(key) else { return Ok(default) };
-        let n = match raw {
-            Raw::Int(n) => *n,
-            Raw::Text(t) => {
-                let t = t.trim();
-                t.parse::<i128>().map_err(|_| fail(key, from, format!("`{}` is not a whole number", truncated(t, 40))))?
-            }
-            Raw::List(_) => return Err(fail(key, from, "must be a single value, not a list")),
-        };
-        if n < min {
-            return Err(fail(key, from, format!("must be at least {min}, not {n}")));
-        }
-        if n > max {
-            return Err(fail(key, from, format!("must be at most {max}, not {n}")));
-        }
-        T::try_from(n).map_err(|_| fail(key, from, format!("must be at most {max}")))
-    }
-
-    /// A [`HumanDuration`]; a TOML integer counts seconds.
-    fn duration(&self, key: &'static str, default: HumanDuration) -> Result<HumanDuration, ConfigError> {
-        let Some(Entry { raw, from }) = self.values.get(key) else { return Ok(default) };
-        match raw {
-            Raw::Text(t) => HumanDuration::parse(t).map_err(|e| fail(key, from, e)),
-            Raw::Int(n) => match u64::try_from(*n) {
-                Ok(secs) => Ok(HumanDuration::from_secs(secs)),
-                Err(_) => HumanDuration::parse(&n.to_string()).map_err(|e| fail(key, from, e)),
-            },
-            Raw::List(_) => Err(fail(key, from, "must be a single value, not a list")),
-        }
-    }
-
-    /// A duration that must not be zero (`min_secs` 0: more than zero; otherwise at least that).
-    fn positive_duration(&self, key: &'static str, default: HumanDuration, min_secs: u64) -> Result<HumanDuration, ConfigError> {
-        let d = self.duration(key, default)?;
-        if min_secs > 0 && d.as_secs() < min_secs {
-            return Err(fail(key, self.origin(key), format!("must be at least {}", HumanDuration::from_secs(min_secs))));
-        }
-        if d.is_zero() {
-            return Err(fail(key, self.origin(key), "must be more than 0"));
-        }
-        Ok(d)
-    }
-}
-
-/// The file layer, read with figment. Keys must be ours.
-fn file_layer(path: &Path) -> Result<Vec<(&'static str, Entry)>, ConfigError> {
-    let shown = path.display();
-    if !path.exists() {
-        return Err(ConfigError(format!("{shown}: the configuration file does not exist")));
-    }
-    let dict: BTreeMap<String, Value> =
-        Figment::from(Toml::file_exact(path)).extract().map_err(|e| ConfigError(format!("{shown}: {}", figment_summary(&e))))?;
-    let from = format!(" (from {shown})");
-    let mut out = Vec::with_capacity(dict.len());
-    for (name, value) in dict {
-        let Some(key) = KEYS.iter().copied().find(|k| *k == name) else {
-            let lowered = name.to_ascii_lowercase();
-            let hint = KEYS
-                .iter()
-                .find(|k| **k == lowered.strip_prefix("tessera_").unwrap_or(&lowered))
-                .map(|k| format!(" (keys are lower case without TESSERA_: did you mean `{k}`?)"))
-                .unwrap_or_default();
-            return Err(ConfigError(format!("{shown}: unknown key `{}`{hint}", truncated(&name, 60))));
-        };
-        let raw = match value {
-            Value::String(_, s) => Raw::Text(s),
-            Value::Char(_, c) => Raw::Text(c.to_string()),
-            Value::Num(_, n) => match n.to_i128() {
-                Some(i) => Raw::Int(i),
-                None => Raw::Text(n.to_f64().map(|f| f.to_string()).unwrap_or_default()),
-            },
-            Value::Array(_, items) => Raw::List(
-                items
-                    .into_iter()
-                    .map(|item| match item {
-                        Value::String(_, s) => Some(s),
-                        _ => None,
-                    })
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| fail(key, &from, "must be a list of strings"))?,
-            ),
-            _ => return Err(fail(key, &from, "must be a string, a number or a list of strings")),
-        };
-        out.push((key, Entry { raw, from: from.clone() }));
-    }
-    Ok(out)
-}
-
-/// One line from a figment error, without the source excerpt (which may show a secret).
-fn figment_summary(e: &figment::Error) -> String {
-    let message = match &e.kind {
-        figment::error::Kind::Message(m) => m.clone(),
-        other => other.to_string(),
-    };
-    // TOML parse errors are "TOML parse error at line L, column C", an excerpt (lines with
-    // `|`), and the reason on the last line. Keep the first and the last.
-    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains('|')).collect();
-    match (lines.first(), lines.last()) {
-        (Some(first), Some(last)) if first != last => format!("{first}: {last}"),
-        (Some(first), _) => (*first).to_owned(),
-        _ => "cannot read the configuration file".to_owned(),
-    }
-}
-
-fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
-    if let Some(path) = sqlite_path(s) {
-        if path.is_empty() {
-            return Err("an SQLite URL needs a file path, e.g. sqlite://tessera.db".to_owned());
-        }
-        return Ok(DatabaseUrl::new(s));
-    }
-    if let Some(rest) = s.strip_prefix("postgres://").or_else(|| s.strip_prefix("postgresql://")) {
-        if rest.is_empty() {
-            return Err("a PostgreSQL URL needs a host, e.g. postgres://user@host/tessera".to_owned());
-        }
-        return Ok(DatabaseUrl::new(s));
-    }
-    // Only ever show a scheme: the rest may hold a password.
-    match s.split_once("://") {
-        Some((scheme, _)) if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
-            Err(format!("`{}` is not a supported database; use sqlite://PATH or postgres://…", truncated(scheme, 20)))
-        }
-        _ => Err("is not a database URL; use sqlite://PATH or postgres://…".to_owned()),
-    }
-}
-
-/// The issuer is kept exactly as written, trailing slash included: `iss` must equal the
-/// configured string, and verifiers compare it byte for byte.
-fn parse_issuer(s: &str) -> Result<String, String> {
-    let issuer = s;
-    let host = issuer.strip_prefix("https://").or_else(|| issuer.strip_prefix("http://"));
-    match host {
-        Some(rest)
-            if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(['?', '#']) && rest.chars().all(|c| c.is_ascii_graphic()) =>
-        {
-            Ok(issuer.to_owned())
-        }
-        _ => Err(format!("`{}` is not an http:// or https:// URL (without query or fragment)", truncated(s, 60))),
-    }
-}
-
-/// `scheme://host[:port]`, lower-cased, a single trailing `/` tolerated and dropped.
-fn parse_origin(s: &str) -> Result<String, String> {
-    if s == "*" {
-        return Err("`*` is not allowed; list the origins".to_owned());
-    }
-    let lower = s.to_ascii_lowercase();
-    let origin = lower.strip_suffix('/').unwrap_or(&lower);
-    match origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) {
-        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@']) && host.chars().all(|c| c.is_ascii_graphic()) => {
-            Ok(origin.to_owned())
-        }
-        _ => Err(format!("`{}` is not an origin such as https://app.example.com (no path)", truncated(s, 60))),
-    }
-}
 
 impl Config {
     /// Defaults → file → process environment. `path` is `--config` (a missing file is then an
