@@ -152,10 +152,15 @@ pub(crate) fn retry_after(e: &Error) -> Option<Duration> {
     }
 }
 
+/// An error with every error below it, `outer: inner: root`, for the log.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(e), |e| (*e).source()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}
+
 /// Logs what the caller will not see.
 pub(crate) fn log(e: &Error) {
     match e {
-        Error::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+        Error::Internal(cause) => tracing::error!(error = %chain(cause.as_ref()), "internal error"),
         Error::Unavailable => tracing::warn!("database unavailable"),
         _ => {}
     }
@@ -273,5 +278,51 @@ impl IntoResponse for OAuthError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("password for db-admin@10.0.0.7 rejected")]
+    struct Secret;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open the pool")]
+    struct Outer(#[source] Secret);
+
+    async fn body_of(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_log_line_names_every_cause_in_the_chain() {
+        let e = Error::internal(Outer(Secret));
+        let Error::Internal(cause) = &e else { panic!("{e:?}") };
+
+        assert_eq!(chain(cause.as_ref()), "cannot open the pool: password for db-admin@10.0.0.7 rejected");
+    }
+
+    #[tokio::test]
+    async fn a_500_problem_does_not_show_the_cause() {
+        let response = ApiError::from(Error::internal(Outer(Secret))).into_response();
+
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(response).await;
+        assert!(body.contains("internal_error"), "{body}");
+        assert!(!body.contains("cannot open the pool") && !body.contains("db-admin"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_500_oauth_error_does_not_show_the_cause() {
+        let response = OAuthError::from(Error::internal(Outer(Secret))).into_response();
+
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(response).await;
+        assert!(body.contains("server_error"), "{body}");
+        assert!(!body.contains("cannot open the pool") && !body.contains("db-admin"), "{body}");
     }
 }

@@ -83,15 +83,16 @@ pub enum Error {
     /// The database cannot be reached.
     #[error("the database is unavailable")]
     Unavailable,
-    /// A bug or corrupt data; details are logged, not shown.
+    /// A bug or corrupt data; the cause, with its whole source chain, is logged, not shown.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
-    /// Wraps an unexpected failure, keeping its text for the log.
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        Error::Internal(e.to_string())
+    /// Wraps an unexpected failure, keeping it (and what caused it) for the log. A plain
+    /// message (`&str`, `String`) works too.
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Internal(e.into())
     }
 }
 
@@ -102,10 +103,42 @@ impl From<StoreError> for Error {
             StoreError::Conflict(Conflict::Username) => Error::UsernameTaken,
             StoreError::Conflict(_) => Error::Conflict("the resource was changed concurrently; retry"),
             StoreError::Unavailable(_) => Error::Unavailable,
-            StoreError::Other(e) => Error::Internal(e.to_string()),
+            e @ StoreError::Other(_) => Error::internal(e),
         }
     }
 }
 
 /// Result of a use case.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the disk is on fire")]
+    struct Root;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot write the row")]
+    struct Outer(#[source] Root);
+
+    #[test]
+    fn an_internal_error_keeps_its_whole_source_chain() {
+        let e = Error::internal(Outer(Root));
+
+        let cause = e.source().expect("the cause is kept");
+        assert_eq!(cause.to_string(), "cannot write the row");
+        assert_eq!(cause.source().map(ToString::to_string).as_deref(), Some("the disk is on fire"));
+    }
+
+    #[test]
+    fn a_store_failure_becomes_internal_with_the_driver_error_below_it() {
+        let e = Error::from(StoreError::other(Outer(Root)));
+
+        assert!(matches!(e, Error::Internal(_)));
+        let chain: Vec<String> = std::iter::successors(e.source(), |c| (*c).source()).map(ToString::to_string).collect();
+        assert_eq!(chain, ["database error: cannot write the row", "cannot write the row", "the disk is on fire"]);
+    }
+}
