@@ -251,3 +251,140 @@ fn digest(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{SqliteStore, Store};
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, last])
+    }
+
+    /// `secs` seconds after the start of a fixed minute.
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000 - 1_800_000_000 % 60 + secs).unwrap()
+    }
+
+    fn admitted(limiter: &IpRateLimiter, ip: IpAddr, now: OffsetDateTime, tries: usize) -> usize {
+        (0..tries).filter(|_| limiter.check(ip, now).is_ok()).count()
+    }
+
+    async fn sqlite(dir: &tempfile::TempDir) -> SqliteStore {
+        let url = format!("sqlite://{}", dir.path().join("limits.db").display());
+        let store = SqliteStore::connect(&url, 2, Duration::from_secs(5)).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    #[test]
+    fn an_address_is_admitted_up_to_the_limit_within_a_minute() {
+        let limiter = IpRateLimiter::new(3);
+
+        assert_eq!(admitted(&limiter, ip(1), at(10), 5), 3);
+        let refused = limiter.check(ip(1), at(15));
+        assert!(matches!(refused, Err(Error::RateLimited { retry_after }) if retry_after == Duration::from_secs(45)), "{refused:?}");
+        assert_eq!(admitted(&limiter, ip(2), at(15), 1), 1, "another address has its own budget");
+    }
+
+    #[test]
+    fn a_new_minute_starts_over() {
+        let limiter = IpRateLimiter::new(2);
+        assert_eq!(admitted(&limiter, ip(1), at(59), 3), 2);
+
+        assert_eq!(admitted(&limiter, ip(1), at(60), 3), 2);
+    }
+
+    #[test]
+    fn a_limit_of_zero_turns_the_limiter_off() {
+        let limiter = IpRateLimiter::new(0);
+
+        assert_eq!(admitted(&limiter, ip(1), at(10), 1_000), 1_000);
+        assert!(limiter.counters.lock().unwrap().is_empty(), "nothing is tracked");
+    }
+
+    #[test]
+    fn peek_refuses_without_counting_and_record_counts_without_refusing() {
+        let limiter = IpRateLimiter::new(2);
+        for _ in 0..5 {
+            assert!(limiter.peek(ip(1), at(10)).is_ok());
+        }
+        limiter.record(ip(1), at(10));
+        limiter.record(ip(1), at(10));
+        limiter.record(ip(1), at(10));
+
+        assert!(limiter.peek(ip(1), at(10)).is_err());
+        assert!(limiter.check(ip(1), at(10)).is_err());
+        assert_eq!(limiter.counters.lock().unwrap()[&ip(1)].unflushed, 3);
+    }
+
+    #[test]
+    fn past_the_tracked_bound_older_minutes_are_dropped_first() {
+        let limiter = IpRateLimiter::new(5);
+        {
+            let mut counters = limiter.counters.lock().unwrap();
+            let old = at(0).unix_timestamp().div_euclid(60) - 1;
+            for n in 0..MAX_TRACKED - 1 {
+                let v6 = IpAddr::from(u128::try_from(n).unwrap().to_be_bytes());
+                counters.insert(v6, Counter { minute: old, unflushed: 1, shared: 0 });
+            }
+        }
+        assert!(limiter.check(ip(1), at(10)).is_ok(), "still under the bound");
+        assert_eq!(limiter.counters.lock().unwrap().len(), MAX_TRACKED);
+
+        assert!(limiter.check(ip(2), at(10)).is_ok());
+
+        let counters = limiter.counters.lock().unwrap();
+        assert_eq!(counters.len(), 2, "only this minute's addresses are kept");
+        assert!(counters.contains_key(&ip(1)) && counters.contains_key(&ip(2)));
+    }
+
+    #[test]
+    fn at_the_tracked_bound_a_known_address_is_counted_without_dropping_others() {
+        let limiter = IpRateLimiter::new(5);
+        {
+            let mut counters = limiter.counters.lock().unwrap();
+            let old = at(0).unix_timestamp().div_euclid(60) - 1;
+            for n in 0..MAX_TRACKED {
+                let v6 = IpAddr::from(u128::try_from(n).unwrap().to_be_bytes());
+                counters.insert(v6, Counter { minute: old, unflushed: 1, shared: 0 });
+            }
+        }
+
+        assert!(limiter.check(IpAddr::from(0u128.to_be_bytes()), at(10)).is_ok());
+
+        assert_eq!(limiter.counters.lock().unwrap().len(), MAX_TRACKED);
+    }
+
+    #[tokio::test]
+    async fn reconcile_merges_the_totals_of_every_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(&dir).await;
+        let (a, b) = (IpRateLimiter::new(10), IpRateLimiter::new(10));
+        assert_eq!(admitted(&a, ip(1), at(10), 6), 6);
+        a.reconcile(&store, at(11)).await.unwrap();
+        assert_eq!(admitted(&b, ip(1), at(12), 1), 1);
+
+        b.reconcile(&store, at(13)).await.unwrap();
+
+        assert_eq!(b.counters.lock().unwrap()[&ip(1)].shared, 7, "B learned what A counted");
+        assert_eq!(admitted(&b, ip(1), at(14), 10), 3, "B admits only what is left of the shared limit");
+        assert_eq!(store.add_rate_hits(at(0).unix_timestamp().div_euclid(60), &[("192.0.2.1".into(), 0)]).await.unwrap()[0].1, 7);
+    }
+
+    #[tokio::test]
+    async fn reconcile_flushes_each_hit_once_and_forgets_past_minutes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(&dir).await;
+        let limiter = IpRateLimiter::new(10);
+        let minute = at(0).unix_timestamp().div_euclid(60);
+        assert_eq!(admitted(&limiter, ip(1), at(10), 2), 2);
+        limiter.reconcile(&store, at(11)).await.unwrap();
+        limiter.reconcile(&store, at(12)).await.unwrap();
+        assert_eq!(store.add_rate_hits(minute, &[("192.0.2.1".into(), 0)]).await.unwrap()[0].1, 2);
+
+        limiter.reconcile(&store, at(61)).await.unwrap();
+
+        assert!(limiter.counters.lock().unwrap().is_empty(), "last minute's counters are dropped");
+    }
+}
