@@ -183,3 +183,101 @@ impl Tessera {
         self.now().unix_timestamp() + self.settings.access_ttl + super::LEEWAY_SECS
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn claims(jti: &str, sub: &str, sid: Option<&str>, iat: i64) -> Claims {
+        serde_json::from_value(serde_json::json!({
+            "iss": "https://tessera.test", "sub": sub, "aud": "api", "exp": iat + 900, "iat": iat, "nbf": iat,
+            "jti": jti, "client_id": "tessera", "sid": sid,
+        }))
+        .unwrap()
+    }
+
+    fn list(entries: &[Revocation], now: i64) -> RevocationList {
+        let list = RevocationList::default();
+        let numbered: Vec<(i64, Revocation)> = entries.iter().cloned().zip(1..).map(|(e, seq)| (seq, e)).collect();
+        list.apply(&numbered, now);
+        list
+    }
+
+    #[test]
+    fn a_revoked_jti_is_refused_and_other_tokens_are_not() {
+        let list = list(&[Revocation::Token { jti: "j1".into(), exp: NOW + 60 }], NOW);
+
+        assert!(list.is_revoked(&claims("j1", "u1", None, NOW)));
+        assert!(!list.is_revoked(&claims("j2", "u1", None, NOW)));
+        assert_eq!(list.cursor(), 1);
+    }
+
+    #[test]
+    fn a_revoked_session_refuses_every_token_carrying_its_sid() {
+        let list = list(&[Revocation::Session { sid: "s1".into(), exp: NOW + 60 }], NOW);
+
+        assert!(list.is_revoked(&claims("j1", "u1", Some("s1"), NOW)));
+        assert!(list.is_revoked(&claims("j2", "u2", Some("s1"), NOW)));
+        assert!(!list.is_revoked(&claims("j3", "u1", Some("s2"), NOW)));
+        assert!(!list.is_revoked(&claims("j4", "u1", None, NOW)));
+    }
+
+    #[test]
+    fn a_subject_cut_off_refuses_tokens_issued_before_its_second_and_not_at_it() {
+        let list = list(&[Revocation::Subject { sub: "u1".into(), not_before: NOW, exp: NOW + 60 }], NOW);
+
+        assert!(list.is_revoked(&claims("j1", "u1", None, NOW - 1)));
+        assert!(!list.is_revoked(&claims("j2", "u1", None, NOW)), "issued at the cut-off second");
+        assert!(!list.is_revoked(&claims("j3", "u1", None, NOW + 1)));
+        assert!(!list.is_revoked(&claims("j4", "u2", None, NOW - 1)), "another subject");
+        assert_eq!(list.subject_not_before("u1"), Some(NOW));
+        assert_eq!(list.subject_not_before("u2"), None);
+    }
+
+    #[test]
+    fn a_subject_cut_off_only_moves_forward() {
+        let list = list(
+            &[
+                Revocation::Subject { sub: "u1".into(), not_before: NOW, exp: NOW + 60 },
+                Revocation::Subject { sub: "u1".into(), not_before: NOW - 30, exp: NOW + 10 },
+            ],
+            NOW,
+        );
+
+        assert_eq!(list.subject_not_before("u1"), Some(NOW));
+        assert!(list.is_revoked(&claims("j1", "u1", None, NOW - 10)));
+    }
+
+    #[test]
+    fn entries_are_kept_through_the_leeway_and_dropped_after_it() {
+        let entries = [
+            Revocation::Token { jti: "j1".into(), exp: NOW },
+            Revocation::Session { sid: "s1".into(), exp: NOW },
+            Revocation::Subject { sub: "u1".into(), not_before: NOW - 100, exp: NOW },
+        ];
+        let revoked = |list: &RevocationList| {
+            [
+                list.is_revoked(&claims("j1", "x", None, NOW - 200)),
+                list.is_revoked(&claims("x", "y", Some("s1"), NOW - 200)),
+                list.is_revoked(&claims("x", "u1", None, NOW - 200)),
+            ]
+        };
+
+        assert_eq!(revoked(&list(&entries, NOW + LEEWAY_SECS)), [true; 3], "kept at exp + leeway");
+        assert_eq!(revoked(&list(&entries, NOW + LEEWAY_SECS + 1)), [false; 3], "dropped one second later");
+    }
+
+    #[test]
+    fn a_later_apply_drops_what_expired_meanwhile() {
+        let list = list(&[Revocation::Token { jti: "j1".into(), exp: NOW }], NOW);
+        assert!(list.is_revoked(&claims("j1", "u1", None, NOW - 100)));
+
+        list.apply(&[(2, Revocation::Token { jti: "j2".into(), exp: NOW + 600 })], NOW + LEEWAY_SECS + 1);
+
+        assert!(!list.is_revoked(&claims("j1", "u1", None, NOW - 100)));
+        assert!(list.is_revoked(&claims("j2", "u1", None, NOW - 100)));
+        assert_eq!(list.cursor(), 2);
+    }
+}
