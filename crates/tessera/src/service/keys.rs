@@ -419,3 +419,49 @@ impl Tessera {
         Ok(sealed)
     }
 }
+
+// Building a key set and rotating need the whole service (settings, store, clock) and are
+// covered by the API tests (`tests/api/keys.rs`); the ring itself and the lost-race rule are
+// tested here.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(kid: &str) -> KeySet {
+        let secret = [7u8; 32];
+        let verifiers = HashMap::from([(Kid::new(kid), VerifyingKey::hs256(Kid::new(kid), &secret))]);
+        KeySet {
+            signer: Arc::new(Signer::hs256(Kid::new(kid), &secret)),
+            verifiers,
+            listing: Vec::new(),
+            jwks: Arc::new(serde_json::json!({ "keys": [] })),
+        }
+    }
+
+    #[test]
+    fn an_empty_ring_says_it_is_not_loaded() {
+        let ring = KeyRing::empty();
+
+        assert!(matches!(ring.get(), Err(Error::Internal(e)) if e.to_string() == "key ring not loaded"));
+    }
+
+    #[test]
+    fn a_replaced_ring_serves_the_new_set_and_readers_keep_the_one_they_hold() {
+        let ring = KeyRing::empty();
+        ring.replace(set("k1")).unwrap();
+        let held = ring.get().unwrap();
+
+        ring.replace(set("k2")).unwrap();
+
+        assert_eq!(ring.get().unwrap().signer.kid().as_str(), "k2");
+        assert!(ring.get().unwrap().verifiers.contains_key(&Kid::new("k2")));
+        assert_eq!(held.signer.kid().as_str(), "k1", "a reader's set is never changed under it");
+    }
+
+    #[test]
+    fn a_key_insert_that_lost_a_race_is_not_an_error() {
+        assert!(ignore_lost_race(Ok(())).unwrap());
+        assert!(!ignore_lost_race(Err(StoreError::Conflict(crate::store::Conflict::KeyStatus))).unwrap());
+        assert!(matches!(ignore_lost_race(Err(StoreError::other(std::fmt::Error))), Err(Error::Internal(_))));
+    }
+}
