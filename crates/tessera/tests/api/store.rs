@@ -3,8 +3,13 @@
 
 use crate::helpers::{fresh_database_url, test_config};
 use tessera::domain::keys::{KeyStatus, Kid, SigningAlg};
-use tessera::domain::{Email, PasswordHash, PlainToken, Roles, Session, SessionId, TokenKind, User, UserId, Username};
-use tessera::store::{Conflict, DynStore, KeyRotation, RefreshToken, Revocation, SessionScope, StoreError, StoredKey};
+use tessera::domain::{
+    Audiences, Client, ClientId, ClientName, Email, PasswordHash, PlainToken, Roles, Scopes, Session, SessionId, TokenKind, User, UserId,
+    Username,
+};
+use tessera::store::{
+    AuditEvent, Conflict, DynStore, KeyRotation, MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, StoreError, StoredKey,
+};
 use time::{Duration, OffsetDateTime};
 
 async fn store() -> (DynStore, tempfile::TempDir) {
@@ -108,16 +113,19 @@ async fn ending_sessions_writes_the_feed_in_the_same_step() {
     let (keep, _) = session_for(&store, &owner).await;
     let (end, _) = session_for(&store, &owner).await;
     let head = store.revocation_head().await.unwrap();
+    // One reading of the clock: a second boundary between two readings would move `exp`.
+    let at = now();
+    let feed_exp = at.unix_timestamp() + 60;
 
-    let ended = store.end_sessions(SessionScope::AllBut(owner.id, keep.id), now(), now().unix_timestamp() + 60).await.unwrap();
+    let ended = store.end_sessions(SessionScope::AllBut(owner.id, keep.id), at, feed_exp).await.unwrap();
 
     assert_eq!(ended, vec![end.id]);
-    let feed = store.revocations_after(head, now(), 100).await.unwrap();
+    let feed = store.revocations_after(head, at, 100).await.unwrap();
     assert_eq!(feed.len(), 1);
-    assert_eq!(feed[0].1, Revocation::Session { sid: end.id.to_string(), exp: now().unix_timestamp() + 60 });
-    let live = store.live_sessions(owner.id, now()).await.unwrap();
+    assert_eq!(feed[0].1, Revocation::Session { sid: end.id.to_string(), exp: feed_exp });
+    let live = store.live_sessions(owner.id, at).await.unwrap();
     assert_eq!(live.iter().map(|s| s.id).collect::<Vec<_>>(), vec![keep.id]);
-    assert!(store.end_sessions(SessionScope::One(owner.id, end.id), now(), 0).await.unwrap().is_empty(), "ending twice ends nothing");
+    assert!(store.end_sessions(SessionScope::One(owner.id, end.id), at, 0).await.unwrap().is_empty(), "ending twice ends nothing");
 }
 
 #[tokio::test]
@@ -258,4 +266,447 @@ async fn a_rotated_token_gets_one_second_chance_within_the_grace_however_many_ra
     }
 
     assert_eq!(second_chances, 1);
+}
+
+fn client(name: &str, created_at: OffsetDateTime) -> Client {
+    Client {
+        id: ClientId::generate().unwrap(),
+        name: ClientName::parse(name).unwrap(),
+        secret_hash: PlainToken::generate(TokenKind::ClientSecret).unwrap().hash(),
+        scopes: Scopes::parse(&["read", "write"]).unwrap(),
+        roles: Roles::parse(&["service"]).unwrap(),
+        audiences: Audiences::parse(&["https://api.example", "billing"]).unwrap(),
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn stored_key(kid: &str, alg: SigningAlg, status: KeyStatus, created_at: OffsetDateTime) -> StoredKey {
+    StoredKey {
+        kid: Kid::new(kid),
+        alg,
+        status,
+        private_key: Some(kid.as_bytes().to_vec()),
+        encrypted: false,
+        public_jwk: Some(format!(r#"{{"kid":"{kid}"}}"#)),
+        created_at,
+        retired_at: None,
+    }
+}
+
+/// `(kid, status, retired_at)` of every stored key, by kid.
+async fn key_states(store: &DynStore) -> Vec<(String, KeyStatus, Option<OffsetDateTime>)> {
+    let mut keys: Vec<_> = store.keys().await.unwrap().into_iter().map(|k| (k.kid.to_string(), k.status, k.retired_at)).collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    keys
+}
+
+/// Every feed entry still stored after `cursor`, whatever its `exp`.
+async fn stored_feed(store: &DynStore, cursor: i64) -> Vec<Revocation> {
+    let long_ago = OffsetDateTime::UNIX_EPOCH + Duration::seconds(MAX_VERIFIER_LEEWAY);
+    store.revocations_after(cursor, long_ago, 1000).await.unwrap().into_iter().map(|(_, e)| e).collect()
+}
+
+fn event(kind: &str, at: OffsetDateTime) -> AuditEvent {
+    AuditEvent {
+        at,
+        kind: kind.into(),
+        actor: Some("usr_1".into()),
+        subject: None,
+        ip: Some("192.0.2.7".into()),
+        detail: Some(format!("detail of {kind}")),
+    }
+}
+
+#[tokio::test]
+async fn clients_round_trip_with_their_audiences_and_are_listed_oldest_first() {
+    let (store, _dir) = store().await;
+    let at = now();
+    let newer = client("newer", at);
+    let older = client("older", at - Duration::seconds(5));
+    store.insert_client(&newer).await.unwrap();
+    store.insert_client(&older).await.unwrap();
+
+    let found = store.client(&newer.id).await.unwrap().unwrap();
+    let listed = store.list_clients().await.unwrap();
+
+    assert_eq!((found.id.as_str(), found.name.as_str()), (newer.id.as_str(), "newer"));
+    assert_eq!(found.secret_hash, newer.secret_hash);
+    assert_eq!((&found.scopes, &found.roles, &found.audiences), (&newer.scopes, &newer.roles, &newer.audiences));
+    assert_eq!((found.created_at, found.updated_at), (at, at));
+    assert_eq!(listed.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["older", "newer"]);
+    assert!(store.client(&ClientId::generate().unwrap()).await.unwrap().is_none());
+    assert!(matches!(store.insert_client(&newer).await, Err(StoreError::Conflict(_))), "a client id is unique");
+}
+
+#[tokio::test]
+async fn a_client_secret_is_replaced_only_for_a_client_that_exists() {
+    let (store, _dir) = store().await;
+    let at = now();
+    let billing = client("billing", at);
+    store.insert_client(&billing).await.unwrap();
+    let new_hash = PlainToken::generate(TokenKind::ClientSecret).unwrap().hash();
+    let later = at + Duration::seconds(30);
+
+    assert!(store.set_client_secret(&billing.id, &new_hash, later).await.unwrap());
+    assert!(!store.set_client_secret(&ClientId::generate().unwrap(), &new_hash, later).await.unwrap());
+
+    let found = store.client(&billing.id).await.unwrap().unwrap();
+    assert_eq!(found.secret_hash, new_hash);
+    assert_eq!((found.created_at, found.updated_at), (at, later));
+    assert_eq!(found.audiences, billing.audiences, "nothing else changes");
+}
+
+#[tokio::test]
+async fn deleting_a_client_writes_its_feed_entries_in_the_same_step() {
+    let (store, _dir) = store().await;
+    let at = now();
+    let billing = client("billing", at);
+    store.insert_client(&billing).await.unwrap();
+    let head = store.revocation_head().await.unwrap();
+    let entries =
+        [Revocation::Subject { sub: billing.id.to_string(), not_before: at.unix_timestamp() + 1, exp: at.unix_timestamp() + 900 }];
+
+    assert!(store.delete_client(&billing.id, &entries, at).await.unwrap());
+
+    assert!(store.client(&billing.id).await.unwrap().is_none());
+    assert_eq!(stored_feed(&store, head).await, entries.to_vec());
+    let after = store.revocation_head().await.unwrap();
+    assert!(!store.delete_client(&billing.id, &entries, at).await.unwrap(), "already gone");
+    assert_eq!(store.revocation_head().await.unwrap(), after, "a delete that found nothing writes no feed entry");
+}
+
+#[tokio::test]
+async fn deleting_a_user_takes_its_sessions_and_writes_its_feed_entries_in_the_same_step() {
+    let (store, _dir) = store().await;
+    let erin = user("erin@example.com", Some("erin"));
+    let other = user("other@example.com", None);
+    store.insert_user(&erin).await.unwrap();
+    store.insert_user(&other).await.unwrap();
+    let (session, token) = session_for(&store, &erin).await;
+    let (kept, _) = session_for(&store, &other).await;
+    let at = now();
+    let head = store.revocation_head().await.unwrap();
+    let entries = [
+        Revocation::Subject { sub: erin.id.to_string(), not_before: at.unix_timestamp() + 1, exp: at.unix_timestamp() + 900 },
+        Revocation::Session { sid: session.id.to_string(), exp: at.unix_timestamp() + 900 },
+    ];
+
+    assert!(store.delete_user(erin.id, &entries, at).await.unwrap());
+
+    assert!(store.user_by_id(erin.id).await.unwrap().is_none());
+    assert!(store.user_by_username(&Username::parse("erin").unwrap()).await.unwrap().is_none());
+    assert!(store.session(session.id).await.unwrap().is_none());
+    assert!(store.refresh_token(&token.hash).await.unwrap().is_none());
+    assert!(store.session(kept.id).await.unwrap().is_some(), "another account's session stays");
+    assert_eq!(stored_feed(&store, head).await, entries.to_vec());
+    let after = store.revocation_head().await.unwrap();
+    assert!(!store.delete_user(erin.id, &entries, at).await.unwrap(), "already gone");
+    assert_eq!(store.revocation_head().await.unwrap(), after, "a delete that found nothing writes no feed entry");
+}
+
+#[tokio::test]
+async fn users_are_listed_in_id_order_one_page_after_another() {
+    let (store, _dir) = store().await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let u = user(&format!("page{n}@example.com"), None);
+        store.insert_user(&u).await.unwrap();
+        ids.push(u.id);
+    }
+    ids.sort_by_key(|id| id.to_string());
+
+    let first = store.list_users(None, 2).await.unwrap();
+    let second = store.list_users(first.last().map(|u| u.id), 2).await.unwrap();
+    let third = store.list_users(second.last().map(|u| u.id), 2).await.unwrap();
+    let past_the_end = store.list_users(third.last().map(|u| u.id), 2).await.unwrap();
+
+    let listed: Vec<UserId> = [first, second, third.clone()].concat().iter().map(|u| u.id).collect();
+    assert_eq!(listed, ids);
+    assert_eq!(third.len(), 1);
+    assert!(past_the_end.is_empty());
+}
+
+#[tokio::test]
+async fn live_sessions_are_the_ones_neither_ended_nor_expired_newest_first() {
+    let (store, _dir) = store().await;
+    let owner = user("live@example.com", None);
+    let other = user("other-live@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    store.insert_user(&other).await.unwrap();
+    let at = now();
+    let started = |created: OffsetDateTime, expires: OffsetDateTime| {
+        let id = SessionId::new_random();
+        let session = Session {
+            id,
+            user_id: owner.id,
+            created_at: created,
+            last_used_at: created,
+            expires_at: expires,
+            revoked_at: None,
+            user_agent: None,
+            ip: None,
+        };
+        let token = RefreshToken { expires_at: expires, ..refresh(id, created) };
+        let store = store.clone();
+        let owner = owner.clone();
+        async move {
+            assert!(store.insert_session(&session, &token, &owner).await.unwrap());
+            id
+        }
+    };
+    let older = started(at - Duration::hours(2), at + Duration::hours(1)).await;
+    let newer = started(at - Duration::hours(1), at + Duration::hours(1)).await;
+    let expired = started(at - Duration::hours(3), at).await;
+    let ended = started(at - Duration::minutes(30), at + Duration::hours(1)).await;
+    store.end_sessions(SessionScope::One(owner.id, ended), at, at.unix_timestamp() + 60).await.unwrap();
+    session_for(&store, &other).await;
+
+    let live = store.live_sessions(owner.id, at).await.unwrap();
+
+    assert_eq!(live.iter().map(|s| s.id).collect::<Vec<_>>(), [newer, older]);
+    assert!(store.session(expired).await.unwrap().is_some(), "an expired session is only hidden");
+    assert_eq!(store.session(ended).await.unwrap().unwrap().revoked_at, Some(at));
+}
+
+#[tokio::test]
+async fn a_key_rotation_promotes_retires_inserts_and_deletes_together() {
+    let (store, _dir) = store().await;
+    let t0 = now() - Duration::hours(1);
+    store.insert_key(&stored_key("k1", SigningAlg::ES256, KeyStatus::Active, t0)).await.unwrap();
+    store.insert_key(&stored_key("k2", SigningAlg::ES256, KeyStatus::Next, t0)).await.unwrap();
+    let t1 = now();
+
+    let promote = KeyRotation {
+        retire: Some(Kid::new("k1")),
+        promote: Some(Kid::new("k2")),
+        insert: vec![stored_key("k3", SigningAlg::ES256, KeyStatus::Next, t1)],
+        delete: vec![],
+        now: t1,
+    };
+    store.rotate_keys(&promote).await.unwrap();
+
+    assert_eq!(
+        key_states(&store).await,
+        [("k1".into(), KeyStatus::Retiring, Some(t1)), ("k2".into(), KeyStatus::Active, None), ("k3".into(), KeyStatus::Next, None)]
+    );
+
+    let t2 = t1 + Duration::minutes(1);
+    let change_alg = KeyRotation {
+        retire: Some(Kid::new("k2")),
+        promote: None,
+        insert: vec![stored_key("k4", SigningAlg::RS256, KeyStatus::Active, t2), stored_key("k5", SigningAlg::RS256, KeyStatus::Next, t2)],
+        delete: vec![Kid::new("k3")],
+        now: t2,
+    };
+    store.rotate_keys(&change_alg).await.unwrap();
+
+    let stored = store.keys().await.unwrap();
+    let k4 = stored.iter().find(|k| k.kid.as_str() == "k4").unwrap();
+    assert_eq!(
+        (k4.alg, k4.private_key.as_deref(), k4.public_jwk.as_deref()),
+        (SigningAlg::RS256, Some(&b"k4"[..]), Some(r#"{"kid":"k4"}"#))
+    );
+    assert_eq!(
+        key_states(&store).await,
+        [
+            ("k1".into(), KeyStatus::Retiring, Some(t1)),
+            ("k2".into(), KeyStatus::Retiring, Some(t2)),
+            ("k4".into(), KeyStatus::Active, None),
+            ("k5".into(), KeyStatus::Next, None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_that_loses_a_race_changes_nothing() {
+    let (store, _dir) = store().await;
+    let t0 = now();
+    store.insert_key(&stored_key("k1", SigningAlg::ES256, KeyStatus::Active, t0)).await.unwrap();
+    store.insert_key(&stored_key("k2", SigningAlg::ES256, KeyStatus::Next, t0)).await.unwrap();
+    let before = key_states(&store).await;
+
+    let stale = KeyRotation {
+        retire: Some(Kid::new("k1")),
+        promote: Some(Kid::new("k-promoted-by-someone-else")),
+        insert: vec![stored_key("k3", SigningAlg::ES256, KeyStatus::Next, t0)],
+        delete: vec![Kid::new("k2")],
+        now: t0,
+    };
+    let lost = store.rotate_keys(&stale).await;
+
+    assert!(matches!(lost, Err(StoreError::Conflict(Conflict::KeyStatus))), "{lost:?}");
+    assert_eq!(key_states(&store).await, before, "the delete and the retirement were rolled back");
+}
+
+#[tokio::test]
+async fn deleting_keys_removes_exactly_those_keys() {
+    let (store, _dir) = store().await;
+    let t0 = now();
+    store.insert_key(&stored_key("k1", SigningAlg::ES256, KeyStatus::Active, t0)).await.unwrap();
+    store.insert_key(&stored_key("k2", SigningAlg::ES256, KeyStatus::Next, t0)).await.unwrap();
+    store.insert_key(&stored_key("k3", SigningAlg::ES256, KeyStatus::Retiring, t0)).await.unwrap();
+    store.insert_key(&stored_key("k4", SigningAlg::RS256, KeyStatus::Retiring, t0)).await.unwrap();
+
+    store.delete_keys(&[Kid::new("k3"), Kid::new("k4"), Kid::new("unknown")]).await.unwrap();
+    store.delete_keys(&[]).await.unwrap();
+
+    let kids: Vec<String> = key_states(&store).await.into_iter().map(|(kid, _, _)| kid).collect();
+    assert_eq!(kids, ["k1", "k2"]);
+}
+
+#[tokio::test]
+async fn resealing_replaces_only_a_private_key_that_is_not_sealed_yet() {
+    let (store, _dir) = store().await;
+    store.insert_key(&stored_key("k1", SigningAlg::ES256, KeyStatus::Active, now())).await.unwrap();
+    let sealed_key = |store: &DynStore| {
+        let store = store.clone();
+        async move {
+            let key = store.keys().await.unwrap().into_iter().find(|k| k.kid.as_str() == "k1").unwrap();
+            (key.private_key.unwrap(), key.encrypted)
+        }
+    };
+
+    assert!(store.reseal_key(&Kid::new("k1"), b"sealed once").await.unwrap());
+    assert_eq!(sealed_key(&store).await, (b"sealed once".to_vec(), true));
+
+    assert!(!store.reseal_key(&Kid::new("k1"), b"sealed twice").await.unwrap(), "another instance sealed it first");
+    assert_eq!(sealed_key(&store).await, (b"sealed once".to_vec(), true));
+    assert!(!store.reseal_key(&Kid::new("gone"), b"sealed").await.unwrap());
+}
+
+#[tokio::test]
+async fn login_failures_count_up_within_the_window_and_start_over_after_it() {
+    let (store, _dir) = store().await;
+    let window = std::time::Duration::from_secs(900);
+    let t = now();
+    let t_ms = tessera::store::now_ms(t);
+
+    assert_eq!(store.record_login_failure("email:a", t, window).await.unwrap(), (1, t_ms));
+    assert_eq!(store.record_login_failure("email:a", t + Duration::seconds(1), window).await.unwrap(), (2, t_ms));
+    assert_eq!(
+        store.record_login_failure("email:a", t + Duration::seconds(900), window).await.unwrap(),
+        (3, t_ms),
+        "the window's last instant"
+    );
+    assert_eq!(store.record_login_failure("email:b", t, window).await.unwrap(), (1, t_ms), "each login counts alone");
+    assert_eq!(store.login_failures("email:a").await.unwrap(), Some((3, t_ms)));
+
+    let later = t + Duration::seconds(900) + Duration::milliseconds(1);
+    assert_eq!(store.record_login_failure("email:a", later, window).await.unwrap(), (1, t_ms + 900_001), "a new window");
+    assert_eq!(store.login_failures("email:a").await.unwrap(), Some((1, t_ms + 900_001)));
+
+    store.clear_login_failures("email:a").await.unwrap();
+    store.clear_login_failures("email:never-failed").await.unwrap();
+    assert_eq!(store.login_failures("email:a").await.unwrap(), None);
+    assert_eq!(store.login_failures("email:b").await.unwrap(), Some((1, t_ms)), "clearing one login leaves the others");
+}
+
+#[tokio::test]
+async fn rate_hits_add_up_across_calls_per_address_and_minute() {
+    let (store, _dir) = store().await;
+    let minute = now().unix_timestamp() / 60;
+
+    let first = store.add_rate_hits(minute, &[("192.0.2.1".into(), 2), ("192.0.2.2".into(), 1)]).await.unwrap();
+    let second = store.add_rate_hits(minute, &[("192.0.2.1".into(), 3)]).await.unwrap();
+    let next_minute = store.add_rate_hits(minute + 1, &[("192.0.2.1".into(), 1)]).await.unwrap();
+
+    assert_eq!(first, [("192.0.2.1".to_owned(), 2), ("192.0.2.2".to_owned(), 1)]);
+    assert_eq!(second, [("192.0.2.1".to_owned(), 5)]);
+    assert_eq!(next_minute, [("192.0.2.1".to_owned(), 1)]);
+    assert!(store.add_rate_hits(minute, &[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn audit_events_come_newest_first_page_by_page_and_pruning_drops_the_older_ones() {
+    let (store, _dir) = store().await;
+    let t = now();
+    let events: Vec<AuditEvent> = (0..5).map(|n| event(&format!("kind.{n}"), t - Duration::seconds(4 - n))).collect();
+    for e in &events {
+        store.append_audit(e).await.unwrap();
+    }
+    let bare = AuditEvent { at: t, kind: "bare".into(), actor: None, subject: None, ip: None, detail: None };
+    store.append_audit(&bare).await.unwrap();
+
+    let first = store.audit_events(None, 2).await.unwrap();
+    let second = store.audit_events(first.last().map(|(seq, _)| *seq), 3).await.unwrap();
+
+    assert_eq!(first.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>(), [bare.clone(), events[4].clone()]);
+    assert_eq!(second.iter().map(|(_, e)| e.kind.as_str()).collect::<Vec<_>>(), ["kind.3", "kind.2", "kind.1"]);
+    assert!(first[0].0 > first[1].0 && first[1].0 > second[0].0);
+
+    let pruned = store.prune_audit(t - Duration::seconds(2)).await.unwrap();
+
+    assert_eq!(pruned, 2, "events before the cut-off, not at it");
+    let kinds: Vec<String> = store.audit_events(None, 100).await.unwrap().into_iter().map(|(_, e)| e.kind).collect();
+    assert_eq!(kinds, ["bare", "kind.4", "kind.3", "kind.2"]);
+}
+
+#[tokio::test]
+async fn the_feed_head_is_its_newest_position() {
+    let (store, _dir) = store().await;
+    assert_eq!(store.revocation_head().await.unwrap(), 0, "an empty feed");
+    let exp = now().unix_timestamp() + 60;
+    let entries = [Revocation::Token { jti: "a".into(), exp }, Revocation::Token { jti: "b".into(), exp }];
+
+    store.append_revocations(&entries, now()).await.unwrap();
+    store.append_revocations(&[], now()).await.unwrap();
+
+    let feed = store.revocations_after(0, now(), 100).await.unwrap();
+    assert_eq!(store.revocation_head().await.unwrap(), feed[1].0);
+    assert!(store.revocations_after(feed[1].0, now(), 100).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn prune_drops_what_has_expired_and_keeps_what_still_protects_something() {
+    let (store, _dir) = store().await;
+    let owner = user("prune@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let at = now();
+    let (live, live_token) = session_for(&store, &owner).await;
+    let (ended, ended_token) = session_for(&store, &owner).await;
+    store.end_sessions(SessionScope::One(owner.id, ended.id), at, at.unix_timestamp() + 60).await.unwrap();
+    let rotated = refresh(live.id, at);
+    assert!(store.rotate_refresh_token(&live_token.hash, &rotated).await.unwrap());
+    let head = store.revocation_head().await.unwrap();
+    let t = at.unix_timestamp();
+    let feed = [
+        Revocation::Token { jti: "kept until exp + leeway".into(), exp: t - MAX_VERIFIER_LEEWAY },
+        Revocation::Token { jti: "past the leeway".into(), exp: t - MAX_VERIFIER_LEEWAY - 1 },
+        Revocation::Session { sid: "live".into(), exp: t + 60 },
+    ];
+    store.append_revocations(&feed, at).await.unwrap();
+    let minute = t.div_euclid(60);
+    store.add_rate_hits(minute - 2, &[("192.0.2.1".into(), 4)]).await.unwrap();
+    store.add_rate_hits(minute - 1, &[("192.0.2.1".into(), 5)]).await.unwrap();
+
+    let pruned = store.prune(at).await.unwrap();
+
+    assert_eq!(pruned, 3, "the ended session, the old minute's counter and one feed entry");
+    assert!(store.session(ended.id).await.unwrap().is_none());
+    assert!(store.refresh_token(&ended_token.hash).await.unwrap().is_none(), "its refresh tokens go with it");
+    assert!(store.session(live.id).await.unwrap().is_some());
+    assert!(store.refresh_token(&live_token.hash).await.unwrap().is_some(), "kept for reuse detection until it expires");
+    let kept: Vec<Revocation> = stored_feed(&store, head).await;
+    assert_eq!(kept, [feed[0].clone(), feed[2].clone()]);
+    assert_eq!(store.add_rate_hits(minute - 1, &[("192.0.2.1".into(), 0)]).await.unwrap()[0].1, 5, "last minute's counter is kept");
+    assert_eq!(store.add_rate_hits(minute - 2, &[("192.0.2.1".into(), 0)]).await.unwrap()[0].1, 0, "older minutes are dropped");
+
+    let a_day_later = at + Duration::days(1) + Duration::seconds(1);
+    let pruned = store.prune(a_day_later).await.unwrap();
+
+    assert!(store.refresh_token(&live_token.hash).await.unwrap().is_none(), "an expired refresh token is dropped");
+    assert!(store.session(live.id).await.unwrap().is_none(), "a session past its expiry is dropped");
+    assert!(pruned >= 2, "{pruned}");
+}
+
+#[tokio::test]
+async fn the_database_answers_a_ping_and_the_pool_reports_its_connections() {
+    let (store, _dir) = store().await;
+
+    store.ping().await.unwrap();
+
+    let (open, idle) = store.pool_stats();
+    assert!(open >= 1, "the ping used a connection: {open}");
+    assert!(idle <= open, "{idle} idle of {open}");
 }
