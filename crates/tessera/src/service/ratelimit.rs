@@ -261,9 +261,12 @@ mod tests {
         IpAddr::from([192, 0, 2, last])
     }
 
+    /// The start of a minute (a multiple of 60 seconds).
+    const MINUTE_START: i64 = 30_000_000 * 60;
+
     /// `secs` seconds after the start of a fixed minute.
     fn at(secs: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(1_800_000_000 - 1_800_000_000 % 60 + secs).unwrap()
+        OffsetDateTime::from_unix_timestamp(MINUTE_START + secs).unwrap()
     }
 
     fn admitted(limiter: &IpRateLimiter, ip: IpAddr, now: OffsetDateTime, tries: usize) -> usize {
