@@ -111,6 +111,18 @@ impl Tessera {
     /// first and signs once it has been published for [`ALGORITHM_CHANGE_DELAY`] (immediately
     /// when there is no key yet, or when HS256, which publishes nothing, is involved).
     pub(crate) async fn ensure_keys(&self) -> Result<()> {
+        // Instances starting together on one database race to make or change the keys; the
+        // loser of a rotation reads what the winner wrote and checks again.
+        let mut attempts = 0;
+        loop {
+            match self.try_ensure_keys().await {
+                Err(Error::Conflict(_)) if attempts < 3 => attempts += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn try_ensure_keys(&self) -> Result<()> {
         let configured = self.settings.signing_alg;
         let config_changed = self.store.setting(CONFIGURED_ALG).await?.as_deref() != Some(configured.as_str());
         let stored = self.store.keys().await?;
@@ -118,9 +130,9 @@ impl Tessera {
         let next = stored.iter().find(|k| k.status == KeyStatus::Next);
         match active {
             None => self.create_first_keys(configured).await?,
-            Some(a)
-                if config_changed && (a.alg != configured || (configured.is_asymmetric() && next.map(|n| n.alg) != Some(configured))) =>
-            {
+            // A missing next key of the active key's algorithm is only added (below): another
+            // instance starting at the same moment may be adding it.
+            Some(a) if config_changed && (a.alg != configured || next.is_some_and(|n| n.alg != configured)) => {
                 self.rotate_keys("configuration", Some(configured)).await?;
             }
             Some(a) if a.alg == SigningAlg::HS256 && Some(&a.kid) != self.hs256_kid().as_ref() => {
