@@ -41,6 +41,9 @@ pub struct Row {
     pub ceiling: Option<(&'static str, f64)>,
     /// The server's resident memory right after the scenario.
     pub rss_after_kib: Option<u64>,
+    /// The server's CPU time per answered request during the measured part (not the
+    /// warm-up), in microseconds; none in-process.
+    pub cpu_us_per_request: Option<f64>,
 }
 
 /// Everything one run measured.
@@ -70,13 +73,14 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         if scenario == Scenario::Login {
             argon2_now = ceilings::argon2_per_sec(ceiling_time)?;
         }
-        let outcome = load::run(&server.endpoint, &fixtures, scenario, options).await?;
+        load::warm_up(&server.endpoint, &fixtures, scenario, options).await?;
+        let (outcome, cpu_us_per_request) = measured(&server, load::measure(&server.endpoint, &fixtures, scenario, options)).await?;
         let ceiling = match scenario {
             Scenario::ClientCredentials | Scenario::Refresh => Some(("ES256 sign", ceilings.sign_per_sec)),
             Scenario::Verify | Scenario::Introspect => Some(("ES256 verify", ceilings.verify_per_sec)),
             Scenario::Login => Some(("argon2id", argon2_now)),
         };
-        rows.push(Row { scenario: scenario.label().to_owned(), outcome, ceiling, rss_after_kib: server.rss_kib() });
+        rows.push(Row { scenario: scenario.label().to_owned(), outcome, ceiling, rss_after_kib: server.rss_kib(), cpu_us_per_request });
     }
     let (logins, verifies) = load::verify_during_logins(&server.endpoint, &fixtures, options).await?;
     let rss_after_kib = server.rss_kib();
@@ -85,6 +89,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         outcome: logins,
         ceiling: Some(("argon2id", argon2_now)),
         rss_after_kib,
+        cpu_us_per_request: None,
     });
     let verify_p99_under_login_load = Some(verifies.p99);
     rows.push(Row {
@@ -92,10 +97,25 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         outcome: verifies,
         ceiling: None,
         rss_after_kib,
+        cpu_us_per_request: None,
     });
     let peak_rss_kib = server.peak_rss_kib();
     server.stop().await;
     Ok(Report { rows, ceilings, startup, idle_rss_kib, peak_rss_kib, verify_p99_under_login_load })
+}
+
+/// Runs `load` and divides the server CPU it used by the requests answered.
+async fn measured(
+    server: &Server,
+    load: impl std::future::Future<Output = anyhow::Result<Outcome>>,
+) -> anyhow::Result<(Outcome, Option<f64>)> {
+    let before = server.cpu_time();
+    let outcome = load.await?;
+    let per_request = match (before, server.cpu_time()) {
+        (Some(b), Some(a)) if outcome.requests > 0 => Some((a - b).as_secs_f64() * 1e6 / outcome.requests as f64),
+        _ => None,
+    };
+    Ok((outcome, per_request))
 }
 
 fn ms(d: Duration) -> String {
@@ -110,7 +130,7 @@ pub fn markdown(report: &Report, options: &Options) -> String {
         options.connections,
         options.duration.as_secs_f64()
     ));
-    out.push_str("| scenario | req/s | p50 | p99 | errors | ceiling (same run) | ratio | server RSS after |\n|---|---:|---:|---:|---:|---|---:|---:|\n");
+    out.push_str("| scenario | req/s | p50 | p99 | errors | ceiling (same run) | ratio | server CPU per request | server RSS after |\n|---|---:|---:|---:|---:|---|---:|---:|---:|\n");
     let kib = |k: Option<u64>| k.map_or("n/a (in-process)".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0));
     for row in &report.rows {
         let o = &row.outcome;
@@ -119,7 +139,7 @@ pub fn markdown(report: &Report, options: &Options) -> String {
             None => ("—".into(), "—".into()),
         };
         out.push_str(&format!(
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.scenario,
             o.per_sec,
             ms(o.p50),
@@ -127,6 +147,7 @@ pub fn markdown(report: &Report, options: &Options) -> String {
             o.errors,
             ceiling,
             ratio,
+            row.cpu_us_per_request.map_or("—".to_owned(), |us| format!("{us:.0} µs")),
             kib(row.rss_after_kib)
         ));
     }

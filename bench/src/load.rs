@@ -207,10 +207,16 @@ fn parse_latency(value: &str) -> Option<Duration> {
 }
 
 /// Runs one scenario with the options' connections and duration, after a warm-up run.
-pub async fn run(server: &Endpoint, fixtures: &Fixtures, scenario: Scenario, options: &Options) -> anyhow::Result<Outcome> {
+/// The unmeasured run before a scenario (skipped under a second: wrk counts whole seconds).
+pub async fn warm_up(server: &Endpoint, fixtures: &Fixtures, scenario: Scenario, options: &Options) -> anyhow::Result<()> {
     if options.warmup >= Duration::from_secs(1) {
         wrk(server, fixtures, scenario, options.connections, options.warmup).await?;
     }
+    Ok(())
+}
+
+/// The measured run of a scenario.
+pub async fn measure(server: &Endpoint, fixtures: &Fixtures, scenario: Scenario, options: &Options) -> anyhow::Result<Outcome> {
     wrk(server, fixtures, scenario, options.connections, options.duration).await
 }
 

@@ -134,6 +134,18 @@ impl Server {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
+    /// CPU time the server process has used so far (user + system), read from
+    /// `/proc/PID/stat`. Unlike throughput, CPU per request hardly moves when other work
+    /// shares the cores, so it is the figure to compare two builds with on a busy machine.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid?)).ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after `)`.
+        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_secs_f64(ticks as f64 / clock_ticks_per_sec()))
+    }
+
     /// Resident memory now.
     pub fn rss_kib(&self) -> Option<u64> {
         self.status_kib("VmRSS:")
@@ -156,4 +168,15 @@ impl Server {
             let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
         }
     }
+}
+
+/// The kernel's clock tick for `/proc` CPU times (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks_per_sec() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }
