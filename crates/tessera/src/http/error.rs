@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::time::Duration;
-use utoipa::{ToResponse, ToSchema};
+use utoipa::{IntoResponses, ToResponse, ToSchema};
 
 /// An error on its way to the caller.
 #[derive(Debug)]
@@ -53,7 +53,8 @@ pub struct Problem {
 }
 
 // The error answers as the OpenAPI document names them, one per header set; `code` in the
-// body says which error it is. Handlers list the statuses they can answer with.
+// body says which error it is. `openapi::add_common_errors` declares those that every
+// endpoint of a kind can give; the error sets after them, those peculiar to an endpoint.
 
 /// An RFC 9457 problem; `code` says which.
 #[derive(Debug, ToResponse)]
@@ -108,6 +109,47 @@ pub struct OAuthUnauthorizedAnswer(pub OAuthErrorBody);
     headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
 )]
 pub struct OAuthRetryLaterAnswer(pub OAuthErrorBody);
+
+// Error sets, for `responses(...)` in an endpoint's annotation: the errors it gives beyond
+// those of its kind. They are never built; they only document.
+
+/// 404: the caller's own account is gone (deleted while the token lives).
+#[derive(Debug, IntoResponses)]
+pub enum AccountGone {
+    #[response(status = 404)]
+    NotFound(#[ref_response] ProblemAnswer),
+}
+
+/// 409: taken (an email, a username) or in the way (a key rotation already under way).
+#[derive(Debug, IntoResponses)]
+pub enum Conflict {
+    #[response(status = 409)]
+    Conflict(#[ref_response] ProblemAnswer),
+}
+
+/// 401 and 403 of an endpoint that checks credentials in its body: wrong ones, an invalid
+/// refresh token, a disabled account.
+#[derive(Debug, IntoResponses)]
+pub enum CredentialsRefused {
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] UnauthorizedAnswer),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] ProblemAnswer),
+}
+
+/// 429: too many wrong passwords for this account.
+#[derive(Debug, IntoResponses)]
+pub enum TooManyAttempts {
+    #[response(status = 429)]
+    TooManyRequests(#[ref_response] RetryLaterAnswer),
+}
+
+/// 422: a query parameter with a value outside its rules.
+#[derive(Debug, IntoResponses)]
+pub enum InvalidQuery {
+    #[response(status = 422)]
+    Unprocessable(#[ref_response] ProblemAnswer),
+}
 
 /// Status, code and extra headers of a service error.
 pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {

@@ -127,40 +127,67 @@ impl Modify for SharedHandlers {
 pub fn openapi_json() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     add_common_errors(&mut doc);
+    merge_flattened(&mut doc);
     close_response_objects(&mut doc);
     doc
 }
 
 /// The error answers every endpoint of a kind can give, declared here once instead of on
 /// every handler: any endpoint may fail (500) or find its database or hasher unavailable
-/// (503); one with a body may refuse it (400, 413, 415, and 422 for JSON); one that takes a
-/// bearer token may refuse it (401) or the caller (403); `/oauth2/*` says all of it in RFC 6749
-/// errors, and 401 there is `invalid_client`. A handler's own annotation lists its success
-/// answers and the errors peculiar to it (404, 409, 429, …), and wins where both name a status.
+/// (503); one with a body may refuse it (400, 413, 415, and 422 for JSON); one with path
+/// parameters may find them malformed (400) or naming nothing (404); one with query parameters
+/// may find them malformed (400); one that takes credentials may refuse them (401), and one
+/// that takes a bearer token the caller (403); one behind a per-address limit may be limited
+/// (429). `/oauth2/*` says all of it in RFC 6749 errors, and 401 there is `invalid_client`. A
+/// handler's own annotation lists its success answers and the errors peculiar to it (the error
+/// sets of `error.rs`), and wins where both name a status.
 fn add_common_errors(doc: &mut Value) {
     const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
     let answer = |name: &str| serde_json::json!({ "$ref": format!("#/components/responses/{name}") });
+    let limited = super::limited_routes();
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for (path, item) in paths.iter_mut() {
         let oauth = path.starts_with("/oauth2/");
         for method in METHODS {
             let Some(operation) = item.get_mut(method).and_then(Value::as_object_mut) else { continue };
             let has_body = operation.contains_key("requestBody");
-            let bearer = operation
+            let parameters = operation.get("parameters").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            let has_parameter_in = |place: &str| parameters.iter().any(|p| p.get("in").and_then(Value::as_str) == Some(place));
+            let schemes: Vec<&String> = operation
                 .get("security")
                 .and_then(Value::as_array)
-                .is_some_and(|schemes| schemes.iter().any(|s| s.get("bearer").is_some()));
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .flat_map(|r| r.keys())
+                .collect();
+            let is_limited = limited.iter().any(|(p, m)| p == path && m.as_str().eq_ignore_ascii_case(method));
             let mut common: Vec<(&str, &str)> = Vec::new();
             if oauth {
                 common.extend([("400", "OAuthErrorAnswer"), ("401", "OAuthUnauthorizedAnswer"), ("413", "OAuthErrorAnswer")]);
                 common.extend([("415", "OAuthErrorAnswer"), ("500", "OAuthErrorAnswer"), ("503", "OAuthRetryLaterAnswer")]);
+                if is_limited {
+                    common.push(("429", "OAuthRetryLaterAnswer"));
+                }
             } else {
                 common.extend([("500", "ProblemAnswer"), ("503", "RetryLaterAnswer")]);
                 if has_body {
                     common.extend([("400", "ProblemAnswer"), ("413", "ProblemAnswer"), ("415", "ProblemAnswer"), ("422", "ProblemAnswer")]);
                 }
-                if bearer {
-                    common.extend([("401", "UnauthorizedAnswer"), ("403", "ProblemAnswer")]);
+                if has_parameter_in("path") {
+                    common.extend([("400", "ProblemAnswer"), ("404", "ProblemAnswer")]);
+                }
+                if has_parameter_in("query") {
+                    common.push(("400", "ProblemAnswer"));
+                }
+                if !schemes.is_empty() {
+                    common.push(("401", "UnauthorizedAnswer"));
+                }
+                if schemes.iter().any(|s| *s == "bearer") {
+                    common.push(("403", "ProblemAnswer"));
+                }
+                if is_limited {
+                    common.push(("429", "RetryLaterAnswer"));
                 }
             }
             let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else { continue };
@@ -172,16 +199,59 @@ fn add_common_errors(doc: &mut Value) {
 }
 
 /// This document
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    tag = "operations",
-    responses(
-        (status = 200, description = "OpenAPI 3.1", body = Object),
-    )
-)]
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 pub async fn document() -> impl IntoResponse {
     axum::Json(openapi_json())
+}
+
+/// A struct with a `#[serde(flatten)]` field is an `allOf` of object schemas. Closing each part
+/// would refuse the other parts' fields, so each such `allOf` becomes the one object it means:
+/// the parts' properties and required fields together.
+fn merge_flattened(doc: &mut Value) {
+    let schemas = doc.pointer("/components/schemas").cloned().unwrap_or_default();
+    let mut stack = vec![&mut *doc];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                if let Some((properties, required)) = map.get("allOf").and_then(|all| object_parts(all, &schemas)) {
+                    map.remove("allOf");
+                    map.insert("type".into(), "object".into());
+                    map.insert("properties".into(), Value::Object(properties));
+                    map.insert("required".into(), required.into());
+                }
+                stack.extend(map.values_mut());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+}
+
+/// The properties and required fields of an `allOf` whose parts are all objects (or
+/// references to objects, or such `allOf`s themselves); `None` if any part is something else.
+fn object_parts(all_of: &Value, schemas: &Value) -> Option<(Map<String, Value>, Vec<Value>)> {
+    let (mut properties, mut required) = (Map::new(), Vec::new());
+    for part in all_of.as_array()? {
+        let part = match part.get("$ref").and_then(Value::as_str) {
+            Some(reference) => schemas.get(reference.strip_prefix("#/components/schemas/")?)?,
+            None => part,
+        };
+        let (more, needed) = match part.get("allOf") {
+            Some(inner) => object_parts(inner, schemas)?,
+            None => {
+                let needed = part.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+                (part.get("properties")?.as_object()?.clone(), needed)
+            }
+        };
+        properties.extend(more);
+        for name in needed {
+            if !required.contains(&name) {
+                required.push(name);
+            }
+        }
+    }
+    Some((properties, required))
 }
 
 fn close_response_objects(doc: &mut Value) {
