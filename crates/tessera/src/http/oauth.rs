@@ -108,10 +108,8 @@ pub struct TokenFormDoc {
     /// Required for the `refresh_token` grant.
     #[schema(nullable = false, min_length = 1)]
     pub refresh_token: Option<String>,
-    #[schema(nullable = false)]
-    pub client_id: Option<String>,
-    #[schema(nullable = false)]
-    pub client_secret: Option<String>,
+    #[serde(flatten)]
+    pub client: ClientAuthDoc,
 }
 
 /// An introspection (RFC 7662) or revocation (RFC 7009) request. The caller authenticates as
@@ -126,6 +124,14 @@ pub struct TokenParamFormDoc {
     /// A hint only; Tessera tells the kinds apart itself.
     #[schema(nullable = false)]
     pub token_type_hint: Option<String>,
+    #[serde(flatten)]
+    pub client: ClientAuthDoc,
+}
+
+/// A client's credentials in the form body, instead of HTTP Basic (RFC 6749 §2.3.1).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ClientAuthentication)]
+pub struct ClientAuthDoc {
     #[schema(nullable = false)]
     pub client_id: Option<String>,
     #[schema(nullable = false)]
@@ -203,10 +209,7 @@ pub struct Revoked {}
 /// `client_credentials` for service clients, `refresh_token` for people's apps.
 #[utoipa::path(post, path = "/oauth2/token", tag = "oauth2", security(("client_basic" = []), ()),
     request_body(content = TokenFormDoc, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Issued", body = TokenAnswer,
-            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
-    ))]
+    responses((status = 200, description = "Issued", body = TokenAnswer)))]
 pub async fn token(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -256,10 +259,7 @@ pub async fn token(
 /// Any authenticated client may introspect any token.
 #[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth2", security(("client_basic" = []), ()),
     request_body(content = TokenParamFormDoc, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Whether the token is active, and what it carries", body = IntrospectionAnswer,
-            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
-    ))]
+    responses((status = 200, description = "Whether the token is active, and what it carries", body = IntrospectionAnswer)))]
 pub async fn introspect(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -290,10 +290,7 @@ pub async fn introspect(
 /// first-party client people's tokens.
 #[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2", security(("client_basic" = []), ()),
     request_body(content = TokenParamFormDoc, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Revoked, or nothing to revoke", body = Revoked,
-            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
-    ))]
+    responses((status = 200, description = "Revoked, or nothing to revoke", body = Revoked)))]
 pub async fn revoke(
     State(app): State<AppState>,
     headers: HeaderMap,

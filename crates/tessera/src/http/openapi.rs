@@ -2,16 +2,15 @@
 //! the `ToSchema` types of the bodies. The test `tests/api/openapi.rs` holds it to
 //! [`super::served_routes`], so a route cannot be added without being documented.
 
-use super::error::{
-    OAuthErrorAnswer, OAuthErrorBody, OAuthRetryLaterAnswer, OAuthUnauthorizedAnswer, Problem, ProblemAnswer, RetryLaterAnswer,
-    UnauthorizedAnswer,
-};
+use super::error::{OAuthErrorBody, Problem};
 use super::{audit, auth, clients, discovery, keys, oauth, ops, revocations, users};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
-use utoipa::openapi::Required;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 #[derive(Debug, OpenApi)]
@@ -54,15 +53,8 @@ use utoipa::{Modify, OpenApi};
         oauth::revoke,
         discovery::metadata,
     ),
-    components(schemas(Problem, OAuthErrorBody), responses(
-        ProblemAnswer,
-        UnauthorizedAnswer,
-        RetryLaterAnswer,
-        OAuthErrorAnswer,
-        OAuthUnauthorizedAnswer,
-        OAuthRetryLaterAnswer
-    )),
-    modifiers(&SecuritySchemes, &SharedHandlers),
+    components(schemas(Problem, OAuthErrorBody)),
+    modifiers(&SecuritySchemes, &ErrorAnswers, &SharedHandlers),
     tags(
         (name = "auth", description = "Register, log in, refresh, log out, verify"),
         (name = "users", description = "The caller's account and sessions; other accounts"),
@@ -87,6 +79,54 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
         components.add_security_scheme("client_basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
         components.add_security_scheme("metrics_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The error answers, each a body with the header it may carry: an RFC 9457 problem
+/// (`application/problem+json`) outside `/oauth2/*`, an RFC 6749 §5.2 error there.
+#[derive(Debug)]
+struct ErrorAnswers;
+
+impl Modify for ErrorAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = Some(("WWW-Authenticate", "Bearer challenge, when a bearer token was refused"));
+        let basic = Some(("WWW-Authenticate", "Basic challenge, when the client used HTTP Basic"));
+        let retry = Some(("Retry-After", "Seconds to wait before trying again"));
+        let answers = [
+            ("ProblemAnswer", false, None, "An RFC 9457 problem; `code` says which."),
+            (
+                "UnauthorizedAnswer",
+                false,
+                bearer,
+                "A missing, invalid, expired or revoked bearer token (`WWW-Authenticate: Bearer …`, RFC 6750), or wrong credentials.",
+            ),
+            ("RetryLaterAnswer", false, retry, "Rate limited, or the password hasher or the database is overloaded or unavailable."),
+            ("OAuthErrorAnswer", true, None, "An RFC 6749 §5.2 error."),
+            (
+                "OAuthUnauthorizedAnswer",
+                true,
+                basic,
+                "`invalid_client`; a client that tried HTTP Basic gets a Basic challenge (RFC 6749 §5.2).",
+            ),
+            ("OAuthRetryLaterAnswer", true, retry, "Rate limited, or the server is overloaded or its database unavailable."),
+        ];
+        for (name, oauth, header, description) in answers {
+            let (media, body) = if oauth { ("application/json", "OAuthErrorBody") } else { ("application/problem+json", "Problem") };
+            let mut answer =
+                ResponseBuilder::new().description(description).content(media, Content::new(Some(Ref::from_schema_name(body))));
+            if let Some((header, text)) = header {
+                let schema = match header {
+                    "Retry-After" => ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                        .minimum(Some(0)),
+                    _ => ObjectBuilder::new().schema_type(Type::String),
+                };
+                answer = answer.header(header, HeaderBuilder::new().schema(schema).description(Some(text)).build());
+            }
+            components.responses.insert(name.to_owned(), answer.build().into());
+        }
     }
 }
 
@@ -138,7 +178,8 @@ pub fn openapi_json() -> Value {
 /// parameters may find them malformed (400) or naming nothing (404); one with query parameters
 /// may find them malformed (400); one that takes credentials may refuse them (401), and one
 /// that takes a bearer token the caller (403); one behind a per-address limit may be limited
-/// (429). `/oauth2/*` says all of it in RFC 6749 errors, and 401 there is `invalid_client`. A
+/// (429). `/oauth2/*` says all of it in RFC 6749 errors, and 401 there is `invalid_client`; its
+/// successes carry `Cache-Control: no-store` and `Pragma: no-cache`. A
 /// handler's own annotation lists its success answers and the errors peculiar to it (the error
 /// sets of `error.rs`), and wins where both name a status.
 fn add_common_errors(doc: &mut Value) {
@@ -193,6 +234,19 @@ fn add_common_errors(doc: &mut Value) {
             let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else { continue };
             for (status, name) in common {
                 responses.entry(status).or_insert_with(|| answer(name));
+            }
+            if oauth {
+                // Token material is never cached (RFC 6749 §5.1): every answer says so.
+                let successes = responses.iter_mut().filter(|(status, _)| status.starts_with('2')).filter_map(|(_, r)| r.as_object_mut());
+                for success in successes {
+                    let headers = success.entry("headers").or_insert_with(|| Value::Object(Map::new()));
+                    for (name, value) in [("Cache-Control", "`no-store`"), ("Pragma", "`no-cache`")] {
+                        let header = serde_json::json!({ "description": value, "schema": { "type": "string" } });
+                        if let Some(headers) = headers.as_object_mut() {
+                            headers.insert(name.to_owned(), header);
+                        }
+                    }
+                }
             }
         }
     }
