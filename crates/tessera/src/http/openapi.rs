@@ -95,20 +95,10 @@ impl Modify for ErrorAnswers {
         let retry = Some(("Retry-After", "Seconds to wait before trying again"));
         let answers = [
             ("ProblemAnswer", false, None, "An RFC 9457 problem; `code` says which."),
-            (
-                "UnauthorizedAnswer",
-                false,
-                bearer,
-                "A missing, invalid, expired or revoked bearer token (`WWW-Authenticate: Bearer …`, RFC 6750), or wrong credentials.",
-            ),
+            ("UnauthorizedAnswer", false, bearer, "A refused bearer token (`WWW-Authenticate: Bearer …`, RFC 6750), or wrong credentials."),
             ("RetryLaterAnswer", false, retry, "Rate limited, or the password hasher or the database is overloaded or unavailable."),
             ("OAuthErrorAnswer", true, None, "An RFC 6749 §5.2 error."),
-            (
-                "OAuthUnauthorizedAnswer",
-                true,
-                basic,
-                "`invalid_client`; a client that tried HTTP Basic gets a Basic challenge (RFC 6749 §5.2).",
-            ),
+            ("OAuthUnauthorizedAnswer", true, basic, "`invalid_client`, with a Basic challenge after HTTP Basic (RFC 6749 §5.2)."),
             ("OAuthRetryLaterAnswer", true, retry, "Rate limited, or the server is overloaded or its database unavailable."),
         ];
         for (name, oauth, header, description) in answers {
