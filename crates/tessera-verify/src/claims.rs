@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 
 /// The claims of a Tessera access token (RFC 9068 profile, header `typ: at+jwt`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Claims {
     /// The configured issuer URL.
     pub iss: String,
@@ -27,9 +28,11 @@ pub struct Claims {
     pub roles: Vec<String>,
     /// Session id (people only): the refresh-token family the token came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub sid: Option<String>,
     /// `true` only for a token issued straight from a password check (people only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub fresh: Option<bool>,
 }
 
@@ -57,6 +60,7 @@ impl Claims {
 
 /// The `aud` claim: one string or an array of strings (RFC 7519 §4.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Audience {
     /// A single audience, serialized as a string.

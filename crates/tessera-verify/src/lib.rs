@@ -18,6 +18,8 @@
 //!   background task, or asks introspection instead ([`Verifier::introspecting`]).
 //! - feature **`axum`**: the `Authenticated` extractor and `Rejection`s answered as
 //!   `application/problem+json`, exactly as Tessera answers.
+//! - feature **`openapi`**: `utoipa::ToSchema` for the wire types ([`Claims`], [`Audience`],
+//!   [`FeedPage`] and its entries); the server documents its answers with them.
 //!
 //! Default features are none: linking the claim types costs no HTTP client.
 //!

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 /// One page of the revocation feed, as `GET /v1/revocations` answers it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedPage {
     /// Opaque position in the feed; pass it back as `since` to get what came after.
     pub cursor: String,
@@ -25,8 +26,9 @@ pub struct FeedPage {
     pub subjects: Vec<RevokedSubject>,
 }
 
-/// A revoked token (`jti`), listed until its `exp`.
+/// A revoked token (`jti`), listed until its `exp` (and a clock leeway) has passed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokedToken {
     /// The token's `jti`.
     pub jti: String,
@@ -36,6 +38,7 @@ pub struct RevokedToken {
 
 /// An ended session (`sid`), listed until its last access token expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokedSession {
     /// The session id.
     pub sid: String,
@@ -45,6 +48,7 @@ pub struct RevokedSession {
 
 /// A subject cut-off: tokens of `sub` with `iat < not_before` are revoked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokedSubject {
     /// The subject (user id or client id).
     pub sub: String,
@@ -53,6 +57,7 @@ pub struct RevokedSubject {
     /// When the last token the cut-off can refuse expires (Tessera sends it; older servers
     /// did not, and then the verifier's `max_token_lifetime` decides).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub exp: Option<i64>,
 }
 

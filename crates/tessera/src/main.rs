@@ -64,14 +64,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let spec = ClientSpec { name, scopes, roles, audiences };
             let created = tessera.register_client(spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let audiences = tessera.client_audiences(&created.client);
-            let view = tessera::http::clients::ClientView::new(&created.client, audiences, Some(created.secret.expose().to_owned()));
+            let client = tessera::http::clients::ClientView::new(&created.client, audiences);
+            let view = tessera::http::clients::NewClientView { client, client_secret: created.secret.expose().to_owned() };
             println!("{}", serde_json::to_string_pretty(&view)?);
         }
         Command::Audit { limit, cursor } => {
             let tessera = start_service(&config, Arc::new(SystemClock)).await?;
             let page = tessera.audit_page(Some(limit), cursor.as_deref()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let events: Vec<_> = page.events.iter().map(tessera::http::event_json).collect();
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "events": events, "next_cursor": page.next_cursor }))?);
+            println!("{}", serde_json::to_string_pretty(&tessera::http::views::AuditTrail::from(page))?);
         }
         Command::Healthcheck { url } => {
             let url = url.unwrap_or_else(|| format!("http://{}", config.listen));
@@ -81,12 +81,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let alg = alg.map(|a| a.parse()).transpose().map_err(|e| anyhow::anyhow!("--alg: {e}"))?;
             let tessera = start_service(&config, Arc::new(SystemClock)).await?;
             let rotated = tessera.rotate_keys("cli", alg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", tessera::http::keys_rotated_json(&rotated));
+            println!("{}", serde_json::to_string(&tessera::http::views::RotatedKeyView::from(rotated))?);
         }
         Command::Keys(KeysCommand::List) => {
             let tessera = start_service(&config, Arc::new(SystemClock)).await?;
             let keys = tessera.list_keys().map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "keys": keys }))?);
+            println!("{}", serde_json::to_string_pretty(&tessera::http::views::KeyList { keys })?);
         }
     }
     Ok(())

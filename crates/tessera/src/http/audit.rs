@@ -1,14 +1,12 @@
 //! `GET /v1/audit`: the audit trail, for admins.
 
-use super::error::{ApiError, ProblemAnswer};
+use super::error::ApiError;
 use super::extract::Bearer;
-use super::views::AuditPageDoc;
+use super::views::AuditTrail;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -24,29 +22,13 @@ pub struct AuditQuery {
 }
 
 /// The audit trail, newest first (admin)
-#[utoipa::path(
-    get,
-    path = "/v1/audit",
-    tag = "admin",
-    security(("bearer" = [])),
-    params(AuditQuery),
-    responses(
-        (status = 200, description = "A page of events", body = AuditPageDoc),
-        (status = 400, response = ProblemAnswer),
-    )
-)]
+#[utoipa::path(get, path = "/v1/audit", tag = "admin", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, description = "A page of events", body = AuditTrail)))]
 pub async fn trail(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<AuditTrail>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
-    let page = app.audit_trail(&claims, q.limit, q.cursor.as_deref()).await?;
-    Ok(axum::Json(json!({ "events": page.events.iter().map(event_json).collect::<Vec<_>>(), "next_cursor": page.next_cursor })))
-}
-
-/// An event on the wire: `{at, kind, actor, subject, ip, detail}`, `at` in RFC 3339.
-pub fn event_json(e: &crate::store::AuditEvent) -> serde_json::Value {
-    let at = e.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    json!({ "at": at, "kind": e.kind, "actor": e.actor, "subject": e.subject, "ip": e.ip, "detail": e.detail })
+    Ok(axum::Json(app.audit_trail(&claims, q.limit, q.cursor.as_deref()).await?.into()))
 }

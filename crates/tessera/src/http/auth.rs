@@ -1,8 +1,8 @@
 //! `/v1/auth/*`: register, login, refresh, logout, verify.
 
-use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer, UnauthorizedAnswer};
+use super::error::{ApiError, Conflict, CredentialsRefused};
 use super::extract::{Bearer, Client, Json, RawBody, parse_bearer};
-use super::views::{TokenView, VerifyDoc};
+use super::views::{TokenView, Verification};
 use crate::service::{Error, LoginId, Registration, Requirements};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -10,7 +10,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -29,17 +28,8 @@ pub struct RegisterBody {
 /// Register an account and log it in
 ///
 /// The access token is `fresh`.
-#[utoipa::path(
-    post,
-    path = "/v1/auth/register",
-    tag = "auth",
-    request_body = RegisterBody,
-    responses(
-        (status = 201, description = "Registered and logged in", body = TokenView),
-        (status = 409, response = ProblemAnswer),
-        (status = 429, response = RetryLaterAnswer),
-    )
-)]
+#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterBody,
+    responses((status = 201, description = "Registered and logged in", body = TokenView), Conflict))]
 pub async fn register(
     State(app): State<AppState>,
     Client(meta): Client,
@@ -64,18 +54,8 @@ pub struct LoginBody {
 ///
 /// The access token is `fresh`. While an account is locked by failed logins, even the right
 /// password gets 429.
-#[utoipa::path(
-    post,
-    path = "/v1/auth/login",
-    tag = "auth",
-    request_body = LoginBody,
-    responses(
-        (status = 200, description = "Logged in", body = TokenView),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
-        (status = 429, response = RetryLaterAnswer),
-    )
-)]
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
+    responses((status = 200, description = "Logged in", body = TokenView), CredentialsRefused))]
 pub async fn login(State(app): State<AppState>, Client(meta): Client, Json(body): Json<LoginBody>) -> Result<impl IntoResponse, ApiError> {
     let id = match (body.email, body.username) {
         (Some(email), _) => LoginId::Email(email),
@@ -95,18 +75,8 @@ pub struct RefreshBody {
 ///
 /// The old refresh token stops working; presenting it again revokes its session. The new
 /// access token is not `fresh`.
-#[utoipa::path(
-    post,
-    path = "/v1/auth/refresh",
-    tag = "auth",
-    request_body = RefreshBody,
-    responses(
-        (status = 200, description = "A new access token and a new refresh token", body = TokenView),
-        (status = 401, response = UnauthorizedAnswer),
-        (status = 403, response = ProblemAnswer),
-        (status = 429, response = RetryLaterAnswer),
-    )
-)]
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
+    responses((status = 200, description = "A new access token and a new refresh token", body = TokenView), CredentialsRefused))]
 pub async fn refresh(State(app): State<AppState>, Json(body): Json<RefreshBody>) -> Result<impl IntoResponse, ApiError> {
     let tokens = app.refresh(&body.refresh_token).await?;
     Ok(axum::Json(TokenView::new(None, tokens)))
@@ -123,16 +93,9 @@ pub struct LogoutBody {
 ///
 /// Revokes this access token and its session. The body is optional and read as JSON whatever
 /// its content type.
-#[utoipa::path(
-    post,
-    path = "/v1/auth/logout",
-    tag = "auth",
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     request_body(content = LogoutBody, content_type = "application/json"),
-    responses(
-        (status = 204, description = "Logged out"),
-    )
-)]
+    responses((status = 204, description = "Logged out")))]
 // The body is optional, so it is read as bytes and parsed only when present.
 pub async fn logout(State(app): State<AppState>, Bearer(claims): Bearer, RawBody(body): RawBody) -> Result<StatusCode, ApiError> {
     let body: LogoutBody = if body.iter().all(u8::is_ascii_whitespace) {
@@ -148,15 +111,8 @@ pub async fn logout(State(app): State<AppState>, Bearer(claims): Bearer, RawBody
 /// Log out everywhere
 ///
 /// Revokes every session and every access token of the user.
-#[utoipa::path(
-    post,
-    path = "/v1/auth/logout-all",
-    tag = "auth",
-    security(("bearer" = [])),
-    responses(
-        (status = 204, description = "Every session ended"),
-    )
-)]
+#[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "Every session ended")))]
 pub async fn logout_all(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<StatusCode, ApiError> {
     app.logout_all(&claims).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -183,14 +139,9 @@ pub struct VerifyQuery {
 /// `forward_auth`, Traefik `ForwardAuth`): they forward the request's `Authorization` header
 /// and pass the `X-Auth-*` headers of a 200 on to the service behind them. Without `aud`, a
 /// token for any audience Tessera issues to is accepted. Any body is ignored.
-#[utoipa::path(
-    method(get, post),
-    path = "/v1/auth/verify",
-    tag = "auth",
-    security(("bearer" = [])),
-    params(VerifyQuery),
+#[utoipa::path(method(get, post), path = "/v1/auth/verify", tag = "auth", security(("bearer" = [])), params(VerifyQuery),
     responses(
-        (status = 200, description = "The token is valid, not revoked, and meets the query's demands", body = VerifyDoc,
+        (status = 200, description = "The token is valid, not revoked, and meets the query's demands", body = Verification,
             headers(
                 ("X-Auth-Subject" = String, description = "`sub`: the user id, or the client id"),
                 ("X-Auth-Client-Id" = String, description = "`client_id`"),
@@ -198,9 +149,7 @@ pub struct VerifyQuery {
                 ("X-Auth-Roles" = String, description = "The roles, comma-separated (may be empty)"),
                 ("X-Auth-Session" = String, description = "`sid`, for people only"),
             )),
-        (status = 400, response = ProblemAnswer),
-    )
-)]
+    ))]
 pub async fn verify(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -219,7 +168,7 @@ pub async fn verify(
     if let Some(sid) = &claims.sid {
         identity.push(("x-auth-session", sid.clone()));
     }
-    let mut response = axum::Json(json!({ "active": true, "claims": &*claims })).into_response();
+    let mut response = axum::Json(Verification { active: true, claims: &claims }).into_response();
     for (name, value) in identity {
         let value = HeaderValue::from_str(&value).map_err(Error::internal)?;
         response.headers_mut().insert(name, value);

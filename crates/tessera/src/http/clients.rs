@@ -1,15 +1,13 @@
 //! `/v1/clients`: the admin API for service clients.
 
-use super::error::{ApiError, ProblemAnswer};
+use super::error::ApiError;
 use super::extract::{Bearer, Json, Path};
 use crate::domain::Client;
 use crate::service::ClientSpec;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -24,45 +22,11 @@ pub struct ClientView {
     pub audiences: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    /// Only in the answer that creates the client ([`NewClientDoc`] documents that one).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(ignore)]
-    pub client_secret: Option<String>,
-}
-
-/// A client just created, with its secret, which is shown only here.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = NewClient)]
-pub struct NewClientDoc {
-    pub client_id: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub roles: Vec<String>,
-    /// The resources its tokens may name in `aud` (RFC 8707), the default first.
-    pub audiences: Vec<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    pub client_secret: String,
-}
-
-/// `GET /v1/clients`.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = ClientList)]
-pub struct ClientListDoc {
-    pub clients: Vec<ClientView>,
-}
-
-/// A client's new secret; the old one stops working.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = ClientSecret)]
-pub struct ClientSecretDoc {
-    pub client_id: String,
-    pub client_secret: String,
 }
 
 impl ClientView {
     /// The view of `c`, whose effective audiences are `audiences`.
-    pub fn new(c: &Client, audiences: &[String], secret: Option<String>) -> Self {
+    pub fn new(c: &Client, audiences: &[String]) -> Self {
         ClientView {
             client_id: c.id.to_string(),
             name: c.name.to_string(),
@@ -70,9 +34,30 @@ impl ClientView {
             roles: c.roles.to_vec(),
             audiences: audiences.to_vec(),
             created_at: c.created_at,
-            client_secret: secret,
         }
     }
+}
+
+/// A client just created, with its secret, which is shown only here (and by `tessera clients
+/// create`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewClientView {
+    #[serde(flatten)]
+    pub client: ClientView,
+    pub client_secret: String,
+}
+
+/// `GET /v1/clients`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientList {
+    pub clients: Vec<ClientView>,
+}
+
+/// A client's new secret; the old one stops working.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientSecret {
+    pub client_id: String,
+    pub client_secret: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -93,102 +78,55 @@ pub struct CreateBody {
 }
 
 /// Create a service client (admin)
-#[utoipa::path(
-    post,
-    path = "/v1/clients",
-    operation_id = "create_client",
-    tag = "admin",
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/clients", operation_id = "create_client", tag = "admin", security(("bearer" = [])),
     request_body = CreateBody,
-    responses(
-        (status = 201, description = "Created; the secret is shown only here", body = NewClientDoc),
-    )
-)]
+    responses((status = 201, description = "Created; the secret is shown only here", body = NewClientView)))]
 pub async fn create(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
     Json(body): Json<CreateBody>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<(StatusCode, axum::Json<NewClientView>), ApiError> {
     let spec = ClientSpec { name: body.name, scopes: body.scopes, roles: body.roles, audiences: body.audiences };
     let created = app.create_client(&claims, spec).await?;
-    let view = ClientView::new(&created.client, app.client_audiences(&created.client), Some(created.secret.expose().to_owned()));
-    Ok((StatusCode::CREATED, axum::Json(view)))
+    let client = ClientView::new(&created.client, app.client_audiences(&created.client));
+    Ok((StatusCode::CREATED, axum::Json(NewClientView { client, client_secret: created.secret.expose().to_owned() })))
 }
 
 /// Every service client (admin)
-#[utoipa::path(
-    get,
-    path = "/v1/clients",
-    operation_id = "list_clients",
-    tag = "admin",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The clients, without secrets", body = ClientListDoc),
-    )
-)]
-pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<impl IntoResponse, ApiError> {
-    let clients: Vec<ClientView> =
-        app.list_clients(&claims).await?.iter().map(|c| ClientView::new(c, app.client_audiences(c), None)).collect();
-    Ok(axum::Json(json!({ "clients": clients })))
+#[utoipa::path(get, path = "/v1/clients", operation_id = "list_clients", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "The clients, without secrets", body = ClientList)))]
+pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<axum::Json<ClientList>, ApiError> {
+    let clients = app.list_clients(&claims).await?.iter().map(|c| ClientView::new(c, app.client_audiences(c))).collect();
+    Ok(axum::Json(ClientList { clients }))
 }
 
 /// One service client (admin)
-#[utoipa::path(
-    get,
-    path = "/v1/clients/{client_id}",
-    operation_id = "get_client",
-    tag = "admin",
-    security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/clients/{client_id}", operation_id = "get_client", tag = "admin", security(("bearer" = [])),
     params(("client_id" = String, Path)),
-    responses(
-        (status = 200, description = "The client, without its secret", body = ClientView),
-        (status = 400, response = ProblemAnswer),
-        (status = 404, response = ProblemAnswer),
-    )
-)]
-pub async fn get(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    responses((status = 200, description = "The client, without its secret", body = ClientView)))]
+pub async fn get(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<axum::Json<ClientView>, ApiError> {
     let client = app.get_client(&claims, &id).await?;
-    Ok(axum::Json(ClientView::new(&client, app.client_audiences(&client), None)))
+    Ok(axum::Json(ClientView::new(&client, app.client_audiences(&client))))
 }
 
 /// Delete a service client (admin)
-#[utoipa::path(
-    delete,
-    path = "/v1/clients/{client_id}",
-    operation_id = "delete_client",
-    tag = "admin",
-    security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/clients/{client_id}", operation_id = "delete_client", tag = "admin", security(("bearer" = [])),
     params(("client_id" = String, Path)),
-    responses(
-        (status = 204, description = "Deleted; its tokens stop working"),
-        (status = 400, response = ProblemAnswer),
-        (status = 404, response = ProblemAnswer),
-    )
-)]
+    responses((status = 204, description = "Deleted; its tokens stop working")))]
 pub async fn delete(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     app.delete_client(&claims, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Replace a client's secret (admin)
-#[utoipa::path(
-    post,
-    path = "/v1/clients/{client_id}/secret",
-    operation_id = "rotate_client_secret",
-    tag = "admin",
-    security(("bearer" = [])),
-    params(("client_id" = String, Path)),
-    responses(
-        (status = 200, description = "The new secret; the old one stops working", body = ClientSecretDoc),
-        (status = 400, response = ProblemAnswer),
-        (status = 404, response = ProblemAnswer),
-    )
-)]
+#[utoipa::path(post, path = "/v1/clients/{client_id}/secret", operation_id = "rotate_client_secret", tag = "admin",
+    security(("bearer" = [])), params(("client_id" = String, Path)),
+    responses((status = 200, description = "The new secret; the old one stops working", body = ClientSecret)))]
 pub async fn rotate_secret(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
     Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<ClientSecret>, ApiError> {
     let (id, secret) = app.rotate_client_secret(&claims, &id).await?;
-    Ok(axum::Json(json!({ "client_id": id.to_string(), "client_secret": secret.expose() })))
+    Ok(axum::Json(ClientSecret { client_id: id.to_string(), client_secret: secret.expose().to_owned() }))
 }

@@ -5,27 +5,45 @@
 //! (OpenID Connect Discovery appends to the issuer) and `/.well-known/oauth-authorization-server/auth`
 //! (RFC 8414 §3 inserts the well-known part before the issuer's path).
 
-use super::views::MetadataDoc;
+use crate::domain::keys::SigningAlg;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// RFC 8414 authorization-server metadata.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizationServerMetadata<'a> {
+    pub issuer: &'a str,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    pub introspection_endpoint: String,
+    pub revocation_endpoint: String,
+    pub grant_types_supported: &'static [&'static str],
+    pub token_endpoint_auth_methods_supported: &'static [&'static str],
+    pub introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    pub revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    /// Scopes the server itself defines (none yet); clients' own scopes are not published.
+    pub scopes_supported: &'static [&'static str],
+    /// Empty until there is an authorization endpoint (`token` would claim an implicit flow).
+    pub response_types_supported: &'static [&'static str],
+    pub subject_types_supported: &'static [&'static str],
+    /// The algorithms of every published key: the active, the next and retiring ones.
+    pub id_token_signing_alg_values_supported: Vec<SigningAlg>,
+}
 
 /// Authorization-server metadata (RFC 8414)
 ///
 /// Also served as `/.well-known/openid-configuration`.
-#[utoipa::path(
-    get,
-    path = "/.well-known/oauth-authorization-server",
-    tag = "discovery",
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
     responses(
-        (status = 200, description = "The metadata", body = MetadataDoc,
+        (status = 200, description = "The metadata", body = AuthorizationServerMetadata,
             headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
-    )
-)]
+    ))]
 pub async fn metadata(State(app): State<AppState>) -> Response {
     let issuer = &app.settings().issuer;
     // The issuer is kept exactly as configured (`iss` must equal it); URLs under it must not
@@ -33,26 +51,24 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
     let base = issuer.trim_end_matches('/');
     // Every algorithm of every published key (next and retiring ones too): middleware that
     // takes its allowed algorithms from here must accept tokens of a key being phased in or out.
-    let mut algs: Vec<&'static str> = app.list_keys().unwrap_or_default().iter().map(|k| k.alg.as_str()).collect();
-    algs.sort_unstable();
+    let mut algs: Vec<SigningAlg> = app.list_keys().unwrap_or_default().iter().map(|k| k.alg).collect();
+    algs.sort_unstable_by_key(|alg| alg.as_str());
     algs.dedup();
-    let body = json!({
-        "issuer": issuer,
-        "token_endpoint": format!("{base}/oauth2/token"),
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "introspection_endpoint": format!("{base}/oauth2/introspect"),
-        "revocation_endpoint": format!("{base}/oauth2/revoke"),
-        "grant_types_supported": ["client_credentials", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        // Clients' scopes are their own business and are not published; the server defines none yet.
-        "scopes_supported": [],
-        // No authorization endpoint yet, so no response type (`token` would claim an implicit flow).
-        "response_types_supported": [],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": algs,
-    });
+    let body = AuthorizationServerMetadata {
+        issuer,
+        token_endpoint: format!("{base}/oauth2/token"),
+        jwks_uri: format!("{base}/.well-known/jwks.json"),
+        introspection_endpoint: format!("{base}/oauth2/introspect"),
+        revocation_endpoint: format!("{base}/oauth2/revoke"),
+        grant_types_supported: &["client_credentials", "refresh_token"],
+        token_endpoint_auth_methods_supported: &["client_secret_basic", "client_secret_post"],
+        introspection_endpoint_auth_methods_supported: &["client_secret_basic", "client_secret_post"],
+        revocation_endpoint_auth_methods_supported: &["client_secret_basic", "client_secret_post", "none"],
+        scopes_supported: &[],
+        response_types_supported: &[],
+        subject_types_supported: &["public"],
+        id_token_signing_alg_values_supported: algs,
+    };
     let mut response = axum::Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     response

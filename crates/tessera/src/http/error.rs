@@ -9,8 +9,10 @@ use crate::service::{Error, TokenError};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
-use utoipa::{ToResponse, ToSchema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoResponses, ToSchema};
 
 /// An error on its way to the caller.
 #[derive(Debug)]
@@ -52,31 +54,6 @@ pub struct Problem {
     pub code: &'static str,
 }
 
-// The error answers as the OpenAPI document names them, one per header set; `code` in the
-// body says which error it is. Handlers list the statuses they can answer with.
-
-/// An RFC 9457 problem; `code` says which.
-#[derive(Debug, ToResponse)]
-#[response(content_type = "application/problem+json")]
-pub struct ProblemAnswer(pub Problem);
-
-/// A missing, invalid, expired or revoked bearer token (`WWW-Authenticate: Bearer …`, RFC
-/// 6750), or wrong credentials.
-#[derive(Debug, ToResponse)]
-#[response(
-    content_type = "application/problem+json",
-    headers(("WWW-Authenticate" = String, description = "Bearer challenge, when a bearer token was refused"))
-)]
-pub struct UnauthorizedAnswer(pub Problem);
-
-/// Rate limited, or the password hasher or the database is overloaded or unavailable.
-#[derive(Debug, ToResponse)]
-#[response(
-    content_type = "application/problem+json",
-    headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
-)]
-pub struct RetryLaterAnswer(pub Problem);
-
 /// The RFC 6749 §5.2 body of `/oauth2/*` errors.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthErrorBody {
@@ -88,26 +65,40 @@ pub struct OAuthErrorBody {
     pub error_description: String,
 }
 
-/// An RFC 6749 §5.2 error.
-#[derive(Debug, ToResponse)]
-#[response(content_type = "application/json")]
-pub struct OAuthErrorAnswer(pub OAuthErrorBody);
+// The error answers as the OpenAPI document names them (`openapi::ErrorAnswers` declares
+// them): a body, RFC 9457 or RFC 6749, with the header it may carry; `code` (`error`) in the
+// body says which error it is. `openapi::add_common_errors` declares those that every endpoint
+// of a kind gives; an endpoint's annotation names the error sets below for the rest.
 
-/// `invalid_client`; a client that tried HTTP Basic gets a Basic challenge (RFC 6749 §5.2).
-#[derive(Debug, ToResponse)]
-#[response(
-    content_type = "application/json",
-    headers(("WWW-Authenticate" = String, description = "Basic challenge, when the client used HTTP Basic"))
-)]
-pub struct OAuthUnauthorizedAnswer(pub OAuthErrorBody);
+/// An error set, for `responses(...)` in an endpoint's annotation: each status with the name
+/// of the answer that carries it.
+macro_rules! error_sets {
+    ($($(#[doc = $doc:literal])* $set:ident: [$(($status:literal, $answer:literal)),+];)+) => {$(
+        $(#[doc = $doc])*
+        #[derive(Debug)]
+        pub struct $set;
 
-/// Rate limited, or the server is overloaded or its database unavailable.
-#[derive(Debug, ToResponse)]
-#[response(
-    content_type = "application/json",
-    headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
-)]
-pub struct OAuthRetryLaterAnswer(pub OAuthErrorBody);
+        impl IntoResponses for $set {
+            fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+                [$(($status, $answer)),+].into_iter().map(|(status, answer)| (status.to_owned(), Ref::from_response_name(answer).into())).collect()
+            }
+        }
+    )+};
+}
+
+error_sets! {
+    /// 404: the caller's own account is gone (deleted while the token lives).
+    AccountGone: [("404", "ProblemAnswer")];
+    /// 409: taken (an email, a username) or in the way (a key rotation already under way).
+    Conflict: [("409", "ProblemAnswer")];
+    /// 401 and 403 of an endpoint that checks credentials in its body: wrong ones, an invalid
+    /// refresh token, a disabled account.
+    CredentialsRefused: [("401", "UnauthorizedAnswer"), ("403", "ProblemAnswer")];
+    /// 429: too many wrong passwords for this account.
+    TooManyAttempts: [("429", "RetryLaterAnswer")];
+    /// 422: a query parameter with a value outside its rules.
+    InvalidQuery: [("422", "ProblemAnswer")];
+}
 
 /// Status, code and extra headers of a service error.
 pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {

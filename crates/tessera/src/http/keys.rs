@@ -1,8 +1,8 @@
 //! Signing keys: the public JWKS, and the admin listing and rotation.
 
-use super::error::{ApiError, ProblemAnswer};
+use super::error::{ApiError, Conflict};
 use super::extract::{Bearer, Json, RawBody};
-use super::views::{JwksDoc, KeyListDoc, RotatedKeyDoc, SigningAlgDoc};
+use super::views::{JwksDoc, KeyList, RotatedKeyView};
 use crate::domain::keys::SigningAlg;
 use crate::service::Error;
 use crate::state::AppState;
@@ -10,21 +10,16 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 /// The public signing keys (RFC 7517)
 ///
 /// The active key, the next key and retiring keys; empty with HS256.
-#[utoipa::path(
-    get,
-    path = "/.well-known/jwks.json",
-    tag = "discovery",
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
     responses(
         (status = 200, description = "The key set", body = JwksDoc,
             headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
-    )
-)]
+    ))]
 // Cacheable for a short while: new keys are published a rotation ahead.
 pub async fn jwks(State(app): State<AppState>) -> Result<Response, ApiError> {
     let mut response = axum::Json(app.jwks()?.as_ref().clone()).into_response();
@@ -33,25 +28,17 @@ pub async fn jwks(State(app): State<AppState>) -> Result<Response, ApiError> {
 }
 
 /// The signing keys and their states (admin)
-#[utoipa::path(
-    get,
-    path = "/v1/keys",
-    operation_id = "list_keys",
-    tag = "admin",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The keys", body = KeyListDoc),
-    )
-)]
-pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(json!({ "keys": app.admin_list_keys(&claims)? })))
+#[utoipa::path(get, path = "/v1/keys", operation_id = "list_keys", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "The keys", body = KeyList)))]
+pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<axum::Json<KeyList>, ApiError> {
+    Ok(axum::Json(KeyList { keys: app.admin_list_keys(&claims)? }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RotateBody {
     /// Switches the signing algorithm from now on.
     #[serde(default)]
-    #[schema(value_type = Option<SigningAlgDoc>)]
+    #[schema(value_type = Option<SigningAlg>)]
     alg: Option<String>,
 }
 
@@ -63,37 +50,24 @@ pub struct RotateBody {
 /// algorithm replaces the next key (answer `status: next` with `active_from`), and becomes
 /// active by itself 300 s later (the JWKS cache lifetime). From or to HS256 the switch is
 /// immediate.
-#[utoipa::path(
-    post,
-    path = "/v1/keys/rotate",
-    operation_id = "rotate_keys",
-    tag = "admin",
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/keys/rotate", operation_id = "rotate_keys", tag = "admin", security(("bearer" = [])),
     request_body(content = Option<RotateBody>, content_type = "application/json"),
     responses(
-        (status = 201, description = "New tokens are signed with this key (`active`), or will be from `active_from` (`next`)", body = RotatedKeyDoc),
-        (status = 409, response = ProblemAnswer),
-    )
-)]
-pub async fn rotate(State(app): State<AppState>, Bearer(claims): Bearer, RawBody(body): RawBody) -> Result<impl IntoResponse, ApiError> {
+        (status = 201, description = "New tokens are signed with this key (`active`), or will be from `active_from` (`next`)", body = RotatedKeyView),
+        Conflict,
+    ))]
+pub async fn rotate(
+    State(app): State<AppState>,
+    Bearer(claims): Bearer,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, axum::Json<RotatedKeyView>), ApiError> {
     let alg = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
         let Json(RotateBody { alg }) = parse_json(&body)?;
         alg.map(|a| a.parse::<SigningAlg>().map_err(|e| Error::Validation(format!("alg: {e}")))).transpose()?
     };
-    let rotated = app.admin_rotate_keys(&claims, alg).await?;
-    Ok((StatusCode::CREATED, axum::Json(rotated_json(&rotated))))
-}
-
-/// `{kid, alg, status}`, and `active_from` while an algorithm change waits for its key to be
-/// published long enough; the CLI prints the same.
-pub fn rotated_json(rotated: &crate::service::RotatedKey) -> serde_json::Value {
-    let mut body = json!({ "kid": rotated.key.kid, "alg": rotated.key.alg, "status": rotated.key.status });
-    if let Some(at) = rotated.active_from.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()) {
-        body["active_from"] = at.into();
-    }
-    body
+    Ok((StatusCode::CREATED, axum::Json(app.admin_rotate_keys(&claims, alg).await?.into())))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Json<T>, ApiError> {

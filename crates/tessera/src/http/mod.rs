@@ -16,8 +16,6 @@ mod ops;
 mod revocations;
 mod users;
 pub mod views;
-pub use audit::event_json;
-pub use keys::rotated_json as keys_rotated_json;
 
 use crate::state::AppState;
 use axum::Router;
@@ -82,10 +80,16 @@ async fn deadline(req: axum::extract::Request, next: axum::middleware::Next) -> 
 /// Every `(path, method)` the router serves, in the router's path syntax (which is OpenAPI's).
 /// `GET` routes also answer `HEAD`, as axum's do. The OpenAPI document must list exactly these.
 pub fn served_routes() -> Vec<(&'static str, Method)> {
-    let mut served = credential_routes().served;
-    served.extend(client_checked_routes().served);
+    let mut served = limited_routes();
     served.extend(other_routes().served);
     served
+}
+
+/// The routes behind a per-address limit, which may answer 429.
+pub fn limited_routes() -> Vec<(&'static str, Method)> {
+    let mut limited = credential_routes().served;
+    limited.extend(client_checked_routes().served);
+    limited
 }
 
 /// The endpoints that take credentials, limited per client address.

@@ -1,18 +1,18 @@
 //! `/oauth2/*`: the token endpoint (RFC 6749), introspection (RFC 7662) and revocation
 //! (RFC 7009). Form bodies in, JSON out, RFC 6749 §5.2 errors.
 
-use super::error::{OAuthError, OAuthRetryLaterAnswer};
+use super::error::OAuthError;
 use super::extract::{MalformedBasic, basic_credentials, form_rejection};
 use crate::domain::{Client, ClientId};
-use crate::service::{Error, GrantRefused, Introspection, Revoker};
+use crate::service::{GrantRefused, Introspection, IssuedTokens, Revoker};
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Value, json};
 use std::collections::HashMap;
+use tessera_verify::Claims;
 use utoipa::ToSchema;
 
 /// Form parameters; a parameter sent twice is refused (RFC 6749 §3.1, §3.2).
@@ -70,7 +70,7 @@ async fn confidential_client(app: &AppState, creds: Credentials) -> Result<Clien
     app.authenticate_client(&id, &secret).await?.map_err(|_| OAuthError::invalid_client(basic))
 }
 
-fn token_response(body: Value) -> Response {
+fn token_response(body: impl Serialize) -> Response {
     let mut response = axum::Json(body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -78,8 +78,8 @@ fn token_response(body: Value) -> Response {
     response
 }
 
-// The form bodies and answers as the OpenAPI document describes them; the handlers read forms
-// as pairs, to refuse repeated parameters (RFC 6749 §3.1), and answer with `json!`.
+// The form bodies as the OpenAPI document describes them; the handlers read forms as pairs, to
+// refuse repeated parameters (RFC 6749 §3.1).
 
 /// The grants Tessera supports.
 #[derive(Debug, Serialize, ToSchema)]
@@ -108,10 +108,8 @@ pub struct TokenFormDoc {
     /// Required for the `refresh_token` grant.
     #[schema(nullable = false, min_length = 1)]
     pub refresh_token: Option<String>,
-    #[schema(nullable = false)]
-    pub client_id: Option<String>,
-    #[schema(nullable = false)]
-    pub client_secret: Option<String>,
+    #[serde(flatten)]
+    pub client: ClientAuthDoc,
 }
 
 /// An introspection (RFC 7662) or revocation (RFC 7009) request. The caller authenticates as
@@ -126,6 +124,14 @@ pub struct TokenParamFormDoc {
     /// A hint only; Tessera tells the kinds apart itself.
     #[schema(nullable = false)]
     pub token_type_hint: Option<String>,
+    #[serde(flatten)]
+    pub client: ClientAuthDoc,
+}
+
+/// A client's credentials in the form body, instead of HTTP Basic (RFC 6749 §2.3.1).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ClientAuthentication)]
+pub struct ClientAuthDoc {
     #[schema(nullable = false)]
     pub client_id: Option<String>,
     #[schema(nullable = false)]
@@ -134,75 +140,76 @@ pub struct TokenParamFormDoc {
 
 /// A token answer (RFC 6749 §5.1).
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = TokenAnswer)]
-pub struct TokenAnswerDoc {
+pub struct TokenAnswer {
     pub access_token: String,
     #[schema(pattern = "^Bearer$")]
-    pub token_type: String,
+    pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
     /// The `refresh_token` grant only: the new refresh token; the one presented stops working.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub refresh_token: Option<String>,
     /// The granted scopes, space-separated (empty for people).
     pub scope: String,
 }
 
+impl TokenAnswer {
+    fn new(issued: IssuedTokens) -> Self {
+        TokenAnswer {
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            refresh_token: issued.refresh_token.map(|t| t.expose().to_owned()),
+            scope: issued.claims.scope,
+        }
+    }
+}
+
 /// An introspection answer (RFC 7662 §2.2): only `active: false` for a token that is not
 /// active; the claims of an access token; the session of a refresh token.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Introspection)]
-pub struct IntrospectionDoc {
-    pub active: bool,
-    /// `Bearer` or `refresh_token`.
-    #[schema(nullable = false)]
-    pub token_type: Option<String>,
-    #[schema(nullable = false)]
-    pub iss: Option<String>,
-    #[schema(nullable = false)]
-    pub sub: Option<String>,
-    #[schema(nullable = false)]
-    pub aud: Option<super::views::AudienceDoc>,
-    #[schema(nullable = false)]
-    pub exp: Option<i64>,
-    #[schema(nullable = false)]
-    pub iat: Option<i64>,
-    #[schema(nullable = false)]
-    pub nbf: Option<i64>,
-    #[schema(nullable = false)]
-    pub jti: Option<String>,
-    #[schema(nullable = false)]
-    pub scope: Option<String>,
-    #[schema(nullable = false)]
-    pub client_id: Option<String>,
-    #[schema(nullable = false)]
-    pub roles: Option<Vec<String>>,
-    #[schema(nullable = false)]
-    pub sid: Option<String>,
-    #[schema(nullable = false)]
-    pub fresh: Option<bool>,
+#[serde(untagged)]
+pub enum IntrospectionAnswer<'a> {
+    Inactive {
+        /// Always `false`.
+        active: bool,
+    },
+    Access {
+        /// Always `true`.
+        active: bool,
+        #[schema(pattern = "^Bearer$")]
+        token_type: &'static str,
+        #[serde(flatten)]
+        claims: &'a Claims,
+    },
+    Refresh {
+        /// Always `true`.
+        active: bool,
+        #[schema(pattern = "^refresh_token$")]
+        token_type: &'static str,
+        /// The public first-party client, `tessera`.
+        client_id: &'static str,
+        /// The user.
+        sub: String,
+        /// The session.
+        sid: String,
+        iat: i64,
+        exp: i64,
+    },
 }
 
 /// A revocation answer (RFC 7009 §2.2): an empty object, also for unknown tokens.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Empty, max_properties = 0)]
-pub struct EmptyDoc {}
+#[schema(max_properties = 0)]
+pub struct Revoked {}
 
 /// Get a token (RFC 6749)
 ///
 /// `client_credentials` for service clients, `refresh_token` for people's apps.
-#[utoipa::path(
-    post,
-    path = "/oauth2/token",
-    tag = "oauth2",
-    security(("client_basic" = []), ()),
+#[utoipa::path(post, path = "/oauth2/token", tag = "oauth2", security(("client_basic" = []), ()),
     request_body(content = TokenFormDoc, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Issued", body = TokenAnswerDoc,
-            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
-        (status = 429, response = OAuthRetryLaterAnswer),
-    )
-)]
+    responses((status = 200, description = "Issued", body = TokenAnswer)))]
 pub async fn token(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -219,12 +226,7 @@ pub async fn token(
                 };
                 OAuthError::new(StatusCode::BAD_REQUEST, error, refused.to_string())
             })?;
-            Ok(token_response(json!({
-                "access_token": issued.access_token,
-                "token_type": "Bearer",
-                "expires_in": issued.expires_in,
-                "scope": issued.claims.scope,
-            })))
+            Ok(token_response(TokenAnswer::new(issued)))
         }
         "refresh_token" => {
             match credentials(&headers, &params)? {
@@ -242,13 +244,7 @@ pub async fn token(
                 return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "people's tokens carry no scopes"));
             }
             let issued = app.refresh(params.require("refresh_token")?).await?;
-            Ok(token_response(json!({
-                "access_token": issued.access_token,
-                "token_type": "Bearer",
-                "expires_in": issued.expires_in,
-                "refresh_token": issued.refresh_token.as_ref().map(|t| t.expose()),
-                "scope": issued.claims.scope,
-            })))
+            Ok(token_response(TokenAnswer::new(issued)))
         }
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -261,18 +257,9 @@ pub async fn token(
 /// Introspect a token (RFC 7662)
 ///
 /// Any authenticated client may introspect any token.
-#[utoipa::path(
-    post,
-    path = "/oauth2/introspect",
-    tag = "oauth2",
-    security(("client_basic" = []), ()),
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth2", security(("client_basic" = []), ()),
     request_body(content = TokenParamFormDoc, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Whether the token is active, and what it carries", body = IntrospectionDoc,
-            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
-        (status = 429, response = OAuthRetryLaterAnswer),
-    )
-)]
+    responses((status = 200, description = "Whether the token is active, and what it carries", body = IntrospectionAnswer)))]
 pub async fn introspect(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -280,45 +267,30 @@ pub async fn introspect(
 ) -> Result<Response, OAuthError> {
     let params = Params::parse(form)?;
     confidential_client(&app, credentials(&headers, &params)?).await?;
-    let body = match app.introspect(params.require("token")?).await? {
-        Introspection::Inactive => json!({ "active": false }),
+    Ok(match app.introspect(params.require("token")?).await? {
+        Introspection::Inactive => token_response(IntrospectionAnswer::Inactive { active: false }),
         Introspection::Access(claims) => {
-            let mut body = serde_json::to_value(&*claims).map_err(|e| OAuthError::from(Error::internal(e)))?;
-            if let Some(map) = body.as_object_mut() {
-                map.insert("active".into(), Value::Bool(true));
-                map.insert("token_type".into(), Value::from("Bearer"));
-            }
-            body
+            token_response(IntrospectionAnswer::Access { active: true, token_type: "Bearer", claims: &claims })
         }
-        Introspection::Refresh { sub, sid, iat, exp } => json!({
-            "active": true,
-            "token_type": "refresh_token",
-            "client_id": ClientId::FIRST_PARTY,
-            "sub": sub,
-            "sid": sid,
-            "iat": iat,
-            "exp": exp,
+        Introspection::Refresh { sub, sid, iat, exp } => token_response(IntrospectionAnswer::Refresh {
+            active: true,
+            token_type: "refresh_token",
+            client_id: ClientId::FIRST_PARTY,
+            sub,
+            sid,
+            iat,
+            exp,
         }),
-    };
-    Ok(token_response(body))
+    })
 }
 
 /// Revoke a token (RFC 7009)
 ///
 /// A client may revoke the tokens issued to it, an admin client any token, the public
 /// first-party client people's tokens.
-#[utoipa::path(
-    post,
-    path = "/oauth2/revoke",
-    tag = "oauth2",
-    security(("client_basic" = []), ()),
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2", security(("client_basic" = []), ()),
     request_body(content = TokenParamFormDoc, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Revoked, or nothing to revoke", body = EmptyDoc,
-            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
-        (status = 429, response = OAuthRetryLaterAnswer),
-    )
-)]
+    responses((status = 200, description = "Revoked, or nothing to revoke", body = Revoked)))]
 pub async fn revoke(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -331,5 +303,5 @@ pub async fn revoke(
     };
     let token = params.require("token")?;
     app.revoke_token(&revoker, token).await?.map_err(|e| OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", e.to_string()))?;
-    Ok(token_response(json!({})))
+    Ok(token_response(Revoked {}))
 }

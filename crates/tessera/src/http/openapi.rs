@@ -2,16 +2,15 @@
 //! the `ToSchema` types of the bodies. The test `tests/api/openapi.rs` holds it to
 //! [`super::served_routes`], so a route cannot be added without being documented.
 
-use super::error::{
-    OAuthErrorAnswer, OAuthErrorBody, OAuthRetryLaterAnswer, OAuthUnauthorizedAnswer, Problem, ProblemAnswer, RetryLaterAnswer,
-    UnauthorizedAnswer,
-};
+use super::error::{OAuthErrorBody, Problem};
 use super::{audit, auth, clients, discovery, keys, oauth, ops, revocations, users};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
-use utoipa::openapi::Required;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 #[derive(Debug, OpenApi)]
@@ -54,15 +53,8 @@ use utoipa::{Modify, OpenApi};
         oauth::revoke,
         discovery::metadata,
     ),
-    components(schemas(Problem, OAuthErrorBody), responses(
-        ProblemAnswer,
-        UnauthorizedAnswer,
-        RetryLaterAnswer,
-        OAuthErrorAnswer,
-        OAuthUnauthorizedAnswer,
-        OAuthRetryLaterAnswer
-    )),
-    modifiers(&SecuritySchemes, &SharedHandlers),
+    components(schemas(Problem, OAuthErrorBody)),
+    modifiers(&SecuritySchemes, &ErrorAnswers, &SharedHandlers),
     tags(
         (name = "auth", description = "Register, log in, refresh, log out, verify"),
         (name = "users", description = "The caller's account and sessions; other accounts"),
@@ -87,6 +79,44 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
         components.add_security_scheme("client_basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
         components.add_security_scheme("metrics_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The error answers, each a body with the header it may carry: an RFC 9457 problem
+/// (`application/problem+json`) outside `/oauth2/*`, an RFC 6749 §5.2 error there.
+#[derive(Debug)]
+struct ErrorAnswers;
+
+impl Modify for ErrorAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = Some(("WWW-Authenticate", "Bearer challenge, when a bearer token was refused"));
+        let basic = Some(("WWW-Authenticate", "Basic challenge, when the client used HTTP Basic"));
+        let retry = Some(("Retry-After", "Seconds to wait before trying again"));
+        let answers = [
+            ("ProblemAnswer", false, None, "An RFC 9457 problem; `code` says which."),
+            ("UnauthorizedAnswer", false, bearer, "A refused bearer token (`WWW-Authenticate: Bearer …`, RFC 6750), or wrong credentials."),
+            ("RetryLaterAnswer", false, retry, "Rate limited, or the password hasher or the database is overloaded or unavailable."),
+            ("OAuthErrorAnswer", true, None, "An RFC 6749 §5.2 error."),
+            ("OAuthUnauthorizedAnswer", true, basic, "`invalid_client`, with a Basic challenge after HTTP Basic (RFC 6749 §5.2)."),
+            ("OAuthRetryLaterAnswer", true, retry, "Rate limited, or the server is overloaded or its database unavailable."),
+        ];
+        for (name, oauth, header, description) in answers {
+            let (media, body) = if oauth { ("application/json", "OAuthErrorBody") } else { ("application/problem+json", "Problem") };
+            let mut answer =
+                ResponseBuilder::new().description(description).content(media, Content::new(Some(Ref::from_schema_name(body))));
+            if let Some((header, text)) = header {
+                let schema = match header {
+                    "Retry-After" => ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                        .minimum(Some(0)),
+                    _ => ObjectBuilder::new().schema_type(Type::String),
+                };
+                answer = answer.header(header, HeaderBuilder::new().schema(schema).description(Some(text)).build());
+            }
+            components.responses.insert(name.to_owned(), answer.build().into());
+        }
     }
 }
 
@@ -127,61 +157,145 @@ impl Modify for SharedHandlers {
 pub fn openapi_json() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     add_common_errors(&mut doc);
+    merge_flattened(&mut doc);
     close_response_objects(&mut doc);
     doc
 }
 
 /// The error answers every endpoint of a kind can give, declared here once instead of on
 /// every handler: any endpoint may fail (500) or find its database or hasher unavailable
-/// (503); one with a body may refuse it (400, 413, 415, and 422 for JSON); one that takes a
-/// bearer token may refuse it (401) or the caller (403); `/oauth2/*` says all of it in RFC 6749
-/// errors, and 401 there is `invalid_client`. A handler's own annotation lists its success
-/// answers and the errors peculiar to it (404, 409, 429, …), and wins where both name a status.
+/// (503); one with a body may refuse it (400, 413, 415, and 422 for JSON); one with path
+/// parameters may find them malformed (400) or naming nothing (404); one with query parameters
+/// may find them malformed (400); one that takes credentials may refuse them (401), and one
+/// that takes a bearer token the caller (403); one behind a per-address limit may be limited
+/// (429). `/oauth2/*` says all of it in RFC 6749 errors, and 401 there is `invalid_client`; its
+/// successes carry `Cache-Control: no-store` and `Pragma: no-cache`. A
+/// handler's own annotation lists its success answers and the errors peculiar to it (the error
+/// sets of `error.rs`), and wins where both name a status.
 fn add_common_errors(doc: &mut Value) {
     const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
     let answer = |name: &str| serde_json::json!({ "$ref": format!("#/components/responses/{name}") });
+    let limited = super::limited_routes();
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for (path, item) in paths.iter_mut() {
         let oauth = path.starts_with("/oauth2/");
         for method in METHODS {
             let Some(operation) = item.get_mut(method).and_then(Value::as_object_mut) else { continue };
             let has_body = operation.contains_key("requestBody");
-            let bearer = operation
+            let parameters = operation.get("parameters").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            let has_parameter_in = |place: &str| parameters.iter().any(|p| p.get("in").and_then(Value::as_str) == Some(place));
+            let schemes: Vec<&String> = operation
                 .get("security")
                 .and_then(Value::as_array)
-                .is_some_and(|schemes| schemes.iter().any(|s| s.get("bearer").is_some()));
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .flat_map(|r| r.keys())
+                .collect();
+            let is_limited = limited.iter().any(|(p, m)| p == path && m.as_str().eq_ignore_ascii_case(method));
             let mut common: Vec<(&str, &str)> = Vec::new();
             if oauth {
                 common.extend([("400", "OAuthErrorAnswer"), ("401", "OAuthUnauthorizedAnswer"), ("413", "OAuthErrorAnswer")]);
                 common.extend([("415", "OAuthErrorAnswer"), ("500", "OAuthErrorAnswer"), ("503", "OAuthRetryLaterAnswer")]);
+                if is_limited {
+                    common.push(("429", "OAuthRetryLaterAnswer"));
+                }
             } else {
                 common.extend([("500", "ProblemAnswer"), ("503", "RetryLaterAnswer")]);
                 if has_body {
                     common.extend([("400", "ProblemAnswer"), ("413", "ProblemAnswer"), ("415", "ProblemAnswer"), ("422", "ProblemAnswer")]);
                 }
-                if bearer {
-                    common.extend([("401", "UnauthorizedAnswer"), ("403", "ProblemAnswer")]);
+                if has_parameter_in("path") {
+                    common.extend([("400", "ProblemAnswer"), ("404", "ProblemAnswer")]);
+                }
+                if has_parameter_in("query") {
+                    common.push(("400", "ProblemAnswer"));
+                }
+                if !schemes.is_empty() {
+                    common.push(("401", "UnauthorizedAnswer"));
+                }
+                if schemes.iter().any(|s| *s == "bearer") {
+                    common.push(("403", "ProblemAnswer"));
+                }
+                if is_limited {
+                    common.push(("429", "RetryLaterAnswer"));
                 }
             }
             let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else { continue };
             for (status, name) in common {
                 responses.entry(status).or_insert_with(|| answer(name));
             }
+            if oauth {
+                // Token material is never cached (RFC 6749 §5.1): every answer says so.
+                let successes = responses.iter_mut().filter(|(status, _)| status.starts_with('2')).filter_map(|(_, r)| r.as_object_mut());
+                for success in successes {
+                    let headers = success.entry("headers").or_insert_with(|| Value::Object(Map::new()));
+                    for (name, value) in [("Cache-Control", "`no-store`"), ("Pragma", "`no-cache`")] {
+                        let header = serde_json::json!({ "description": value, "schema": { "type": "string" } });
+                        if let Some(headers) = headers.as_object_mut() {
+                            headers.insert(name.to_owned(), header);
+                        }
+                    }
+                }
+            }
         }
     }
 }
 
 /// This document
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    tag = "operations",
-    responses(
-        (status = 200, description = "OpenAPI 3.1", body = Object),
-    )
-)]
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 pub async fn document() -> impl IntoResponse {
     axum::Json(openapi_json())
+}
+
+/// A struct with a `#[serde(flatten)]` field is an `allOf` of object schemas. Closing each part
+/// would refuse the other parts' fields, so each such `allOf` becomes the one object it means:
+/// the parts' properties and required fields together.
+fn merge_flattened(doc: &mut Value) {
+    let schemas = doc.pointer("/components/schemas").cloned().unwrap_or_default();
+    let mut stack = vec![&mut *doc];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                if let Some((properties, required)) = map.get("allOf").and_then(|all| object_parts(all, &schemas)) {
+                    map.remove("allOf");
+                    map.insert("type".into(), "object".into());
+                    map.insert("properties".into(), Value::Object(properties));
+                    map.insert("required".into(), required.into());
+                }
+                stack.extend(map.values_mut());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+}
+
+/// The properties and required fields of an `allOf` whose parts are all objects (or
+/// references to objects, or such `allOf`s themselves); `None` if any part is something else.
+fn object_parts(all_of: &Value, schemas: &Value) -> Option<(Map<String, Value>, Vec<Value>)> {
+    let (mut properties, mut required) = (Map::new(), Vec::new());
+    for part in all_of.as_array()? {
+        let part = match part.get("$ref").and_then(Value::as_str) {
+            Some(reference) => schemas.get(reference.strip_prefix("#/components/schemas/")?)?,
+            None => part,
+        };
+        let (more, needed) = match part.get("allOf") {
+            Some(inner) => object_parts(inner, schemas)?,
+            None => {
+                let needed = part.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+                (part.get("properties")?.as_object()?.clone(), needed)
+            }
+        };
+        properties.extend(more);
+        for name in needed {
+            if !required.contains(&name) {
+                required.push(name);
+            }
+        }
+    }
+    Some((properties, required))
 }
 
 fn close_response_objects(doc: &mut Value) {

@@ -1,8 +1,7 @@
 //! Operations: identity, liveness and readiness.
 
-use super::error::{ApiError, UnauthorizedAnswer};
+use super::error::ApiError;
 use super::extract::parse_bearer;
-use super::views::{ServiceDoc, StatusDoc};
 use crate::metrics::classic_text;
 use crate::service::{Error, TokenError};
 use crate::state::AppState;
@@ -11,51 +10,50 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
+use serde::Serialize;
 use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+/// `GET /`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceInfo {
+    #[schema(pattern = "^tessera$")]
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// `GET /healthz` and `GET /readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    /// `ok` (alive) or `ready` (the database answers).
+    #[schema(pattern = "^(ok|ready)$")]
+    pub status: &'static str,
+}
 
 /// Name and version of the service
-#[utoipa::path(
-    get,
-    path = "/",
-    tag = "operations",
-    responses(
-        (status = 200, description = "`{\"name\": \"tessera\", \"version\"}`", body = ServiceDoc),
-    )
-)]
-pub async fn root() -> impl IntoResponse {
-    axum::Json(json!({ "name": "tessera", "version": env!("CARGO_PKG_VERSION") }))
+#[utoipa::path(get, path = "/", tag = "operations",
+    responses((status = 200, description = "`{\"name\": \"tessera\", \"version\"}`", body = ServiceInfo)))]
+pub async fn root() -> axum::Json<ServiceInfo> {
+    axum::Json(ServiceInfo { name: "tessera", version: env!("CARGO_PKG_VERSION") })
 }
 
 /// Liveness
 ///
 /// The process is alive; says nothing about the database.
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    tag = "operations",
-    responses(
-        (status = 200, description = "`{\"status\": \"ok\"}`", body = StatusDoc),
-    )
-)]
-pub async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Status)))]
+pub async fn healthz() -> axum::Json<Status> {
+    axum::Json(Status { status: "ok" })
 }
 
 /// Readiness
 ///
 /// Ready to serve: the database answers within 2 seconds.
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    tag = "operations",
-    responses(
-        (status = 200, description = "`{\"status\": \"ready\"}`", body = StatusDoc),
-    )
-)]
-pub async fn readyz(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ready\"}`", body = Status)))]
+pub async fn readyz(State(app): State<AppState>) -> Result<axum::Json<Status>, ApiError> {
     match tokio::time::timeout(std::time::Duration::from_secs(2), app.store().ping()).await {
-        Ok(Ok(())) => Ok(axum::Json(json!({ "status": "ready" }))),
+        Ok(Ok(())) => Ok(axum::Json(Status { status: "ready" })),
         _ => Err(Error::Unavailable.into()),
     }
 }
@@ -69,19 +67,13 @@ const CLASSIC: &str = "text/plain; version=0.0.4; charset=utf-8";
 ///
 /// OpenMetrics text 1.0.0 by default; the classic Prometheus text format 0.0.4 when `Accept`
 /// asks only for `text/plain`. With `TESSERA_METRICS_TOKEN` set, only with that bearer token.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    security((), ("metrics_token" = [])),
+#[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("metrics_token" = [])),
     responses(
         (status = 200, description = "The metrics", content(
             (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
             (String = "text/plain; version=0.0.4; charset=utf-8"),
         )),
-        (status = 401, response = UnauthorizedAnswer),
-    )
-)]
+    ))]
 pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     if let Some(expected) = &app.http().metrics_token {
         let presented = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(parse_bearer);

@@ -1,18 +1,16 @@
 //! `GET /v1/revocations`: the revocation feed for services that verify tokens locally.
 
-use super::error::{ApiError, ProblemAnswer};
+use super::error::{ApiError, InvalidQuery};
 use super::extract::{basic_credentials, bearer_token};
-use super::views::RevocationFeedDoc;
 use crate::service::{Error, FeedReader};
 use crate::state::AppState;
 use crate::store::Revocation;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::json;
 use std::time::Duration;
+use tessera_verify::{FeedPage, RevokedSession, RevokedSubject, RevokedToken};
 use utoipa::IntoParams;
 
 /// The longest a reader may wait for news.
@@ -46,23 +44,13 @@ async fn authorize(app: &AppState, parts: &Parts) -> Result<(), ApiError> {
 /// For services that verify tokens locally: a token whose `jti` or `sid` is listed, or whose
 /// `sub` is listed with `iat` before `not_before`, is revoked. Any authenticated client (HTTP
 /// Basic) or an admin's bearer token may read it.
-#[utoipa::path(
-    get,
-    path = "/v1/revocations",
-    tag = "admin",
-    security(("client_basic" = []), ("bearer" = [])),
-    params(FeedQuery),
-    responses(
-        (status = 200, description = "Every revocation after `since`", body = RevocationFeedDoc),
-        (status = 400, response = ProblemAnswer),
-        (status = 422, response = ProblemAnswer),
-    )
-)]
+#[utoipa::path(get, path = "/v1/revocations", tag = "admin", security(("client_basic" = []), ("bearer" = [])), params(FeedQuery),
+    responses((status = 200, description = "Every revocation after `since`", body = FeedPage), InvalidQuery))]
 pub async fn feed(
     State(app): State<AppState>,
     parts: Parts,
     query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<FeedPage>, ApiError> {
     authorize(&app, &parts).await?;
     let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
     let since = q.since.as_deref().map(|s| s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(Error::InvalidCursor)).transpose()?;
@@ -71,18 +59,13 @@ pub async fn feed(
         Some(w) => w.parse::<u64>().map_err(|_| Error::Validation("wait must be whole seconds (0 to 30)".into()))?.min(MAX_WAIT),
     };
     let page = app.revocation_feed(since, Duration::from_secs(wait)).await?;
-    let (mut tokens, mut sessions, mut subjects) = (vec![], vec![], vec![]);
+    let mut answer = FeedPage { cursor: page.cursor.to_string(), ..FeedPage::default() };
     for entry in page.entries {
         match entry {
-            Revocation::Token { jti, exp } => tokens.push(json!({ "jti": jti, "exp": exp })),
-            Revocation::Session { sid, exp } => sessions.push(json!({ "sid": sid, "exp": exp })),
-            Revocation::Subject { sub, not_before, exp } => subjects.push(json!({ "sub": sub, "not_before": not_before, "exp": exp })),
+            Revocation::Token { jti, exp } => answer.tokens.push(RevokedToken { jti, exp }),
+            Revocation::Session { sid, exp } => answer.sessions.push(RevokedSession { sid, exp }),
+            Revocation::Subject { sub, not_before, exp } => answer.subjects.push(RevokedSubject { sub, not_before, exp: Some(exp) }),
         }
     }
-    Ok(axum::Json(json!({
-        "cursor": page.cursor.to_string(),
-        "tokens": tokens,
-        "sessions": sessions,
-        "subjects": subjects,
-    })))
+    Ok(axum::Json(answer))
 }

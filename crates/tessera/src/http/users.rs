@@ -1,28 +1,18 @@
 //! `/v1/users/*`: the caller's own account and sessions, other accounts, administration.
 
-use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer};
+use super::error::{AccountGone, ApiError, Conflict, TooManyAttempts};
 use super::extract::{Bearer, Client, Json, Path};
-use super::views::{PublicUserView, SessionListDoc, SessionView, SomeUserViewDoc, UserPageDoc, UserView};
+use super::views::{PublicUserView, SessionList, SessionView, UserOrPublicUserView, UserPage, UserView};
 use crate::service::{AdminUserPatch, ProfilePatch};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 /// The caller's account
-#[utoipa::path(
-    get,
-    path = "/v1/users/me",
-    tag = "users",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The full view", body = UserView),
-        (status = 404, response = ProblemAnswer),
-    )
-)]
+#[utoipa::path(get, path = "/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, description = "The full view", body = UserView), AccountGone))]
 pub async fn me(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<axum::Json<UserView>, ApiError> {
     Ok(axum::Json(UserView::from(&app.me(&claims).await?)))
 }
@@ -42,18 +32,8 @@ pub struct PatchMeBody {
 /// Change the caller's username or email
 ///
 /// Changing the email needs a `fresh` token.
-#[utoipa::path(
-    patch,
-    path = "/v1/users/me",
-    tag = "users",
-    security(("bearer" = [])),
-    request_body = PatchMeBody,
-    responses(
-        (status = 200, description = "The account as changed", body = UserView),
-        (status = 404, response = ProblemAnswer),
-        (status = 409, response = ProblemAnswer),
-    )
-)]
+#[utoipa::path(patch, path = "/v1/users/me", tag = "users", security(("bearer" = [])), request_body = PatchMeBody,
+    responses((status = 200, description = "The account as changed", body = UserView), AccountGone, Conflict))]
 pub async fn patch_me(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
@@ -75,18 +55,8 @@ pub struct PasswordBody {
 ///
 /// Needs a `fresh` token; ends the user's other sessions. A wrong `current_password` is 403
 /// `invalid_credentials`.
-#[utoipa::path(
-    put,
-    path = "/v1/users/me/password",
-    tag = "users",
-    security(("bearer" = [])),
-    request_body = PasswordBody,
-    responses(
-        (status = 204, description = "Changed"),
-        (status = 404, response = ProblemAnswer),
-        (status = 429, response = RetryLaterAnswer),
-    )
-)]
+#[utoipa::path(put, path = "/v1/users/me/password", tag = "users", security(("bearer" = [])), request_body = PasswordBody,
+    responses((status = 204, description = "Changed"), AccountGone, TooManyAttempts))]
 pub async fn change_password(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
@@ -100,49 +70,25 @@ pub async fn change_password(
 /// Delete the caller's account
 ///
 /// Needs a `fresh` token; the account and all its tokens are gone.
-#[utoipa::path(
-    delete,
-    path = "/v1/users/me",
-    tag = "users",
-    security(("bearer" = [])),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, response = ProblemAnswer),
-    )
-)]
+#[utoipa::path(delete, path = "/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"), AccountGone))]
 pub async fn delete_me(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<StatusCode, ApiError> {
     app.delete_me(&claims).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The caller's live sessions, newest first
-#[utoipa::path(
-    get,
-    path = "/v1/users/me/sessions",
-    tag = "users",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The sessions", body = SessionListDoc),
-    )
-)]
-pub async fn sessions(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<impl IntoResponse, ApiError> {
-    let sessions: Vec<SessionView> = app.sessions(&claims).await?.iter().map(|(s, current)| SessionView::new(s, *current)).collect();
-    Ok(axum::Json(json!({ "sessions": sessions })))
+#[utoipa::path(get, path = "/v1/users/me/sessions", tag = "users", security(("bearer" = [])),
+    responses((status = 200, description = "The sessions", body = SessionList)))]
+pub async fn sessions(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<axum::Json<SessionList>, ApiError> {
+    let sessions = app.sessions(&claims).await?.iter().map(|(s, current)| SessionView::new(s, *current)).collect();
+    Ok(axum::Json(SessionList { sessions }))
 }
 
 /// End one of the caller's sessions
-#[utoipa::path(
-    delete,
-    path = "/v1/users/me/sessions/{id}",
-    tag = "users",
-    security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/users/me/sessions/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = String, Path, description = "A session id, as `/v1/users/me/sessions` lists it")),
-    responses(
-        (status = 204, description = "Ended; its tokens are revoked"),
-        (status = 400, response = ProblemAnswer),
-        (status = 404, response = ProblemAnswer),
-    )
-)]
+    responses((status = 204, description = "Ended; its tokens are revoked")))]
 pub async fn end_session(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     app.end_session(&claims, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -152,21 +98,20 @@ pub async fn end_session(State(app): State<AppState>, Bearer(claims): Bearer, Pa
 ///
 /// The full view for the owner or an admin; the public view for anyone else, with or
 /// without a token. A token that is presented must be valid.
-#[utoipa::path(
-    get,
-    path = "/v1/users/{id}",
-    tag = "users",
-    security((), ("bearer" = [])),
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", security((), ("bearer" = [])),
     params(("id" = String, Path, description = "A user id")),
-    responses(
-        (status = 200, description = "The full or the public view", body = SomeUserViewDoc),
-        (status = 400, response = ProblemAnswer),
-        (status = 404, response = ProblemAnswer),
-    )
-)]
-pub async fn get_user(State(app): State<AppState>, caller: Option<Bearer>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    responses((status = 200, description = "The full or the public view", body = UserOrPublicUserView)))]
+pub async fn get_user(
+    State(app): State<AppState>,
+    caller: Option<Bearer>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<UserOrPublicUserView>, ApiError> {
     let (user, full) = app.user_view(caller.as_ref().map(|b| &*b.0), &id).await?;
-    Ok(if full { axum::Json(UserView::from(&user)).into_response() } else { axum::Json(PublicUserView::from(&user)).into_response() })
+    Ok(axum::Json(if full {
+        UserOrPublicUserView::Full(UserView::from(&user))
+    } else {
+        UserOrPublicUserView::Public(PublicUserView::from(&user))
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -182,26 +127,15 @@ pub struct ListQuery {
 }
 
 /// Every account, in id order (admin)
-#[utoipa::path(
-    get,
-    path = "/v1/users",
-    tag = "admin",
-    security(("bearer" = [])),
-    params(ListQuery),
-    responses(
-        (status = 200, description = "A page of accounts", body = UserPageDoc),
-        (status = 400, response = ProblemAnswer),
-    )
-)]
+#[utoipa::path(get, path = "/v1/users", tag = "admin", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, description = "A page of accounts", body = UserPage)))]
 pub async fn list_users(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<UserPage>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
-    let page = app.list_users(&claims, q.limit, q.cursor.as_deref()).await?;
-    let users: Vec<UserView> = page.users.iter().map(UserView::from).collect();
-    Ok(axum::Json(json!({ "users": users, "next_cursor": page.next_cursor })))
+    Ok(axum::Json(app.list_users(&claims, q.limit, q.cursor.as_deref()).await?.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -218,18 +152,9 @@ pub struct AdminPatchBody {
 /// Disable, enable or re-role an account (admin)
 ///
 /// Disabling revokes every token of the account.
-#[utoipa::path(
-    patch,
-    path = "/v1/users/{id}",
-    tag = "admin",
-    security(("bearer" = [])),
-    params(("id" = String, Path, description = "A user id")),
-    request_body = AdminPatchBody,
-    responses(
-        (status = 200, description = "The account as changed", body = UserView),
-        (status = 404, response = ProblemAnswer),
-    )
-)]
+#[utoipa::path(patch, path = "/v1/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "A user id")), request_body = AdminPatchBody,
+    responses((status = 200, description = "The account as changed", body = UserView)))]
 pub async fn admin_patch_user(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
@@ -241,18 +166,9 @@ pub async fn admin_patch_user(
 }
 
 /// Delete an account (admin)
-#[utoipa::path(
-    delete,
-    path = "/v1/users/{id}",
-    tag = "admin",
-    security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/users/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "A user id")),
-    responses(
-        (status = 204, description = "Deleted; its tokens are revoked"),
-        (status = 400, response = ProblemAnswer),
-        (status = 404, response = ProblemAnswer),
-    )
-)]
+    responses((status = 204, description = "Deleted; its tokens are revoked")))]
 pub async fn admin_delete_user(
     State(app): State<AppState>,
     Bearer(claims): Bearer,

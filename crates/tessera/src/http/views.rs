@@ -1,15 +1,22 @@
 //! Response bodies: how domain values look on the wire.
 //!
-//! The `ToSchema` derives put these types into the OpenAPI document (`openapi.rs`). Some
-//! answers are built with `json!` in their handlers; the `*Doc` types below describe those
-//! shapes for the document only, and schemathesis (`.ci/schemathesis.sh`) checks them against
-//! what the server sends.
+//! Handlers return these types, and their `ToSchema` derives put the same types into the
+//! OpenAPI document (`openapi.rs`), so the document describes what is sent; schemathesis
+//! (`.ci/schemathesis.sh`) checks the two against each other. The bodies of one area only
+//! (clients, discovery, OAuth, operations) sit beside their handlers; the claims and the
+//! revocation feed are `tessera_verify`'s types, which verifiers read them with.
 
+use crate::domain::keys::{KeyStatus, SigningAlg};
 use crate::domain::{Session, User};
-use crate::service::IssuedTokens;
+use crate::service::{AuditPage, IssuedTokens, KeyInfo, RotatedKey};
+use crate::store::AuditEvent;
 use serde::Serialize;
+use std::borrow::Cow;
+use tessera_verify::Claims;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 /// A user as the owner or an admin sees it. Never a password hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -125,136 +132,106 @@ impl SessionView {
 /// Exactly one matches, because the document closes response objects to their own fields.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
-#[schema(as = UserOrPublicUserView)]
-pub enum SomeUserViewDoc {
+pub enum UserOrPublicUserView {
     Full(UserView),
     Public(PublicUserView),
 }
 
 /// `GET /v1/users`: a page of accounts in id order.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = UserPage)]
-pub struct UserPageDoc {
+pub struct UserPage {
     pub users: Vec<UserView>,
     /// Pass as `cursor` for the next page; `null` on the last one.
     #[schema(required)]
     pub next_cursor: Option<String>,
 }
 
+impl From<crate::service::UserPage> for UserPage {
+    fn from(page: crate::service::UserPage) -> Self {
+        UserPage { users: page.users.iter().map(UserView::from).collect(), next_cursor: page.next_cursor }
+    }
+}
+
 /// `GET /v1/users/me/sessions`.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = SessionList)]
-pub struct SessionListDoc {
+pub struct SessionList {
     pub sessions: Vec<SessionView>,
-}
-
-/// `aud`: one audience as a string, several as an array (RFC 7519 §4.1.3).
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-#[schema(as = Audience)]
-pub enum AudienceDoc {
-    One(String),
-    Many(Vec<String>),
-}
-
-/// The claims of an access token (`tessera_verify::Claims`, RFC 9068).
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Claims)]
-pub struct ClaimsDoc {
-    pub iss: String,
-    /// A user id for people, the `client_id` for service clients.
-    pub sub: String,
-    pub aud: AudienceDoc,
-    /// NumericDate.
-    pub exp: i64,
-    /// NumericDate.
-    pub iat: i64,
-    /// NumericDate.
-    pub nbf: i64,
-    pub jti: String,
-    /// Space-separated scopes; may be empty.
-    pub scope: String,
-    pub client_id: String,
-    pub roles: Vec<String>,
-    /// Session id (people only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub sid: Option<String>,
-    /// Whether the token came straight from a password check (people only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub fresh: Option<bool>,
 }
 
 /// `/v1/auth/verify`: the token is valid and not revoked (otherwise the answer is 401).
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Verification)]
-pub struct VerifyDoc {
+pub struct Verification<'a> {
     /// Always `true`.
     pub active: bool,
-    pub claims: ClaimsDoc,
+    pub claims: &'a Claims,
 }
 
-/// A JWS algorithm Tessera signs with.
+/// `GET /v1/keys` (and `tessera keys list`).
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = SigningAlg)]
-pub enum SigningAlgDoc {
-    ES256,
-    RS256,
-    Ed25519,
-    EdDSA,
-    HS256,
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
 }
 
-/// Where a signing key stands in its life.
+/// `POST /v1/keys/rotate` (and `tessera keys rotate`): the key that signs from now on
+/// (`active`), or the key of a new algorithm published ahead of its use (`next`), which signs
+/// from `active_from`.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[schema(as = KeyStatus)]
-pub enum KeyStatusDoc {
-    Next,
-    Active,
-    Retiring,
-}
-
-/// A signing key as `/v1/keys` lists it (`service::KeyInfo`).
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Key)]
-pub struct KeyDoc {
+pub struct RotatedKeyView {
     pub kid: String,
-    pub alg: SigningAlgDoc,
-    pub status: KeyStatusDoc,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-/// `GET /v1/keys`.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = KeyList)]
-pub struct KeyListDoc {
-    pub keys: Vec<KeyDoc>,
-}
-
-/// `POST /v1/keys/rotate`: the key that signs from now on (`active`), or the key of a new
-/// algorithm published ahead of its use (`next`), which signs from `active_from`.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = RotatedKey)]
-pub struct RotatedKeyDoc {
-    pub kid: String,
-    pub alg: SigningAlgDoc,
-    pub status: KeyStatusDoc,
-    /// RFC 3339; only while an algorithm change waits for its key to be published long enough.
+    pub alg: SigningAlg,
+    pub status: KeyStatus,
+    /// Only while an algorithm change waits for its key to be published long enough.
     #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     #[schema(nullable = false)]
     pub active_from: Option<OffsetDateTime>,
 }
 
+impl From<RotatedKey> for RotatedKeyView {
+    fn from(rotated: RotatedKey) -> Self {
+        RotatedKeyView { kid: rotated.key.kid, alg: rotated.key.alg, status: rotated.key.status, active_from: rotated.active_from }
+    }
+}
+
+/// A JWS algorithm Tessera signs with, by its JOSE name.
+impl ToSchema for SigningAlg {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("SigningAlg")
+    }
+}
+
+impl PartialSchema for SigningAlg {
+    fn schema() -> RefOr<Schema> {
+        let all = [SigningAlg::ES256, SigningAlg::RS256, SigningAlg::Ed25519, SigningAlg::EdDSA, SigningAlg::HS256];
+        let described = ObjectBuilder::new().description(Some("A JWS algorithm Tessera signs with."));
+        described.schema_type(Type::String).enum_values(Some(all.map(SigningAlg::as_str))).into()
+    }
+}
+
+/// Where a signing key stands in its life, in lower case.
+impl ToSchema for KeyStatus {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("KeyStatus")
+    }
+}
+
+impl PartialSchema for KeyStatus {
+    fn schema() -> RefOr<Schema> {
+        let all = [KeyStatus::Next, KeyStatus::Active, KeyStatus::Retiring];
+        let described = ObjectBuilder::new().description(Some("Where a signing key stands in its life."));
+        described.schema_type(Type::String).enum_values(Some(all.map(KeyStatus::as_str))).into()
+    }
+}
+
 /// A public key (RFC 7517): EC P-256 (`crv`, `x`, `y`), RSA (`n`, `e`) or OKP Ed25519 (`crv`, `x`).
+///
+/// Documentation only: the JWKS is served as stored when each key was made, prebuilt once per
+/// key ring (`service::keys`), not built per request.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Jwk)]
 pub struct JwkDoc {
     pub kty: String,
     pub kid: String,
-    pub alg: SigningAlgDoc,
+    pub alg: SigningAlg,
     #[serde(rename = "use")]
     pub use_: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -274,55 +251,16 @@ pub struct JwkDoc {
     pub e: Option<String>,
 }
 
-/// `GET /.well-known/jwks.json`: empty with HS256.
+/// `GET /.well-known/jwks.json`: empty with HS256. Documentation only, as [`JwkDoc`].
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Jwks)]
 pub struct JwksDoc {
     pub keys: Vec<JwkDoc>,
 }
 
-/// A revoked access token (its `exp`, NumericDate), listed until 60 s after `exp` so that
-/// verifiers with a clock leeway of up to 60 s still see it.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = RevokedToken)]
-pub struct RevokedTokenDoc {
-    pub jti: String,
-    pub exp: i64,
-}
-
-/// An ended session: every token carrying this `sid` is revoked until `exp` (NumericDate).
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = RevokedSession)]
-pub struct RevokedSessionDoc {
-    pub sid: String,
-    pub exp: i64,
-}
-
-/// Every token of `sub` with `iat` before `not_before` (NumericDate) is revoked; `exp` is when
-/// the last token the cut-off can refuse expires (keep the cut-off at least until then).
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = RevokedSubject)]
-pub struct RevokedSubjectDoc {
-    pub sub: String,
-    pub not_before: i64,
-    pub exp: i64,
-}
-
-/// `GET /v1/revocations`.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = RevocationFeed)]
-pub struct RevocationFeedDoc {
-    /// Opaque; pass as `since` to get only what came after.
-    pub cursor: String,
-    pub tokens: Vec<RevokedTokenDoc>,
-    pub sessions: Vec<RevokedSessionDoc>,
-    pub subjects: Vec<RevokedSubjectDoc>,
-}
-
 /// One entry of the audit trail.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = AuditEvent)]
-pub struct AuditEventDoc {
+pub struct AuditEventView {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// What happened, e.g. `login.failed`.
@@ -337,52 +275,23 @@ pub struct AuditEventDoc {
     pub detail: Option<String>,
 }
 
-/// `GET /v1/audit`: newest first.
+impl From<AuditEvent> for AuditEventView {
+    fn from(e: AuditEvent) -> Self {
+        AuditEventView { at: e.at, kind: e.kind, actor: e.actor, subject: e.subject, ip: e.ip, detail: e.detail }
+    }
+}
+
+/// `GET /v1/audit` (and `tessera audit`): newest first.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = AuditPage)]
-pub struct AuditPageDoc {
-    pub events: Vec<AuditEventDoc>,
+pub struct AuditTrail {
+    pub events: Vec<AuditEventView>,
     /// Pass as `cursor` for older events; `null` on the last page.
     #[schema(required)]
     pub next_cursor: Option<String>,
 }
 
-/// `GET /`.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Service)]
-pub struct ServiceDoc {
-    #[schema(pattern = "^tessera$")]
-    pub name: String,
-    pub version: String,
-}
-
-/// `GET /healthz` and `GET /readyz`.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Status)]
-pub struct StatusDoc {
-    /// `ok` (alive) or `ready` (the database answers).
-    #[schema(pattern = "^(ok|ready)$")]
-    pub status: String,
-}
-
-/// RFC 8414 authorization-server metadata.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = AuthorizationServerMetadata)]
-pub struct MetadataDoc {
-    pub issuer: String,
-    pub token_endpoint: String,
-    pub jwks_uri: String,
-    pub introspection_endpoint: String,
-    pub revocation_endpoint: String,
-    pub grant_types_supported: Vec<String>,
-    pub token_endpoint_auth_methods_supported: Vec<String>,
-    pub introspection_endpoint_auth_methods_supported: Vec<String>,
-    pub revocation_endpoint_auth_methods_supported: Vec<String>,
-    /// Scopes the server itself defines (none yet); clients' own scopes are not published.
-    pub scopes_supported: Vec<String>,
-    /// Empty until there is an authorization endpoint.
-    pub response_types_supported: Vec<String>,
-    pub subject_types_supported: Vec<String>,
-    /// The algorithms of every published key: the active, the next and retiring ones.
-    pub id_token_signing_alg_values_supported: Vec<SigningAlgDoc>,
+impl From<AuditPage> for AuditTrail {
+    fn from(page: AuditPage) -> Self {
+        AuditTrail { events: page.events.into_iter().map(AuditEventView::from).collect(), next_cursor: page.next_cursor }
+    }
 }

@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 const CONFIGURED_ALG: &str = "configured_signing_alg";
 
 /// A key as `/v1/keys` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     /// Key id.
     pub kid: String,
@@ -49,13 +49,11 @@ fn switch_time(next: &StoredKey) -> OffsetDateTime {
 
 /// What a rotation did: a key that signs from now on (`status: active`), or a key published
 /// as `next` that signs later (`active_from` when an algorithm change switches by itself).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RotatedKey {
     /// The key.
-    #[serde(flatten)]
     pub key: KeyInfo,
     /// When the published key starts signing, for an algorithm change.
-    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub active_from: Option<OffsetDateTime>,
 }
 

@@ -183,3 +183,27 @@ async fn a_path_segment_that_is_not_utf8_is_a_400_problem() {
     }
     problem(app.get("/v1/users/%FF").await, StatusCode::BAD_REQUEST, "malformed_request").await;
 }
+
+#[tokio::test]
+async fn every_route_behind_a_per_address_limit_documents_its_429() {
+    let doc = document().await;
+
+    for (path, method) in tessera::http::limited_routes() {
+        let operation = &doc["paths"][path][method.as_str().to_lowercase()];
+        assert!(operation["responses"].get("429").is_some(), "{method} {path} does not document 429");
+    }
+}
+
+#[tokio::test]
+async fn a_body_with_flattened_fields_is_documented_as_one_closed_object() {
+    let doc = document().await;
+
+    let operation = &doc["paths"]["/v1/clients"]["post"];
+    let schema = resolve(&doc, &operation["responses"]["201"]["content"]["application/json"]["schema"]);
+    assert!(schema.get("allOf").is_none(), "{schema}");
+    assert_eq!(schema["additionalProperties"], false, "{schema}");
+    for field in ["client_id", "name", "created_at", "client_secret"] {
+        assert!(schema["properties"].get(field).is_some(), "NewClientView lacks {field}: {schema}");
+        assert!(schema["required"].as_array().unwrap().iter().any(|f| f == field), "{field} is not required: {schema}");
+    }
+}
