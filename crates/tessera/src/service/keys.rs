@@ -10,11 +10,10 @@
 use super::accounts::require_admin;
 use super::error::{Error, Result};
 use super::{LEEWAY_SECS, Tessera};
-use crate::domain::keys::{self, KeyStatus, Kid, MasterKey, PrivateKeyDer, Signer, SigningAlg, VerifyingKey};
+use crate::domain::keys::{self, KeyStatus, Kid, MasterKey, PrivateKeyDer, Signer, SigningAlg};
 use crate::store::{KeyRotation, StoreError, StoredKey};
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tessera_verify::Claims;
 use time::OffsetDateTime;
@@ -74,7 +73,8 @@ impl RotatedKey {
 #[derive(Debug)]
 pub(crate) struct KeySet {
     pub(crate) signer: Arc<Signer>,
-    pub(crate) verifiers: HashMap<Kid, VerifyingKey>,
+    /// Every key a live token may be signed with, parsed once, as tessera-verify checks them.
+    pub(crate) verifiers: tessera_verify::KeySet,
     pub(crate) listing: Vec<KeyInfo>,
     pub(crate) jwks: Arc<serde_json::Value>,
 }
@@ -343,7 +343,7 @@ impl Tessera {
 
     fn build_key_set(&self, stored: &[StoredKey]) -> Result<KeySet> {
         let mut signer = None;
-        let mut verifiers = HashMap::new();
+        let mut verifiers = tessera_verify::KeySet::default();
         let mut listing = Vec::new();
         let mut published = Vec::new();
         for key in stored {
@@ -351,14 +351,14 @@ impl Tessera {
                 SigningAlg::HS256 => match &self.settings.hs256_secret {
                     // A key made under another secret can no longer be checked: skip it.
                     Some(secret) if Some(&key.kid) == self.hs256_kid().as_ref() => {
-                        VerifyingKey::hs256(key.kid.clone(), secret.expose_secret().as_bytes())
+                        tessera_verify::VerifyingKey::hs256(secret.expose_secret().as_bytes())
                     }
                     _ => continue,
                 },
                 alg => {
                     let json = key.public_jwk.as_deref().ok_or_else(|| Error::internal("stored key has no public JWK"))?;
                     let jwk: serde_json::Value = serde_json::from_str(json).map_err(Error::internal)?;
-                    let verifier = VerifyingKey::from_jwk(alg, key.kid.clone(), &jwk).map_err(Error::internal)?;
+                    let verifier = keys::verifying_key(alg, &jwk).map_err(Error::internal)?;
                     published.push(jwk);
                     verifier
                 }
@@ -366,7 +366,7 @@ impl Tessera {
             if key.status == KeyStatus::Active {
                 signer = Some(Arc::new(self.signer_for(key)?));
             }
-            verifiers.insert(key.kid.clone(), verifier);
+            verifiers.insert(key.kid.as_str(), verifier);
             listing.push(KeyInfo { kid: key.kid.to_string(), alg: key.alg, status: key.status, created_at: key.created_at });
         }
         let signer = signer.ok_or_else(|| Error::internal("no usable active signing key (HS256 active without TESSERA_HS256_SECRET?)"))?;
@@ -441,7 +441,7 @@ mod tests {
 
     fn set(kid: &str) -> KeySet {
         let secret = [7u8; 32];
-        let verifiers = HashMap::from([(Kid::new(kid), VerifyingKey::hs256(Kid::new(kid), &secret))]);
+        let verifiers = [(kid.to_owned(), tessera_verify::VerifyingKey::hs256(&secret))].into_iter().collect();
         KeySet {
             signer: Arc::new(Signer::hs256(Kid::new(kid), &secret)),
             verifiers,
@@ -466,7 +466,7 @@ mod tests {
         ring.replace(set("k2")).unwrap();
 
         assert_eq!(ring.get().unwrap().signer.kid().as_str(), "k2");
-        assert!(ring.get().unwrap().verifiers.contains_key(&Kid::new("k2")));
+        assert!(ring.get().unwrap().verifiers.get("k2").is_some());
         assert_eq!(held.signer.kid().as_str(), "k1", "a reader's set is never changed under it");
     }
 

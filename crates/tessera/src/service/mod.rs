@@ -105,6 +105,8 @@ pub struct Tessera {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) settings: Settings,
     pub(crate) keys: KeyRing,
+    /// What every access token must say (`iss`, time with [`LEEWAY_SECS`]), made once.
+    pub(crate) expected: tessera_verify::Expected,
     pub(crate) revocations: RevocationList,
     pub(crate) hasher: PasswordHasher,
     pub(crate) rate_limiter: IpRateLimiter,
@@ -119,11 +121,15 @@ impl Tessera {
     pub async fn start(config: &Config, store: DynStore, clock: Arc<dyn Clock>) -> Result<Arc<Self>> {
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
         let hasher = PasswordHasher::new(&config.argon2, config.hash_queue, metrics.hash_wait.clone())?;
+        let expected = tessera_verify::Expected::any_audience(config.issuer.clone())
+            .with_leeway(Duration::from_secs(LEEWAY_SECS.unsigned_abs()))
+            .map_err(Error::internal)?;
         let tessera = Arc::new(Tessera {
             store,
             clock,
             settings: Settings::from_config(config),
             keys: KeyRing::empty(),
+            expected,
             revocations: RevocationList::default(),
             hasher,
             rate_limiter: IpRateLimiter::new(config.rate_limit_per_ip),
