@@ -1,11 +1,10 @@
 //! `GET /v1/audit`: the audit trail, for admins.
 
 use super::error::{ApiError, ProblemAnswer};
-use super::extract::Bearer;
+use super::extract::{Bearer, Query};
 use super::views::AuditPageDoc;
 use crate::state::AppState;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
@@ -38,9 +37,8 @@ pub struct AuditQuery {
 pub async fn trail(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<AuditQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
     let page = app.audit_trail(&claims, q.limit, q.cursor.as_deref()).await?;
     Ok(axum::Json(json!({ "events": page.events.iter().map(event_json).collect::<Vec<_>>(), "next_cursor": page.next_cursor })))
 }

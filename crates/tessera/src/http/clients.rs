@@ -3,7 +3,7 @@
 use super::error::{ApiError, ProblemAnswer};
 use super::extract::{Bearer, Json, Path};
 use crate::domain::Client;
-use crate::service::ClientSpec;
+use crate::service::{ClientMeta, ClientSpec};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -107,10 +107,11 @@ pub struct CreateBody {
 pub async fn create(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
+    meta: ClientMeta,
     Json(body): Json<CreateBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let spec = ClientSpec { name: body.name, scopes: body.scopes, roles: body.roles, audiences: body.audiences };
-    let created = app.create_client(&claims, spec).await?;
+    let created = app.create_client(&claims, spec, &meta).await?;
     let view = ClientView::new(&created.client, app.client_audiences(&created.client), Some(created.secret.expose().to_owned()));
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
@@ -165,8 +166,13 @@ pub async fn get(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): 
         (status = 404, response = ProblemAnswer),
     )
 )]
-pub async fn delete(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    app.delete_client(&claims, &id).await?;
+pub async fn delete(
+    State(app): State<AppState>,
+    Bearer(claims): Bearer,
+    meta: ClientMeta,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.delete_client(&claims, &id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -187,8 +193,9 @@ pub async fn delete(State(app): State<AppState>, Bearer(claims): Bearer, Path(id
 pub async fn rotate_secret(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
+    meta: ClientMeta,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (id, secret) = app.rotate_client_secret(&claims, &id).await?;
+    let (id, secret) = app.rotate_client_secret(&claims, &id, &meta).await?;
     Ok(axum::Json(json!({ "client_id": id.to_string(), "client_secret": secret.expose() })))
 }

@@ -1,10 +1,10 @@
 //! Signing keys: the public JWKS, and the admin listing and rotation.
 
 use super::error::{ApiError, ProblemAnswer};
-use super::extract::{Bearer, Json, RawBody};
+use super::extract::{Bearer, OptionalJson};
 use super::views::{JwksDoc, KeyListDoc, RotatedKeyDoc, SigningAlgDoc};
 use crate::domain::keys::SigningAlg;
-use crate::service::Error;
+use crate::service::{ClientMeta, Error};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -75,14 +75,14 @@ pub struct RotateBody {
         (status = 409, response = ProblemAnswer),
     )
 )]
-pub async fn rotate(State(app): State<AppState>, Bearer(claims): Bearer, RawBody(body): RawBody) -> Result<impl IntoResponse, ApiError> {
-    let alg = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let Json(RotateBody { alg }) = parse_json(&body)?;
-        alg.map(|a| a.parse::<SigningAlg>().map_err(|e| Error::Validation(format!("alg: {e}")))).transpose()?
-    };
-    let rotated = app.admin_rotate_keys(&claims, alg).await?;
+pub async fn rotate(
+    State(app): State<AppState>,
+    Bearer(claims): Bearer,
+    meta: ClientMeta,
+    OptionalJson(body): OptionalJson<RotateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let alg = body.and_then(|b| b.alg).map(|a| a.parse::<SigningAlg>().map_err(|e| Error::Validation(format!("alg: {e}")))).transpose()?;
+    let rotated = app.admin_rotate_keys(&claims, alg, &meta).await?;
     Ok((StatusCode::CREATED, axum::Json(rotated_json(&rotated))))
 }
 
@@ -94,10 +94,4 @@ pub fn rotated_json(rotated: &crate::service::RotatedKey) -> serde_json::Value {
         body["active_from"] = at.into();
     }
     body
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Json<T>, ApiError> {
-    serde_json::from_slice(body)
-        .map(Json)
-        .map_err(|_| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", "the body is not valid JSON"))
 }

@@ -1,11 +1,11 @@
 //! `/v1/users/*`: the caller's own account and sessions, other accounts, administration.
 
 use super::error::{ApiError, ProblemAnswer, RetryLaterAnswer};
-use super::extract::{Bearer, Client, Json, Path};
+use super::extract::{Bearer, Json, Path, Query};
 use super::views::{PublicUserView, SessionListDoc, SessionView, SomeUserViewDoc, UserPageDoc, UserView};
-use crate::service::{AdminUserPatch, ProfilePatch};
+use crate::service::{AdminUserPatch, ClientMeta, ProfilePatch};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -57,9 +57,10 @@ pub struct PatchMeBody {
 pub async fn patch_me(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
+    meta: ClientMeta,
     Json(body): Json<PatchMeBody>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = app.update_me(&claims, ProfilePatch { username: body.username, email: body.email }).await?;
+    let user = app.update_me(&claims, ProfilePatch { username: body.username, email: body.email }, &meta).await?;
     Ok(axum::Json(UserView::from(&user)))
 }
 
@@ -90,7 +91,7 @@ pub struct PasswordBody {
 pub async fn change_password(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
-    Client(meta): Client,
+    meta: ClientMeta,
     Json(body): Json<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     app.change_password(&claims, body.current_password, body.new_password, &meta).await?;
@@ -110,8 +111,8 @@ pub async fn change_password(
         (status = 404, response = ProblemAnswer),
     )
 )]
-pub async fn delete_me(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<StatusCode, ApiError> {
-    app.delete_me(&claims).await?;
+pub async fn delete_me(State(app): State<AppState>, Bearer(claims): Bearer, meta: ClientMeta) -> Result<StatusCode, ApiError> {
+    app.delete_me(&claims, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -143,8 +144,13 @@ pub async fn sessions(State(app): State<AppState>, Bearer(claims): Bearer) -> Re
         (status = 404, response = ProblemAnswer),
     )
 )]
-pub async fn end_session(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    app.end_session(&claims, &id).await?;
+pub async fn end_session(
+    State(app): State<AppState>,
+    Bearer(claims): Bearer,
+    meta: ClientMeta,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.end_session(&claims, &id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -196,9 +202,8 @@ pub struct ListQuery {
 pub async fn list_users(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
     let page = app.list_users(&claims, q.limit, q.cursor.as_deref()).await?;
     let users: Vec<UserView> = page.users.iter().map(UserView::from).collect();
     Ok(axum::Json(json!({ "users": users, "next_cursor": page.next_cursor })))
@@ -233,10 +238,11 @@ pub struct AdminPatchBody {
 pub async fn admin_patch_user(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
+    meta: ClientMeta,
     Path(id): Path<String>,
     Json(body): Json<AdminPatchBody>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = app.admin_update_user(&claims, &id, AdminUserPatch { disabled: body.disabled, roles: body.roles }).await?;
+    let user = app.admin_update_user(&claims, &id, AdminUserPatch { disabled: body.disabled, roles: body.roles }, &meta).await?;
     Ok(axum::Json(UserView::from(&user)))
 }
 
@@ -256,8 +262,9 @@ pub async fn admin_patch_user(
 pub async fn admin_delete_user(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
+    meta: ClientMeta,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.admin_delete_user(&claims, &id).await?;
+    app.admin_delete_user(&claims, &id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }

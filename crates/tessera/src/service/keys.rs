@@ -9,7 +9,7 @@
 
 use super::accounts::require_admin;
 use super::error::{Error, Result};
-use super::{LEEWAY_SECS, Tessera};
+use super::{ClientMeta, LEEWAY_SECS, Tessera};
 use crate::domain::keys::{self, KeyStatus, Kid, MasterKey, PrivateKeyDer, Signer, SigningAlg};
 use crate::store::{KeyRotation, StoreError, StoredKey};
 use secrecy::ExposeSecret;
@@ -173,6 +173,11 @@ impl Tessera {
     /// `actor` is who asked, for the audit trail: an admin's `sub`, `cli`, `schedule` or
     /// `configuration`.
     pub async fn rotate_keys(&self, actor: &str, alg: Option<SigningAlg>) -> Result<RotatedKey> {
+        self.rotate_keys_from(actor, alg, &ClientMeta::default()).await
+    }
+
+    /// [`Self::rotate_keys`] asked for by a request from `meta`.
+    async fn rotate_keys_from(&self, actor: &str, alg: Option<SigningAlg>, meta: &ClientMeta) -> Result<RotatedKey> {
         let now = self.now();
         let stored = self.store.keys().await?;
         let active = stored.iter().find(|k| k.status == KeyStatus::Active);
@@ -226,19 +231,19 @@ impl Tessera {
         let key = &rotated.key;
         if key.status == KeyStatus::Active {
             tracing::info!(kid = %key.kid, alg = %key.alg, "signing key rotated");
-            self.audit("key.rotated", Some(actor), Some(&key.kid), Some(key.alg.to_string())).await;
+            self.audit(meta, "key.rotated", Some(actor), Some(&key.kid), Some(key.alg.to_string())).await;
         } else {
             tracing::info!(kid = %key.kid, alg = %key.alg, active_from = ?rotated.active_from, "next signing key published");
-            self.audit("key.rotated", Some(actor), Some(&key.kid), Some(format!("{} published as next", key.alg))).await;
+            self.audit(meta, "key.rotated", Some(actor), Some(&key.kid), Some(format!("{} published as next", key.alg))).await;
         }
         self.reload_keys().await?;
         Ok(rotated)
     }
 
     /// Rotates the keys for an admin (see [`Self::rotate_keys`]).
-    pub async fn admin_rotate_keys(&self, caller: &Claims, alg: Option<SigningAlg>) -> Result<RotatedKey> {
+    pub async fn admin_rotate_keys(&self, caller: &Claims, alg: Option<SigningAlg>, meta: &ClientMeta) -> Result<RotatedKey> {
         require_admin(caller)?;
-        self.rotate_keys(&caller.sub, alg).await
+        self.rotate_keys_from(&caller.sub, alg, meta).await
     }
 
     /// The keys and their states, for an admin.

@@ -10,6 +10,7 @@ mod error;
 mod forward;
 mod introspection;
 mod keys;
+mod oauth;
 mod passwords;
 mod ratelimit;
 mod revocation;
@@ -17,15 +18,16 @@ mod sessions;
 mod tokens;
 
 pub use accounts::{AdminUserPatch, ProfilePatch, Registration, UserPage};
-pub use audit::{AuditPage, with_client_ip};
+pub use audit::AuditPage;
 pub use clients::{ClientSpec, GrantRefused, InvalidClient, NewClient};
 pub use error::{Error, Result, TokenError};
 pub use forward::{Requirements, Unmet, meets};
 pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use keys::{ALGORITHM_CHANGE_DELAY, KeyInfo, KeyRing, RotatedKey};
+pub use oauth::{ClientAuth, OAuthRefusal, OAuthResult, TokenRequest};
 pub use passwords::PasswordHasher;
 pub use ratelimit::IpRateLimiter;
-pub use revocation::{FeedPage, FeedReader, RevocationList};
+pub use revocation::{FeedPage, FeedReader, MAX_FEED_WAIT, RevocationList};
 pub use sessions::{ClientMeta, IssuedTokens, LoginId};
 
 use crate::clock::Clock;

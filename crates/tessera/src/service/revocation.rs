@@ -93,6 +93,9 @@ pub struct FeedPage {
     pub entries: Vec<Revocation>,
 }
 
+/// The longest a reader of the feed may wait for news, seconds.
+pub const MAX_FEED_WAIT: u64 = 30;
+
 /// Who asks to read the revocation feed.
 #[derive(Debug, Clone, Copy)]
 pub enum FeedReader<'a> {
@@ -111,7 +114,7 @@ pub enum FeedReader<'a> {
 
 impl Tessera {
     /// Any authenticated client, or an admin, may read the feed.
-    pub async fn authorize_feed_reader(&self, reader: FeedReader<'_>) -> Result<()> {
+    async fn authorize_feed_reader(&self, reader: FeedReader<'_>) -> Result<()> {
         match reader {
             FeedReader::Bearer(token) => require_admin(self.authenticate(token).map_err(Error::Bearer)?.as_ref()),
             FeedReader::Client { id, secret } => match self.authenticate_client(id, secret).await? {
@@ -144,9 +147,21 @@ impl Tessera {
         self.sync_revocations().await
     }
 
-    /// Feed entries after `since` (all live ones when `None`); when there are none yet,
-    /// waits up to `wait` for the next one to arrive on this instance.
-    pub async fn revocation_feed(&self, since: Option<i64>, wait: std::time::Duration) -> Result<FeedPage> {
+    /// The feed for `reader` (any authenticated client, or an admin): entries after the cursor
+    /// `since` (all live ones when `None`); when there are none yet, waits up to `wait` whole
+    /// seconds (at most [`MAX_FEED_WAIT`]) for the next one to arrive on this instance. The
+    /// reader is checked before the parameters.
+    pub async fn revocation_feed(&self, reader: FeedReader<'_>, since: Option<&str>, wait: Option<&str>) -> Result<FeedPage> {
+        self.authorize_feed_reader(reader).await?;
+        let since = since.map(|s| s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(Error::InvalidCursor)).transpose()?;
+        let wait = match wait {
+            None | Some("") => 0,
+            Some(w) => w.parse::<u64>().map_err(|_| Error::Validation("wait must be whole seconds (0 to 30)".into()))?.min(MAX_FEED_WAIT),
+        };
+        self.wait_for_feed(since, std::time::Duration::from_secs(wait)).await
+    }
+
+    async fn wait_for_feed(&self, since: Option<i64>, wait: std::time::Duration) -> Result<FeedPage> {
         let mut applied = self.revocations.applied.subscribe();
         let page = self.feed_page(since).await?;
         if !page.entries.is_empty() || wait.is_zero() {
