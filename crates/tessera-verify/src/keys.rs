@@ -5,7 +5,7 @@
 use crate::{Claims, VerifyError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -22,6 +22,7 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
     issuer: String,
+    /// Empty only for [`Expected::any_audience`].
     audiences: Vec<String>,
     leeway: i64,
 }
@@ -31,6 +32,15 @@ impl Expected {
     pub fn new(issuer: impl Into<String>) -> Self {
         let issuer = issuer.into();
         Expected { audiences: vec![issuer.clone()], issuer, leeway: secs(DEFAULT_LEEWAY) }
+    }
+
+    /// Expects `iss` = `issuer` and takes a token for any audience; 5 s leeway. For the issuer
+    /// itself, which answers for every resource it issues tokens to (introspection, its
+    /// revocation endpoint) and checks the audience of each use itself. A resource server must
+    /// name its own audience instead ([`Expected::new`], [`Expected::with_audiences`]): a
+    /// verifier that accepts every audience accepts tokens minted for other services.
+    pub fn any_audience(issuer: impl Into<String>) -> Self {
+        Expected { issuer: issuer.into(), audiences: Vec::new(), leeway: secs(DEFAULT_LEEWAY) }
     }
 
     /// Replaces the accepted audiences; a token is accepted when its `aud` names any of them.
@@ -58,7 +68,7 @@ impl Expected {
         &self.issuer
     }
 
-    /// The accepted audiences.
+    /// The accepted audiences (empty: any, see [`Expected::any_audience`]).
     pub fn audiences(&self) -> &[String] {
         &self.audiences
     }
@@ -73,7 +83,7 @@ impl Expected {
         if claims.iss != self.issuer {
             return Err(VerifyError::WrongIssuer);
         }
-        if !self.audiences.iter().any(|a| claims.aud.contains(a)) {
+        if !self.audiences.is_empty() && !self.audiences.iter().any(|a| claims.aud.contains(a)) {
             return Err(VerifyError::WrongAudience);
         }
         // Same boundaries as Tessera: expired once `exp + leeway` is reached.
@@ -107,6 +117,54 @@ impl std::fmt::Debug for VerifyingKey {
 }
 
 impl VerifyingKey {
+    /// Parses one public JWK, which must name its `alg` (an asymmetric signature algorithm),
+    /// not be meant for encryption, and hold a key of that algorithm's type and curve. The
+    /// reason it is unusable otherwise is [`VerifyError::Config`]; the JWK's `kid` is not read.
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, VerifyError> {
+        fn unusable<T>(why: &str) -> Result<T, VerifyError> {
+            Err(VerifyError::Config(format!("unusable JWK: {why}")))
+        }
+        if jwk.common.public_key_use.as_ref().is_some_and(|u| *u != PublicKeyUse::Signature) {
+            return unusable("not a signature key");
+        }
+        let Some(declared) = jwk.common.key_algorithm else { return unusable("no `alg`") };
+        let (alg, name) = match (declared, &jwk.algorithm) {
+            // jsonwebtoken 11 reads RFC 9864's `Ed25519` as an unknown algorithm. On an
+            // Ed25519 key no other signature algorithm exists, so that is what it must be.
+            (KeyAlgorithm::UNKNOWN_ALGORITHM, AlgorithmParameters::OctetKeyPair(p)) if p.curve == EllipticCurve::Ed25519 => {
+                (Algorithm::EdDSA, ED25519)
+            }
+            (declared, _) => match signing_alg(declared) {
+                Some(known) => known,
+                None => return unusable("not an asymmetric signature algorithm"),
+            },
+        };
+        // jsonwebtoken checks only the key family when verifying: a P-384 key published for
+        // ES256 would be taken here and fail every token later, far from the cause.
+        let fits = match (&jwk.algorithm, alg) {
+            (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => p.curve == EllipticCurve::P256,
+            (AlgorithmParameters::EllipticCurve(p), Algorithm::ES384) => p.curve == EllipticCurve::P384,
+            (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => p.curve == EllipticCurve::Ed25519,
+            (
+                AlgorithmParameters::RSA(_),
+                Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512,
+            ) => true,
+            _ => false,
+        };
+        if !fits {
+            return unusable("the key type or curve does not fit its `alg`");
+        }
+        let key = DecodingKey::from_jwk(jwk).or_else(|_| unusable("the key does not parse"))?;
+        Ok(VerifyingKey { alg, name, key })
+    }
+
+    /// An HS256 key over a shared secret. Whoever holds the secret can also mint tokens, so
+    /// only the issuer itself (or a service it shares the secret with on purpose) makes one;
+    /// [`KeySet::from_jwks`] never does.
+    pub fn hs256(secret: &[u8]) -> Self {
+        VerifyingKey { alg: Algorithm::HS256, name: "HS256", key: DecodingKey::from_secret(secret) }
+    }
+
     /// The signature algorithm the key was published for (its JWK `alg`; both `Ed25519` and
     /// `EdDSA` keys compute jsonwebtoken's `EdDSA`).
     pub fn alg(&self) -> Algorithm {
@@ -128,46 +186,25 @@ pub struct KeySet {
     keys: HashMap<String, VerifyingKey>,
 }
 
+impl FromIterator<(String, VerifyingKey)> for KeySet {
+    fn from_iter<I: IntoIterator<Item = (String, VerifyingKey)>>(keys: I) -> Self {
+        KeySet { keys: keys.into_iter().collect() }
+    }
+}
+
 impl KeySet {
     /// Parses every usable key of `jwks`. A key is skipped (never guessed at) when it has no
-    /// `kid`, no `alg`, is meant for encryption, is symmetric (HS*: a verifier holding an
-    /// HMAC key could mint tokens), or its key type does not fit its `alg`.
+    /// `kid`, or [`VerifyingKey::from_jwk`] refuses it: no `alg`, meant for encryption,
+    /// symmetric (HS*: a verifier holding an HMAC key could mint tokens), or its key type does
+    /// not fit its `alg`.
     pub fn from_jwks(jwks: &JwkSet) -> Self {
-        let mut keys = HashMap::new();
-        for jwk in &jwks.keys {
-            let Some(kid) = jwk.common.key_id.clone() else { continue };
-            if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
-                continue;
-            }
-            let Some(declared) = jwk.common.key_algorithm else { continue };
-            let (alg, name) = match (declared, &jwk.algorithm) {
-                // jsonwebtoken 11 reads RFC 9864's `Ed25519` as an unknown algorithm. On an
-                // Ed25519 key no other signature algorithm exists, so that is what it must be.
-                (KeyAlgorithm::UNKNOWN_ALGORITHM, AlgorithmParameters::OctetKeyPair(p)) if p.curve == EllipticCurve::Ed25519 => {
-                    (Algorithm::EdDSA, ED25519)
-                }
-                (declared, _) => match signing_alg(declared) {
-                    Some(known) => known,
-                    None => continue,
-                },
-            };
-            let fits = matches!(
-                (&jwk.algorithm, alg),
-                (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256 | Algorithm::ES384)
-                    | (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
-                    | (
-                        AlgorithmParameters::RSA(_),
-                        Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512
-                    )
-            );
-            if !fits {
-                continue;
-            }
-            if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                keys.insert(kid, VerifyingKey { alg, name, key });
-            }
-        }
-        KeySet { keys }
+        jwks.keys.iter().filter_map(|jwk| Some((jwk.common.key_id.clone()?, VerifyingKey::from_jwk(jwk).ok()?))).collect()
+    }
+
+    /// Adds (or replaces) the key under `kid`: for keys that do not come from a JWKS, such as
+    /// the issuer's own HS256 secret ([`VerifyingKey::hs256`]).
+    pub fn insert(&mut self, kid: impl Into<String>, key: VerifyingKey) {
+        self.keys.insert(kid.into(), key);
     }
 
     /// The key published under `kid`.
@@ -185,7 +222,9 @@ impl KeySet {
         self.keys.is_empty()
     }
 
-    /// Verifies `token` completely (except revocation) at `now` (NumericDate seconds).
+    /// Verifies `token` completely (except revocation) at `now` (NumericDate seconds): at most
+    /// 8 KiB, `typ` `at+jwt`, a `kid` of this set, the `alg` its key is for, the signature,
+    /// then [`Expected::check_claims`].
     pub fn verify(&self, token: &str, expected: &Expected, now: i64) -> Result<Claims, VerifyError> {
         let header = parse_header(token)?;
         let key = self.get(kid_of(&header)?).ok_or(VerifyError::UnknownKey)?;

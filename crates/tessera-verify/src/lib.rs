@@ -81,8 +81,8 @@ mod extract;
 pub use claims::{Audience, Claims};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::VerifyError;
-/// The JWKS type keys are parsed from (re-exported so callers need not name jsonwebtoken).
-pub use jsonwebtoken::jwk::JwkSet;
+/// The JWKS and JWK types keys are parsed from (re-exported so callers need not name jsonwebtoken).
+pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 pub use keys::{DEFAULT_LEEWAY, Expected, KeySet, MAX_LEEWAY, VerifyingKey};
 pub use revocations::{DEFAULT_MAX_TOKEN_LIFETIME, FeedPage, RevocationSet, RevokedSession, RevokedSubject, RevokedToken};
 

@@ -96,23 +96,42 @@ impl RevocationSet {
     /// Adds one page of the feed.
     pub fn apply(&mut self, page: &FeedPage) {
         for t in &page.tokens {
-            let until = t.exp.saturating_add(self.leeway);
-            let slot = self.tokens.entry(t.jti.clone()).or_insert(until);
-            *slot = (*slot).max(until);
+            self.revoke_token(&t.jti, t.exp);
         }
         for s in &page.sessions {
-            let until = s.exp.saturating_add(self.leeway);
-            let slot = self.sessions.entry(s.sid.clone()).or_insert(until);
-            *slot = (*slot).max(until);
+            self.revoke_session(&s.sid, s.exp);
         }
         for s in &page.subjects {
-            // A server's access-token TTL may be longer than our `max_token_lifetime`: then its
-            // `exp` keeps the cut-off, or disabled people's tokens would verify again.
-            let until = s.exp.unwrap_or(i64::MIN).max(s.not_before.saturating_add(self.subject_retention)).saturating_add(self.leeway);
-            // Only the latest cut-off matters: it refuses everything an earlier one did.
-            let slot = self.subjects.entry(s.sub.clone()).or_insert((s.not_before, until));
-            *slot = (slot.0.max(s.not_before), slot.1.max(until));
+            self.revoke_subject(&s.sub, s.not_before, s.exp);
         }
+    }
+
+    /// Revokes the token `jti`, which expires at `exp`.
+    pub fn revoke_token(&mut self, jti: &str, exp: i64) {
+        let until = exp.saturating_add(self.leeway);
+        keep_latest(self.tokens.entry(jti.to_owned()).or_insert(until), until);
+    }
+
+    /// Ends the session `sid`, whose last token expires at `exp`.
+    pub fn revoke_session(&mut self, sid: &str, exp: i64) {
+        let until = exp.saturating_add(self.leeway);
+        keep_latest(self.sessions.entry(sid.to_owned()).or_insert(until), until);
+    }
+
+    /// Revokes every token of `sub` issued before `not_before`; `exp`, when given, is when the
+    /// last of them expires.
+    pub fn revoke_subject(&mut self, sub: &str, not_before: i64, exp: Option<i64>) {
+        // A server's access-token TTL may be longer than our `max_token_lifetime`: then its
+        // `exp` keeps the cut-off, or disabled people's tokens would verify again.
+        let until = exp.unwrap_or(i64::MIN).max(not_before.saturating_add(self.subject_retention)).saturating_add(self.leeway);
+        // Only the latest cut-off matters: it refuses everything an earlier one did.
+        let slot = self.subjects.entry(sub.to_owned()).or_insert((not_before, until));
+        *slot = (slot.0.max(not_before), slot.1.max(until));
+    }
+
+    /// The latest cut-off of `sub`: its tokens issued before this second are revoked.
+    pub fn subject_not_before(&self, sub: &str) -> Option<i64> {
+        self.subjects.get(sub).map(|(not_before, _)| *not_before)
     }
 
     /// Whether `claims` name a revoked token, session or subject cut-off.
@@ -138,6 +157,10 @@ impl RevocationSet {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+fn keep_latest(slot: &mut i64, until: i64) {
+    *slot = (*slot).max(until);
 }
 
 #[cfg(test)]
@@ -220,6 +243,36 @@ mod tests {
         set.prune(1904);
         assert_eq!(set.len(), 2, "a short exp does not undercut max_token_lifetime");
         set.prune(1905);
+        assert!(set.is_empty());
+    }
+
+    #[test]
+    fn single_entries_revoke_like_a_page_and_a_cut_off_only_moves_forward() {
+        let mut set = RevocationSet::new(Duration::ZERO, Duration::from_secs(5));
+        set.revoke_token("j1", 2000);
+        set.revoke_session("s1", 2000);
+        set.revoke_subject("u", 1000, Some(1900));
+        set.revoke_subject("u", 900, Some(1950));
+
+        assert!(set.is_revoked(&claims("j1", "x", None, 1000)));
+        assert!(set.is_revoked(&claims("j2", "x", Some("s1"), 1000)));
+        assert_eq!(set.subject_not_before("u"), Some(1000), "the earlier cut-off does not undo the later");
+        assert_eq!(set.subject_not_before("v"), None);
+        assert!(set.is_revoked(&claims("j3", "u", None, 950)));
+        set.prune(1954);
+        assert_eq!(set.len(), 3, "the subject is kept until the latest exp plus leeway");
+        set.prune(1955);
+        assert_eq!(set.len(), 2);
+    }
+
+    #[test]
+    fn a_token_entry_is_kept_until_its_exp_plus_leeway_and_not_at_it() {
+        let mut set = RevocationSet::new(Duration::ZERO, Duration::from_secs(5));
+        set.revoke_token("j1", 2000);
+        set.revoke_token("j1", 1000);
+        set.prune(2004);
+        assert!(set.is_revoked(&claims("j1", "x", None, 1000)), "an earlier exp does not shorten it");
+        set.prune(2005);
         assert!(set.is_empty());
     }
 }

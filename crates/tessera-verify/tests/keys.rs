@@ -7,7 +7,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use std::time::Duration;
 use support::{ISSUER, NOW, TestKey, b64, jwks};
-use tessera_verify::{Expected, KeySet, VerifyError};
+use tessera_verify::{Expected, KeySet, VerifyError, VerifyingKey};
 
 fn setup() -> (TestKey, KeySet, Expected) {
     let key = TestKey::es256("k1");
@@ -118,4 +118,58 @@ fn leeway_is_bounded() {
     assert!(Expected::new(ISSUER).with_leeway(Duration::from_secs(60)).is_ok());
     assert!(matches!(Expected::new(ISSUER).with_leeway(Duration::from_secs(61)), Err(VerifyError::Config(_))));
     assert!(Expected::new(ISSUER).with_audiences(vec![]).is_err());
+}
+
+#[test]
+fn an_hs256_key_added_by_its_holder_verifies_tokens_signed_with_the_secret() {
+    let secret = b"0123456789abcdef0123456789abcdef";
+    let mut set = KeySet::default();
+    set.insert("h1", VerifyingKey::hs256(secret));
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("h1".into());
+    header.typ = Some("at+jwt".into());
+    let sign = |key: &[u8]| encode(&header, &support::claims(NOW), &EncodingKey::from_secret(key)).unwrap();
+
+    assert_eq!(set.verify(&sign(secret), &Expected::new(ISSUER), NOW).unwrap().sub, "user-1");
+    assert_eq!(set.verify(&sign(b"another secret of 32 bytes......"), &Expected::new(ISSUER), NOW), Err(VerifyError::BadSignature));
+    assert_eq!(set.get("h1").map(VerifyingKey::alg_name), Some("HS256"));
+}
+
+#[test]
+fn an_es256_token_is_refused_by_an_hs256_key_under_its_kid() {
+    let key = TestKey::es256("k1");
+    let mut set = KeySet::default();
+    set.insert("k1", VerifyingKey::hs256(b"0123456789abcdef0123456789abcdef"));
+    assert_eq!(set.verify(&key.token(NOW), &Expected::new(ISSUER), NOW), Err(VerifyError::WrongAlgorithm));
+}
+
+#[test]
+fn a_key_set_built_from_single_jwks_verifies_like_one_parsed_from_a_jwks() {
+    let key = TestKey::es256("k1");
+    let set: KeySet = [("k1".to_owned(), VerifyingKey::from_jwk(&key.jwk).unwrap())].into_iter().collect();
+    assert_eq!(set.len(), 1);
+    assert_eq!(set.verify(&key.token(NOW), &Expected::new(ISSUER), NOW).unwrap().sub, "user-1");
+}
+
+#[test]
+fn a_jwk_whose_curve_does_not_fit_its_alg_is_refused_with_the_reason() {
+    let mut key = TestKey::es256("k1");
+    key.jwk.common.key_algorithm = Some(jsonwebtoken::jwk::KeyAlgorithm::ES384);
+    assert!(matches!(VerifyingKey::from_jwk(&key.jwk), Err(VerifyError::Config(why)) if why.contains("curve")));
+    assert!(KeySet::from_jwks(&jwks(&[&key])).is_empty());
+    key.jwk.common.key_algorithm = Some(jsonwebtoken::jwk::KeyAlgorithm::ES256);
+    key.jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Encryption);
+    assert!(matches!(VerifyingKey::from_jwk(&key.jwk), Err(VerifyError::Config(_))));
+}
+
+#[test]
+fn any_audience_takes_every_audience_but_still_checks_issuer_and_time() {
+    let (key, set, _) = setup();
+    let any = Expected::any_audience(ISSUER);
+    let elsewhere = key.token_with(NOW, |c| c["aud"] = serde_json::json!(["billing", "mail"]));
+    assert_eq!(set.verify(&elsewhere, &any, NOW).unwrap().sub, "user-1");
+    assert!(any.audiences().is_empty());
+    let foreign = key.token_with(NOW, |c| c["iss"] = "http://evil.test".into());
+    assert_eq!(set.verify(&foreign, &any, NOW), Err(VerifyError::WrongIssuer));
+    assert_eq!(set.verify(&key.token(NOW), &any, NOW + 905), Err(VerifyError::Expired));
 }

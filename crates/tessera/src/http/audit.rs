@@ -1,11 +1,10 @@
 //! `GET /v1/audit`: the audit trail, for admins.
 
 use super::error::ApiError;
-use super::extract::Bearer;
+use super::extract::{Bearer, Query};
 use super::views::AuditTrail;
 use crate::state::AppState;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -27,8 +26,7 @@ pub struct AuditQuery {
 pub async fn trail(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<AuditQuery>,
 ) -> Result<axum::Json<AuditTrail>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
     Ok(axum::Json(app.audit_trail(&claims, q.limit, q.cursor.as_deref()).await?.into()))
 }

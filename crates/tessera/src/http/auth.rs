@@ -1,12 +1,11 @@
 //! `/v1/auth/*`: register, login, refresh, logout, verify.
 
 use super::error::{ApiError, Conflict, CredentialsRefused};
-use super::extract::{Bearer, Client, Json, RawBody, parse_bearer};
+use super::extract::{Bearer, Json, OptionalJson, Query, parse_bearer};
 use super::views::{TokenView, Verification};
-use crate::service::{Error, LoginId, Registration, Requirements};
+use crate::service::{ClientMeta, Error, LoginId, Registration, Requirements};
 use crate::state::AppState;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -32,7 +31,7 @@ pub struct RegisterBody {
     responses((status = 201, description = "Registered and logged in", body = TokenView), Conflict))]
 pub async fn register(
     State(app): State<AppState>,
-    Client(meta): Client,
+    meta: ClientMeta,
     Json(body): Json<RegisterBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let reg = Registration { email: body.email, password: body.password, username: body.username, admin: false };
@@ -56,7 +55,7 @@ pub struct LoginBody {
 /// password gets 429.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, description = "Logged in", body = TokenView), CredentialsRefused))]
-pub async fn login(State(app): State<AppState>, Client(meta): Client, Json(body): Json<LoginBody>) -> Result<impl IntoResponse, ApiError> {
+pub async fn login(State(app): State<AppState>, meta: ClientMeta, Json(body): Json<LoginBody>) -> Result<impl IntoResponse, ApiError> {
     let id = match (body.email, body.username) {
         (Some(email), _) => LoginId::Email(email),
         (None, Some(username)) => LoginId::Username(username),
@@ -77,8 +76,8 @@ pub struct RefreshBody {
 /// access token is not `fresh`.
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, description = "A new access token and a new refresh token", body = TokenView), CredentialsRefused))]
-pub async fn refresh(State(app): State<AppState>, Json(body): Json<RefreshBody>) -> Result<impl IntoResponse, ApiError> {
-    let tokens = app.refresh(&body.refresh_token).await?;
+pub async fn refresh(State(app): State<AppState>, meta: ClientMeta, Json(body): Json<RefreshBody>) -> Result<impl IntoResponse, ApiError> {
+    let tokens = app.refresh(&body.refresh_token, &meta).await?;
     Ok(axum::Json(TokenView::new(None, tokens)))
 }
 
@@ -96,15 +95,14 @@ pub struct LogoutBody {
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     request_body(content = LogoutBody, content_type = "application/json"),
     responses((status = 204, description = "Logged out")))]
-// The body is optional, so it is read as bytes and parsed only when present.
-pub async fn logout(State(app): State<AppState>, Bearer(claims): Bearer, RawBody(body): RawBody) -> Result<StatusCode, ApiError> {
-    let body: LogoutBody = if body.iter().all(u8::is_ascii_whitespace) {
-        LogoutBody { refresh_token: None }
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|_| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", "the body is not valid JSON"))?
-    };
-    app.logout(&claims, body.refresh_token.as_deref()).await?;
+pub async fn logout(
+    State(app): State<AppState>,
+    Bearer(claims): Bearer,
+    meta: ClientMeta,
+    OptionalJson(body): OptionalJson<LogoutBody>,
+) -> Result<StatusCode, ApiError> {
+    let refresh_token = body.and_then(|b| b.refresh_token);
+    app.logout(&claims, refresh_token.as_deref(), &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -113,8 +111,8 @@ pub async fn logout(State(app): State<AppState>, Bearer(claims): Bearer, RawBody
 /// Revokes every session and every access token of the user.
 #[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "Every session ended")))]
-pub async fn logout_all(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<StatusCode, ApiError> {
-    app.logout_all(&claims).await?;
+pub async fn logout_all(State(app): State<AppState>, Bearer(claims): Bearer, meta: ClientMeta) -> Result<StatusCode, ApiError> {
+    app.logout_all(&claims, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -150,12 +148,7 @@ pub struct VerifyQuery {
                 ("X-Auth-Session" = String, description = "`sid`, for people only"),
             )),
     ))]
-pub async fn verify(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    query: Result<Query<VerifyQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
+pub async fn verify(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<VerifyQuery>) -> Result<Response, ApiError> {
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(parse_bearer);
     let required = Requirements::new(q.scope.as_deref(), q.role.as_deref(), q.aud.as_deref());
     let claims = app.verify_for_gateway(token, &required)?;

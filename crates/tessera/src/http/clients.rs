@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::extract::{Bearer, Json, Path};
 use crate::domain::Client;
-use crate::service::ClientSpec;
+use crate::service::{ClientMeta, ClientSpec};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -84,10 +84,11 @@ pub struct CreateBody {
 pub async fn create(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
+    meta: ClientMeta,
     Json(body): Json<CreateBody>,
 ) -> Result<(StatusCode, axum::Json<NewClientView>), ApiError> {
     let spec = ClientSpec { name: body.name, scopes: body.scopes, roles: body.roles, audiences: body.audiences };
-    let created = app.create_client(&claims, spec).await?;
+    let created = app.create_client(&claims, spec, &meta).await?;
     let client = ClientView::new(&created.client, app.client_audiences(&created.client));
     Ok((StatusCode::CREATED, axum::Json(NewClientView { client, client_secret: created.secret.expose().to_owned() })))
 }
@@ -113,8 +114,13 @@ pub async fn get(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): 
 #[utoipa::path(delete, path = "/v1/clients/{client_id}", operation_id = "delete_client", tag = "admin", security(("bearer" = [])),
     params(("client_id" = String, Path)),
     responses((status = 204, description = "Deleted; its tokens stop working")))]
-pub async fn delete(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    app.delete_client(&claims, &id).await?;
+pub async fn delete(
+    State(app): State<AppState>,
+    Bearer(claims): Bearer,
+    meta: ClientMeta,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.delete_client(&claims, &id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -125,8 +131,9 @@ pub async fn delete(State(app): State<AppState>, Bearer(claims): Bearer, Path(id
 pub async fn rotate_secret(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
+    meta: ClientMeta,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ClientSecret>, ApiError> {
-    let (id, secret) = app.rotate_client_secret(&claims, &id).await?;
+    let (id, secret) = app.rotate_client_secret(&claims, &id, &meta).await?;
     Ok(axum::Json(ClientSecret { client_id: id.to_string(), client_secret: secret.expose().to_owned() }))
 }

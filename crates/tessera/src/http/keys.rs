@@ -1,10 +1,10 @@
 //! Signing keys: the public JWKS, and the admin listing and rotation.
 
 use super::error::{ApiError, Conflict};
-use super::extract::{Bearer, Json, RawBody};
+use super::extract::{Bearer, OptionalJson};
 use super::views::{JwksDoc, KeyList, RotatedKeyView};
 use crate::domain::keys::SigningAlg;
-use crate::service::Error;
+use crate::service::{ClientMeta, Error};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -59,19 +59,9 @@ pub struct RotateBody {
 pub async fn rotate(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
-    RawBody(body): RawBody,
+    meta: ClientMeta,
+    OptionalJson(body): OptionalJson<RotateBody>,
 ) -> Result<(StatusCode, axum::Json<RotatedKeyView>), ApiError> {
-    let alg = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let Json(RotateBody { alg }) = parse_json(&body)?;
-        alg.map(|a| a.parse::<SigningAlg>().map_err(|e| Error::Validation(format!("alg: {e}")))).transpose()?
-    };
-    Ok((StatusCode::CREATED, axum::Json(app.admin_rotate_keys(&claims, alg).await?.into())))
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Json<T>, ApiError> {
-    serde_json::from_slice(body)
-        .map(Json)
-        .map_err(|_| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", "the body is not valid JSON"))
+    let alg = body.and_then(|b| b.alg).map(|a| a.parse::<SigningAlg>().map_err(|e| Error::Validation(format!("alg: {e}")))).transpose()?;
+    Ok((StatusCode::CREATED, axum::Json(app.admin_rotate_keys(&claims, alg, &meta).await?.into())))
 }

@@ -2,13 +2,13 @@
 //! (RFC 7009). Form bodies in, JSON out, RFC 6749 §5.2 errors.
 
 use super::error::OAuthError;
-use super::extract::{MalformedBasic, basic_credentials, form_rejection};
-use crate::domain::{Client, ClientId};
-use crate::service::{GrantRefused, Introspection, IssuedTokens, Revoker};
+use super::extract::{BasicCredentials, MalformedBasic, form_rejection};
+use crate::domain::ClientId;
+use crate::service::{ClientAuth, ClientMeta, Introspection, IssuedTokens, OAuthRefusal, TokenRequest};
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -42,32 +42,30 @@ impl Params {
     }
 }
 
-/// Client credentials as presented: HTTP Basic (RFC 6749 §2.3.1) or in the body.
-enum Credentials {
-    None,
-    Basic { id: String, secret: String },
-    Body { id: String, secret: Option<String> },
-}
-
-fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, OAuthError> {
+/// The client credentials presented: HTTP Basic (RFC 6749 §2.3.1) or in the body, not both.
+fn credentials(basic: Result<Option<BasicCredentials>, MalformedBasic>, params: &Params) -> Result<ClientAuth, OAuthError> {
     let body_id = params.get("client_id");
-    match (basic_credentials(headers), body_id) {
-        (Some(Ok((id, secret))), None) => Ok(Credentials::Basic { id, secret }),
-        (Some(Err(MalformedBasic)), None) => Err(OAuthError::invalid_client(true)),
-        (Some(_), Some(_)) => Err(OAuthError::invalid_request("use one client authentication method, not two")),
-        (None, Some(id)) => Ok(Credentials::Body { id: id.to_owned(), secret: params.get("client_secret").map(str::to_owned) }),
-        (None, None) => Ok(Credentials::None),
+    match (basic, body_id) {
+        (Ok(Some(BasicCredentials { id, secret })), None) => Ok(ClientAuth::Basic { id, secret }),
+        (Err(MalformedBasic), None) => Err(OAuthError::invalid_client(true)),
+        (Ok(Some(_)) | Err(_), Some(_)) => Err(OAuthError::invalid_request("use one client authentication method, not two")),
+        (Ok(None), Some(id)) => Ok(ClientAuth::Body { id: id.to_owned(), secret: params.get("client_secret").map(str::to_owned) }),
+        (Ok(None), None) => Ok(ClientAuth::None),
     }
 }
 
-/// Authenticates a confidential client, or says `invalid_client`.
-async fn confidential_client(app: &AppState, creds: Credentials) -> Result<Client, OAuthError> {
-    let (id, secret, basic) = match creds {
-        Credentials::Basic { id, secret } => (id, secret, true),
-        Credentials::Body { id, secret: Some(secret) } => (id, secret, false),
-        Credentials::Body { secret: None, .. } | Credentials::None => return Err(OAuthError::invalid_client(false)),
+/// A refusal as RFC 6749 §5.2 answers it.
+fn refused(refusal: OAuthRefusal) -> OAuthError {
+    let description = refusal.to_string();
+    let error = match refusal {
+        OAuthRefusal::InvalidClient { basic } => return OAuthError::invalid_client(basic),
+        OAuthRefusal::InvalidRequest(_) => "invalid_request",
+        OAuthRefusal::UnauthorizedClient(_) => "unauthorized_client",
+        OAuthRefusal::InvalidScope(_) => "invalid_scope",
+        OAuthRefusal::InvalidTarget(_) => "invalid_target",
+        OAuthRefusal::UnsupportedGrantType(_) => "unsupported_grant_type",
     };
-    app.authenticate_client(&id, &secret).await?.map_err(|_| OAuthError::invalid_client(basic))
+    OAuthError::new(StatusCode::BAD_REQUEST, error, description)
 }
 
 fn token_response(body: impl Serialize) -> Response {
@@ -212,46 +210,21 @@ pub struct Revoked {}
     responses((status = 200, description = "Issued", body = TokenAnswer)))]
 pub async fn token(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    meta: ClientMeta,
+    basic: Result<Option<BasicCredentials>, MalformedBasic>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, OAuthError> {
     let params = Params::parse(form)?;
-    match params.require("grant_type")? {
-        "client_credentials" => {
-            let client = confidential_client(&app, credentials(&headers, &params)?).await?;
-            let issued = app.client_credentials(&client, params.get("scope"), params.get("resource"))?.map_err(|refused| {
-                let error = match refused {
-                    GrantRefused::Scope => "invalid_scope",
-                    GrantRefused::Target => "invalid_target",
-                };
-                OAuthError::new(StatusCode::BAD_REQUEST, error, refused.to_string())
-            })?;
-            Ok(token_response(TokenAnswer::new(issued)))
-        }
-        "refresh_token" => {
-            match credentials(&headers, &params)? {
-                Credentials::Body { id, secret: None } if id == ClientId::FIRST_PARTY => {}
-                Credentials::None => {}
-                Credentials::Basic { .. } | Credentials::Body { .. } => {
-                    return Err(OAuthError::new(
-                        StatusCode::BAD_REQUEST,
-                        "unauthorized_client",
-                        "the refresh_token grant is for the public first-party client `tessera`",
-                    ));
-                }
-            }
-            if params.get("scope").is_some() {
-                return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "people's tokens carry no scopes"));
-            }
-            let issued = app.refresh(params.require("refresh_token")?).await?;
-            Ok(token_response(TokenAnswer::new(issued)))
-        }
-        other => Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            format!("grant_type `{}` is not supported", other.chars().take(40).collect::<String>()),
-        )),
-    }
+    let grant_type = params.require("grant_type")?;
+    let client = credentials(basic, &params)?;
+    let request = TokenRequest {
+        grant_type,
+        scope: params.get("scope"),
+        resource: params.get("resource"),
+        refresh_token: params.get("refresh_token"),
+    };
+    let issued = app.token(&client, request, &meta).await?.map_err(refused)?;
+    Ok(token_response(TokenAnswer::new(issued)))
 }
 
 /// Introspect a token (RFC 7662)
@@ -262,12 +235,12 @@ pub async fn token(
     responses((status = 200, description = "Whether the token is active, and what it carries", body = IntrospectionAnswer)))]
 pub async fn introspect(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    basic: Result<Option<BasicCredentials>, MalformedBasic>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, OAuthError> {
     let params = Params::parse(form)?;
-    confidential_client(&app, credentials(&headers, &params)?).await?;
-    Ok(match app.introspect(params.require("token")?).await? {
+    let client = credentials(basic, &params)?;
+    Ok(match app.introspect_for(&client, params.get("token")).await?.map_err(refused)? {
         Introspection::Inactive => token_response(IntrospectionAnswer::Inactive { active: false }),
         Introspection::Access(claims) => {
             token_response(IntrospectionAnswer::Access { active: true, token_type: "Bearer", claims: &claims })
@@ -293,15 +266,12 @@ pub async fn introspect(
     responses((status = 200, description = "Revoked, or nothing to revoke", body = Revoked)))]
 pub async fn revoke(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    meta: ClientMeta,
+    basic: Result<Option<BasicCredentials>, MalformedBasic>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, OAuthError> {
     let params = Params::parse(form)?;
-    let revoker = match credentials(&headers, &params)? {
-        Credentials::Body { id, secret: None } if id == ClientId::FIRST_PARTY => Revoker::FirstParty,
-        creds => Revoker::Client(confidential_client(&app, creds).await?),
-    };
-    let token = params.require("token")?;
-    app.revoke_token(&revoker, token).await?.map_err(|e| OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", e.to_string()))?;
+    let client = credentials(basic, &params)?;
+    app.revoke_for(&client, params.get("token"), &meta).await?.map_err(refused)?;
     Ok(token_response(Revoked {}))
 }

@@ -25,8 +25,7 @@ pub async fn observe(State(app): State<AppState>, req: Request, next: Next) -> R
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let started = Instant::now();
-    let ip = super::extract::client_ip(req.headers(), req.extensions(), &app.http().trusted_proxies);
-    let mut response = crate::service::with_client_ip(ip, next.run(req)).instrument(span.clone()).await;
+    let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status();
 

@@ -1,20 +1,15 @@
 //! `GET /v1/revocations`: the revocation feed for services that verify tokens locally.
 
 use super::error::{ApiError, InvalidQuery};
-use super::extract::{basic_credentials, bearer_token};
-use crate::service::{Error, FeedReader};
+use super::extract::{BasicCredentials, MalformedBasic, Query, parse_bearer};
+use crate::service::FeedReader;
 use crate::state::AppState;
 use crate::store::Revocation;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::http::request::Parts;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
 use serde::Deserialize;
-use std::time::Duration;
 use tessera_verify::{FeedPage, RevokedSession, RevokedSubject, RevokedToken};
 use utoipa::IntoParams;
-
-/// The longest a reader may wait for news.
-const MAX_WAIT: u64 = 30;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -28,17 +23,6 @@ pub struct FeedQuery {
     wait: Option<String>,
 }
 
-/// Any authenticated client (HTTP Basic) or an admin's bearer token may read the feed.
-async fn authorize(app: &AppState, parts: &Parts) -> Result<(), ApiError> {
-    let basic = basic_credentials(&parts.headers).and_then(Result::ok);
-    let reader = match (bearer_token(parts), &basic) {
-        (Some(token), _) => FeedReader::Bearer(token),
-        (None, Some((id, secret))) => FeedReader::Client { id, secret },
-        (None, None) => FeedReader::Anonymous,
-    };
-    Ok(app.authorize_feed_reader(reader).await?)
-}
-
 /// The revocation feed
 ///
 /// For services that verify tokens locally: a token whose `jti` or `sid` is listed, or whose
@@ -48,17 +32,19 @@ async fn authorize(app: &AppState, parts: &Parts) -> Result<(), ApiError> {
     responses((status = 200, description = "Every revocation after `since`", body = FeedPage), InvalidQuery))]
 pub async fn feed(
     State(app): State<AppState>,
-    parts: Parts,
-    query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    basic: Result<Option<BasicCredentials>, MalformedBasic>,
+    Query(q): Query<FeedQuery>,
 ) -> Result<axum::Json<FeedPage>, ApiError> {
-    authorize(&app, &parts).await?;
-    let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
-    let since = q.since.as_deref().map(|s| s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(Error::InvalidCursor)).transpose()?;
-    let wait = match q.wait.as_deref() {
-        None | Some("") => 0,
-        Some(w) => w.parse::<u64>().map_err(|_| Error::Validation("wait must be whole seconds (0 to 30)".into()))?.min(MAX_WAIT),
+    // A Basic header that does not decode counts as no credentials.
+    let basic = basic.ok().flatten();
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(parse_bearer);
+    let reader = match (bearer, &basic) {
+        (Some(token), _) => FeedReader::Bearer(token),
+        (None, Some(c)) => FeedReader::Client { id: &c.id, secret: &c.secret },
+        (None, None) => FeedReader::Anonymous,
     };
-    let page = app.revocation_feed(since, Duration::from_secs(wait)).await?;
+    let page = app.revocation_feed(reader, q.since.as_deref(), q.wait.as_deref()).await?;
     let mut answer = FeedPage { cursor: page.cursor.to_string(), ..FeedPage::default() };
     for entry in page.entries {
         match entry {

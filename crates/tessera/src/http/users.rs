@@ -1,11 +1,11 @@
 //! `/v1/users/*`: the caller's own account and sessions, other accounts, administration.
 
 use super::error::{AccountGone, ApiError, Conflict, TooManyAttempts};
-use super::extract::{Bearer, Client, Json, Path};
+use super::extract::{Bearer, Json, Path, Query};
 use super::views::{PublicUserView, SessionList, SessionView, UserOrPublicUserView, UserPage, UserView};
-use crate::service::{AdminUserPatch, ProfilePatch};
+use crate::service::{AdminUserPatch, ClientMeta, ProfilePatch};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -37,9 +37,10 @@ pub struct PatchMeBody {
 pub async fn patch_me(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
+    meta: ClientMeta,
     Json(body): Json<PatchMeBody>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = app.update_me(&claims, ProfilePatch { username: body.username, email: body.email }).await?;
+    let user = app.update_me(&claims, ProfilePatch { username: body.username, email: body.email }, &meta).await?;
     Ok(axum::Json(UserView::from(&user)))
 }
 
@@ -60,7 +61,7 @@ pub struct PasswordBody {
 pub async fn change_password(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
-    Client(meta): Client,
+    meta: ClientMeta,
     Json(body): Json<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     app.change_password(&claims, body.current_password, body.new_password, &meta).await?;
@@ -72,8 +73,8 @@ pub async fn change_password(
 /// Needs a `fresh` token; the account and all its tokens are gone.
 #[utoipa::path(delete, path = "/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 204, description = "Deleted"), AccountGone))]
-pub async fn delete_me(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<StatusCode, ApiError> {
-    app.delete_me(&claims).await?;
+pub async fn delete_me(State(app): State<AppState>, Bearer(claims): Bearer, meta: ClientMeta) -> Result<StatusCode, ApiError> {
+    app.delete_me(&claims, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -89,8 +90,13 @@ pub async fn sessions(State(app): State<AppState>, Bearer(claims): Bearer) -> Re
 #[utoipa::path(delete, path = "/v1/users/me/sessions/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = String, Path, description = "A session id, as `/v1/users/me/sessions` lists it")),
     responses((status = 204, description = "Ended; its tokens are revoked")))]
-pub async fn end_session(State(app): State<AppState>, Bearer(claims): Bearer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    app.end_session(&claims, &id).await?;
+pub async fn end_session(
+    State(app): State<AppState>,
+    Bearer(claims): Bearer,
+    meta: ClientMeta,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.end_session(&claims, &id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -132,9 +138,8 @@ pub struct ListQuery {
 pub async fn list_users(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<ListQuery>,
 ) -> Result<axum::Json<UserPage>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_request", e.body_text()))?;
     Ok(axum::Json(app.list_users(&claims, q.limit, q.cursor.as_deref()).await?.into()))
 }
 
@@ -158,10 +163,11 @@ pub struct AdminPatchBody {
 pub async fn admin_patch_user(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
+    meta: ClientMeta,
     Path(id): Path<String>,
     Json(body): Json<AdminPatchBody>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = app.admin_update_user(&claims, &id, AdminUserPatch { disabled: body.disabled, roles: body.roles }).await?;
+    let user = app.admin_update_user(&claims, &id, AdminUserPatch { disabled: body.disabled, roles: body.roles }, &meta).await?;
     Ok(axum::Json(UserView::from(&user)))
 }
 
@@ -172,8 +178,9 @@ pub async fn admin_patch_user(
 pub async fn admin_delete_user(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
+    meta: ClientMeta,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.admin_delete_user(&claims, &id).await?;
+    app.admin_delete_user(&claims, &id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -59,6 +59,10 @@ pub(crate) fn public_id(claims: &Claims) -> Option<UserId> {
 impl Tessera {
     /// Creates an account without starting a session (the command line uses this).
     pub async fn create_user(&self, reg: Registration) -> Result<User> {
+        self.add_user(reg, &ClientMeta::default()).await
+    }
+
+    async fn add_user(&self, reg: Registration, meta: &ClientMeta) -> Result<User> {
         let email = Email::parse(&reg.email).map_err(|e| Error::Validation(format!("email: {e}")))?;
         let username = reg.username.as_deref().map(Username::parse).transpose().map_err(|e| Error::Validation(format!("username: {e}")))?;
         let local = email.as_str().split('@').next().unwrap_or_default();
@@ -84,13 +88,13 @@ impl Tessera {
         self.store.insert_user(&user).await?;
         tracing::info!(user = %user.id, "account registered");
         let id = user.id.to_string();
-        self.audit("user.registered", Some(&id), Some(&id), reg.admin.then(|| "admin".to_owned())).await;
+        self.audit(meta, "user.registered", Some(&id), Some(&id), reg.admin.then(|| "admin".to_owned())).await;
         Ok(user)
     }
 
     /// Registers a person and logs them in (with a fresh token).
     pub async fn register(&self, reg: Registration, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
-        let user = self.create_user(reg).await?;
+        let user = self.add_user(reg, meta).await?;
         self.start_session(user, meta).await
     }
 
@@ -112,9 +116,9 @@ impl Tessera {
             LoginId::Username(_) => "by username",
         };
         match &result {
-            Ok(_) => self.audit("login.succeeded", account.as_deref(), account.as_deref(), Some(by.to_owned())).await,
-            Err(Error::RateLimited { .. }) => self.audit("login.locked", None, account.as_deref(), Some(by.to_owned())).await,
-            Err(_) => self.audit("login.failed", None, account.as_deref(), Some(format!("{outcome} {by}"))).await,
+            Ok(_) => self.audit(meta, "login.succeeded", account.as_deref(), account.as_deref(), Some(by.to_owned())).await,
+            Err(Error::RateLimited { .. }) => self.audit(meta, "login.locked", None, account.as_deref(), Some(by.to_owned())).await,
+            Err(_) => self.audit(meta, "login.failed", None, account.as_deref(), Some(format!("{outcome} {by}"))).await,
         }
         result
     }
@@ -188,7 +192,7 @@ impl Tessera {
     /// Changes the caller's username or email (email needs a fresh token). Each changes only
     /// its own column; a new email ends the person's other sessions, since whoever changes
     /// the address of an account could be taking it over.
-    pub async fn update_me(&self, claims: &Claims, patch: ProfilePatch) -> Result<User> {
+    pub async fn update_me(&self, claims: &Claims, patch: ProfilePatch, meta: &ClientMeta) -> Result<User> {
         let id = self.person(claims)?;
         let email = patch.email.map(|e| Email::parse(&e)).transpose().map_err(|e| Error::Validation(format!("email: {e}")))?;
         if email.is_some() && !self.is_fresh(claims) {
@@ -204,12 +208,12 @@ impl Tessera {
         if user.email.normalized() != before.email.normalized() {
             self.end_sessions(other_sessions(claims, id)).await?;
             let change = format!("{} -> {}", before.email.as_str(), user.email.as_str());
-            self.audit("user.email_changed", Some(&claims.sub), Some(&subject), Some(change)).await;
+            self.audit(meta, "user.email_changed", Some(&claims.sub), Some(&subject), Some(change)).await;
         }
         if user.username != before.username {
             let name = |u: &Option<Username>| u.as_ref().map_or("none", Username::as_str).to_owned();
             let change = format!("{} -> {}", name(&before.username), name(&user.username));
-            self.audit("user.username_changed", Some(&claims.sub), Some(&subject), Some(change)).await;
+            self.audit(meta, "user.username_changed", Some(&claims.sub), Some(&subject), Some(change)).await;
         }
         Ok(user)
     }
@@ -233,7 +237,7 @@ impl Tessera {
         };
         if !matches {
             self.password_check_failed(&counters).await?;
-            self.audit("password.change_failed", Some(&claims.sub), Some(&claims.sub), Some("wrong current password".into())).await;
+            self.audit(meta, "password.change_failed", Some(&claims.sub), Some(&claims.sub), Some("wrong current password".into())).await;
             return Err(Error::WrongCurrentPassword);
         }
         self.password_check_passed(&counters).await?;
@@ -246,18 +250,18 @@ impl Tessera {
             return Err(Error::Conflict("the password was changed at the same time; sign in again"));
         }
         self.end_sessions(other_sessions(claims, user.id)).await?;
-        self.audit("password.changed", Some(&claims.sub), Some(&claims.sub), None).await;
+        self.audit(meta, "password.changed", Some(&claims.sub), Some(&claims.sub), None).await;
         Ok(())
     }
 
     /// Deletes the caller's account (fresh token required) and every token it holds.
-    pub async fn delete_me(&self, claims: &Claims) -> Result<()> {
+    pub async fn delete_me(&self, claims: &Claims, meta: &ClientMeta) -> Result<()> {
         if !self.is_fresh(claims) {
             return Err(Error::FreshTokenRequired);
         }
         let id = self.person(claims)?;
         self.delete_account(id).await?;
-        self.audit("user.deleted", Some(&claims.sub), Some(&id.to_string()), None).await;
+        self.audit(meta, "user.deleted", Some(&claims.sub), Some(&id.to_string()), None).await;
         Ok(())
     }
 
@@ -283,7 +287,7 @@ impl Tessera {
     /// Disables, enables or re-roles an account (admin). Disabling, and any change of roles,
     /// revokes every token the person holds: a token carries its roles, so a demoted admin's
     /// token must stop working everywhere, not only on their next sign-in.
-    pub async fn admin_update_user(&self, caller: &Claims, id: &str, patch: AdminUserPatch) -> Result<User> {
+    pub async fn admin_update_user(&self, caller: &Claims, id: &str, patch: AdminUserPatch, meta: &ClientMeta) -> Result<User> {
         require_admin(caller)?;
         let id: UserId = id.parse().map_err(|_| Error::NotFound("user"))?;
         let roles = patch.roles.map(|r| Roles::parse(&r)).transpose().map_err(|e| Error::Validation(format!("roles: {e}")))?;
@@ -297,23 +301,23 @@ impl Tessera {
         }
         let subject = user.id.to_string();
         match patch.disabled {
-            Some(true) => self.audit("user.disabled", Some(&caller.sub), Some(&subject), None).await,
-            Some(false) => self.audit("user.enabled", Some(&caller.sub), Some(&subject), None).await,
+            Some(true) => self.audit(meta, "user.disabled", Some(&caller.sub), Some(&subject), None).await,
+            Some(false) => self.audit(meta, "user.enabled", Some(&caller.sub), Some(&subject), None).await,
             None => {}
         }
         if roles_changed {
             let change = format!("{} -> {}", before.roles.to_vec().join(" "), user.roles.to_vec().join(" "));
-            self.audit("user.roles_changed", Some(&caller.sub), Some(&subject), Some(change)).await;
+            self.audit(meta, "user.roles_changed", Some(&caller.sub), Some(&subject), Some(change)).await;
         }
         Ok(user)
     }
 
     /// Deletes an account (admin).
-    pub async fn admin_delete_user(&self, caller: &Claims, id: &str) -> Result<()> {
+    pub async fn admin_delete_user(&self, caller: &Claims, id: &str, meta: &ClientMeta) -> Result<()> {
         require_admin(caller)?;
         let id: UserId = id.parse().map_err(|_| Error::NotFound("user"))?;
         self.delete_account(id).await?;
-        self.audit("user.deleted", Some(&caller.sub), Some(&id.to_string()), Some("by an admin".into())).await;
+        self.audit(meta, "user.deleted", Some(&caller.sub), Some(&id.to_string()), Some("by an admin".into())).await;
         Ok(())
     }
 

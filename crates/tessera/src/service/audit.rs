@@ -2,26 +2,15 @@
 //! reuse, password changes, account and client changes, key rotations, each with time,
 //! actor, subject and client address.
 //!
-//! The address comes from the request being served: the HTTP layer runs each request inside
-//! [`with_client_ip`], so use cases need not thread it through every signature. Writing the
-//! trail never fails a request; a failed write is logged.
+//! The address comes from the request being served, as the [`ClientMeta`] every auditing use
+//! case takes (the default, without an address, from the command line and background jobs).
+//! Writing the trail never fails a request; a failed write is logged.
 
-use super::Tessera;
 use super::accounts::require_admin;
 use super::error::{Error, Result};
+use super::{ClientMeta, Tessera};
 use crate::store::AuditEvent;
-use std::future::Future;
-use std::net::IpAddr;
 use tessera_verify::Claims;
-
-tokio::task_local! {
-    static CLIENT_IP: Option<IpAddr>;
-}
-
-/// Runs `fut` (one request) with its client address known to the audit trail.
-pub fn with_client_ip<F: Future>(ip: Option<IpAddr>, fut: F) -> impl Future<Output = F::Output> {
-    CLIENT_IP.scope(ip, fut)
-}
 
 /// A page of the trail, newest first.
 #[derive(Debug)]
@@ -33,14 +22,14 @@ pub struct AuditPage {
 }
 
 impl Tessera {
-    /// Records an event.
-    pub(crate) async fn audit(&self, kind: &str, actor: Option<&str>, subject: Option<&str>, detail: Option<String>) {
+    /// Records an event of a request from `meta`.
+    pub(crate) async fn audit(&self, meta: &ClientMeta, kind: &str, actor: Option<&str>, subject: Option<&str>, detail: Option<String>) {
         let event = AuditEvent {
             at: self.now(),
             kind: kind.to_owned(),
             actor: actor.map(str::to_owned),
             subject: subject.map(str::to_owned),
-            ip: CLIENT_IP.try_with(|ip| *ip).ok().flatten().map(|ip| ip.to_string()),
+            ip: meta.ip.map(|ip| ip.to_string()),
             detail,
         };
         if let Err(e) = self.store.append_audit(&event).await {

@@ -5,10 +5,10 @@
 //! guessed, and would cap token throughput at the argon2 rate (about 120 checks per second
 //! on two cores) as it does in servers that hash client secrets like passwords.
 
-use super::Tessera;
 use super::accounts::require_admin;
 use super::error::{Error, Result};
 use super::tokens::Grant;
+use super::{ClientMeta, Tessera};
 use crate::domain::{Audiences, Client, ClientId, ClientName, PlainToken, Roles, Scopes, TokenHash, TokenKind};
 use tessera_verify::{Audience, Claims};
 
@@ -52,10 +52,10 @@ pub struct InvalidClient;
 
 impl Tessera {
     /// Creates a client (admin API).
-    pub async fn create_client(&self, caller: &Claims, spec: ClientSpec) -> Result<NewClient> {
+    pub async fn create_client(&self, caller: &Claims, spec: ClientSpec, meta: &ClientMeta) -> Result<NewClient> {
         require_admin(caller)?;
         let created = self.register_client(spec).await?;
-        self.audit("client.created", Some(&caller.sub), Some(created.client.id.as_str()), None).await;
+        self.audit(meta, "client.created", Some(&caller.sub), Some(created.client.id.as_str()), None).await;
         Ok(created)
     }
 
@@ -96,7 +96,7 @@ impl Tessera {
     }
 
     /// Deletes a client; every token it holds stops working.
-    pub async fn delete_client(&self, caller: &Claims, id: &str) -> Result<()> {
+    pub async fn delete_client(&self, caller: &Claims, id: &str, meta: &ClientMeta) -> Result<()> {
         require_admin(caller)?;
         let id = ClientId::parse(id).ok_or(Error::NotFound("client"))?;
         let cutoff = self.subject_cutoff(id.as_str(), self.next_whole_second());
@@ -106,13 +106,13 @@ impl Tessera {
             return Err(Error::NotFound("client"));
         }
         tracing::info!(client = %id, "client deleted");
-        self.audit("client.deleted", Some(&caller.sub), Some(id.as_str()), None).await;
+        self.audit(meta, "client.deleted", Some(&caller.sub), Some(id.as_str()), None).await;
         self.sync_revocations().await
     }
 
     /// Replaces a client's secret; the old one stops working at once, and so do the tokens
     /// issued under it (whoever held the old secret may hold its tokens too).
-    pub async fn rotate_client_secret(&self, caller: &Claims, id: &str) -> Result<(ClientId, PlainToken)> {
+    pub async fn rotate_client_secret(&self, caller: &Claims, id: &str, meta: &ClientMeta) -> Result<(ClientId, PlainToken)> {
         require_admin(caller)?;
         let id = ClientId::parse(id).ok_or(Error::NotFound("client"))?;
         let secret = PlainToken::generate(TokenKind::ClientSecret).map_err(Error::internal)?;
@@ -123,7 +123,7 @@ impl Tessera {
         }
         self.revoke(&[self.subject_cutoff(id.as_str(), self.next_whole_second())]).await?;
         tracing::info!(client = %id, "client secret rotated");
-        self.audit("client.secret_rotated", Some(&caller.sub), Some(id.as_str()), None).await;
+        self.audit(meta, "client.secret_rotated", Some(&caller.sub), Some(id.as_str()), None).await;
         Ok((id, secret))
     }
 

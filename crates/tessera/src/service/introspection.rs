@@ -1,8 +1,8 @@
 //! Remote checks and revocation of single tokens: RFC 7662 introspection and RFC 7009
 //! revocation, for access tokens and refresh tokens alike.
 
-use super::Tessera;
 use super::error::{Result, TokenError};
+use super::{ClientMeta, Tessera};
 use crate::domain::{Client, ClientId, PlainToken};
 use crate::store::{Revocation, SessionScope};
 use tessera_verify::Claims;
@@ -85,7 +85,7 @@ impl Tessera {
     }
 
     /// RFC 7009: revokes `token` if `by` may; unknown or invalid tokens are not an error.
-    pub async fn revoke_token(&self, by: &Revoker, token: &str) -> Result<Result<(), NotYourToken>> {
+    pub async fn revoke_token(&self, by: &Revoker, token: &str, meta: &ClientMeta) -> Result<Result<(), NotYourToken>> {
         if is_refresh_token(token) {
             let Some(record) = self.store.refresh_token(&PlainToken::from_presented(token).hash()).await? else {
                 return Ok(Ok(()));
@@ -96,7 +96,7 @@ impl Tessera {
             if let Some(session) = self.store.session(record.session_id).await? {
                 self.end_sessions(SessionScope::One(session.user_id, session.id)).await?;
                 let detail = format!("refresh token of session {}", session.id);
-                self.audit("token.revoked", Some(by.actor()), Some(&session.user_id.to_string()), Some(detail)).await;
+                self.audit(meta, "token.revoked", Some(by.actor()), Some(&session.user_id.to_string()), Some(detail)).await;
             }
             return Ok(Ok(()));
         }
@@ -111,7 +111,7 @@ impl Tessera {
             return Ok(Err(NotYourToken));
         }
         self.revoke(&[Revocation::Token { jti: claims.jti.clone(), exp: claims.exp }]).await?;
-        self.audit("token.revoked", Some(by.actor()), Some(&claims.sub), Some(format!("access token {}", claims.jti))).await;
+        self.audit(meta, "token.revoked", Some(by.actor()), Some(&claims.sub), Some(format!("access token {}", claims.jti))).await;
         Ok(Ok(()))
     }
 }

@@ -9,12 +9,11 @@
 
 use super::accounts::require_admin;
 use super::error::{Error, Result};
-use super::{LEEWAY_SECS, Tessera};
-use crate::domain::keys::{self, KeyStatus, Kid, MasterKey, PrivateKeyDer, Signer, SigningAlg, VerifyingKey};
+use super::{ClientMeta, LEEWAY_SECS, Tessera};
+use crate::domain::keys::{self, KeyStatus, Kid, MasterKey, PrivateKeyDer, Signer, SigningAlg};
 use crate::store::{KeyRotation, StoreError, StoredKey};
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tessera_verify::Claims;
 use time::OffsetDateTime;
@@ -72,7 +71,8 @@ impl RotatedKey {
 #[derive(Debug)]
 pub(crate) struct KeySet {
     pub(crate) signer: Arc<Signer>,
-    pub(crate) verifiers: HashMap<Kid, VerifyingKey>,
+    /// Every key a live token may be signed with, parsed once, as tessera-verify checks them.
+    pub(crate) verifiers: tessera_verify::KeySet,
     pub(crate) listing: Vec<KeyInfo>,
     pub(crate) jwks: Arc<serde_json::Value>,
 }
@@ -171,6 +171,11 @@ impl Tessera {
     /// `actor` is who asked, for the audit trail: an admin's `sub`, `cli`, `schedule` or
     /// `configuration`.
     pub async fn rotate_keys(&self, actor: &str, alg: Option<SigningAlg>) -> Result<RotatedKey> {
+        self.rotate_keys_from(actor, alg, &ClientMeta::default()).await
+    }
+
+    /// [`Self::rotate_keys`] asked for by a request from `meta`.
+    async fn rotate_keys_from(&self, actor: &str, alg: Option<SigningAlg>, meta: &ClientMeta) -> Result<RotatedKey> {
         let now = self.now();
         let stored = self.store.keys().await?;
         let active = stored.iter().find(|k| k.status == KeyStatus::Active);
@@ -224,19 +229,19 @@ impl Tessera {
         let key = &rotated.key;
         if key.status == KeyStatus::Active {
             tracing::info!(kid = %key.kid, alg = %key.alg, "signing key rotated");
-            self.audit("key.rotated", Some(actor), Some(&key.kid), Some(key.alg.to_string())).await;
+            self.audit(meta, "key.rotated", Some(actor), Some(&key.kid), Some(key.alg.to_string())).await;
         } else {
             tracing::info!(kid = %key.kid, alg = %key.alg, active_from = ?rotated.active_from, "next signing key published");
-            self.audit("key.rotated", Some(actor), Some(&key.kid), Some(format!("{} published as next", key.alg))).await;
+            self.audit(meta, "key.rotated", Some(actor), Some(&key.kid), Some(format!("{} published as next", key.alg))).await;
         }
         self.reload_keys().await?;
         Ok(rotated)
     }
 
     /// Rotates the keys for an admin (see [`Self::rotate_keys`]).
-    pub async fn admin_rotate_keys(&self, caller: &Claims, alg: Option<SigningAlg>) -> Result<RotatedKey> {
+    pub async fn admin_rotate_keys(&self, caller: &Claims, alg: Option<SigningAlg>, meta: &ClientMeta) -> Result<RotatedKey> {
         require_admin(caller)?;
-        self.rotate_keys(&caller.sub, alg).await
+        self.rotate_keys_from(&caller.sub, alg, meta).await
     }
 
     /// The keys and their states, for an admin.
@@ -341,7 +346,7 @@ impl Tessera {
 
     fn build_key_set(&self, stored: &[StoredKey]) -> Result<KeySet> {
         let mut signer = None;
-        let mut verifiers = HashMap::new();
+        let mut verifiers = tessera_verify::KeySet::default();
         let mut listing = Vec::new();
         let mut published = Vec::new();
         for key in stored {
@@ -349,14 +354,14 @@ impl Tessera {
                 SigningAlg::HS256 => match &self.settings.hs256_secret {
                     // A key made under another secret can no longer be checked: skip it.
                     Some(secret) if Some(&key.kid) == self.hs256_kid().as_ref() => {
-                        VerifyingKey::hs256(key.kid.clone(), secret.expose_secret().as_bytes())
+                        tessera_verify::VerifyingKey::hs256(secret.expose_secret().as_bytes())
                     }
                     _ => continue,
                 },
                 alg => {
                     let json = key.public_jwk.as_deref().ok_or_else(|| Error::internal("stored key has no public JWK"))?;
                     let jwk: serde_json::Value = serde_json::from_str(json).map_err(Error::internal)?;
-                    let verifier = VerifyingKey::from_jwk(alg, key.kid.clone(), &jwk).map_err(Error::internal)?;
+                    let verifier = keys::verifying_key(alg, &jwk).map_err(Error::internal)?;
                     published.push(jwk);
                     verifier
                 }
@@ -364,7 +369,7 @@ impl Tessera {
             if key.status == KeyStatus::Active {
                 signer = Some(Arc::new(self.signer_for(key)?));
             }
-            verifiers.insert(key.kid.clone(), verifier);
+            verifiers.insert(key.kid.as_str(), verifier);
             listing.push(KeyInfo { kid: key.kid.to_string(), alg: key.alg, status: key.status, created_at: key.created_at });
         }
         let signer = signer.ok_or_else(|| Error::internal("no usable active signing key (HS256 active without TESSERA_HS256_SECRET?)"))?;
@@ -439,7 +444,7 @@ mod tests {
 
     fn set(kid: &str) -> KeySet {
         let secret = [7u8; 32];
-        let verifiers = HashMap::from([(Kid::new(kid), VerifyingKey::hs256(Kid::new(kid), &secret))]);
+        let verifiers = [(kid.to_owned(), tessera_verify::VerifyingKey::hs256(&secret))].into_iter().collect();
         KeySet {
             signer: Arc::new(Signer::hs256(Kid::new(kid), &secret)),
             verifiers,
@@ -464,7 +469,7 @@ mod tests {
         ring.replace(set("k2")).unwrap();
 
         assert_eq!(ring.get().unwrap().signer.kid().as_str(), "k2");
-        assert!(ring.get().unwrap().verifiers.contains_key(&Kid::new("k2")));
+        assert!(ring.get().unwrap().verifiers.get("k2").is_some());
         assert_eq!(held.signer.kid().as_str(), "k1", "a reader's set is never changed under it");
     }
 

@@ -10,6 +10,7 @@ mod error;
 mod forward;
 mod introspection;
 mod keys;
+mod oauth;
 mod passwords;
 mod ratelimit;
 mod revocation;
@@ -17,15 +18,16 @@ mod sessions;
 mod tokens;
 
 pub use accounts::{AdminUserPatch, ProfilePatch, Registration, UserPage};
-pub use audit::{AuditPage, with_client_ip};
+pub use audit::AuditPage;
 pub use clients::{ClientSpec, GrantRefused, InvalidClient, NewClient};
 pub use error::{Error, Result, TokenError};
 pub use forward::{Requirements, Unmet, meets};
 pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use keys::{ALGORITHM_CHANGE_DELAY, KeyInfo, KeyRing, RotatedKey};
+pub use oauth::{ClientAuth, OAuthRefusal, OAuthResult, TokenRequest};
 pub use passwords::PasswordHasher;
 pub use ratelimit::IpRateLimiter;
-pub use revocation::{FeedPage, FeedReader, RevocationList};
+pub use revocation::{FeedPage, FeedReader, MAX_FEED_WAIT, RevocationList};
 pub use sessions::{ClientMeta, IssuedTokens, LoginId};
 
 use crate::clock::Clock;
@@ -105,6 +107,8 @@ pub struct Tessera {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) settings: Settings,
     pub(crate) keys: KeyRing,
+    /// What every access token must say (`iss`, time with [`LEEWAY_SECS`]), made once.
+    pub(crate) expected: tessera_verify::Expected,
     pub(crate) revocations: RevocationList,
     pub(crate) hasher: PasswordHasher,
     pub(crate) rate_limiter: IpRateLimiter,
@@ -119,11 +123,15 @@ impl Tessera {
     pub async fn start(config: &Config, store: DynStore, clock: Arc<dyn Clock>) -> Result<Arc<Self>> {
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
         let hasher = PasswordHasher::new(&config.argon2, config.hash_queue, metrics.hash_wait.clone())?;
+        let expected = tessera_verify::Expected::any_audience(config.issuer.clone())
+            .with_leeway(Duration::from_secs(LEEWAY_SECS.unsigned_abs()))
+            .map_err(Error::internal)?;
         let tessera = Arc::new(Tessera {
             store,
             clock,
             settings: Settings::from_config(config),
             keys: KeyRing::empty(),
+            expected,
             revocations: RevocationList::default(),
             hasher,
             rate_limiter: IpRateLimiter::new(config.rate_limit_per_ip),

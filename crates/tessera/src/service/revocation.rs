@@ -1,5 +1,6 @@
 //! Revocation: the store keeps an append-only feed; every instance follows it into an
-//! in-memory [`RevocationList`], so checking a token never costs a database round trip.
+//! in-memory [`RevocationList`] (tessera-verify's [`RevocationSet`] and a cursor), so checking
+//! a token never costs a database round trip.
 //! An instance applies its own revocations at once and picks up other instances' on its
 //! next poll (see `jobs.rs`), well inside the two seconds the contract allows.
 
@@ -7,13 +8,14 @@ use super::accounts::require_admin;
 use super::error::{Error, Result, TokenError};
 use super::{LEEWAY_SECS, Tessera};
 use crate::store::Revocation;
-use std::collections::HashMap;
 use std::sync::RwLock;
-use tessera_verify::Claims;
+use std::time::Duration;
+use tessera_verify::{Claims, RevocationSet};
 
-/// What is revoked right now, bounded by the lifetime of the tokens it refuses: entries
-/// are dropped once everything they could refuse has expired, clock leeway included (a token
-/// is accepted until `exp` + [`LEEWAY_SECS`], so its revocation must last as long).
+/// What is revoked right now: tessera-verify's [`RevocationSet`] (the same check services run
+/// on the feed), and how far the feed has been read. Entries are dropped once everything they
+/// could refuse has expired, clock leeway included (a token is accepted until `exp` +
+/// [`LEEWAY_SECS`], so its revocation lasts as long).
 #[derive(Debug)]
 pub struct RevocationList {
     inner: RwLock<Revoked>,
@@ -25,31 +27,33 @@ pub struct RevocationList {
 
 impl Default for RevocationList {
     fn default() -> Self {
-        RevocationList { inner: RwLock::default(), sync: tokio::sync::Mutex::new(()), applied: tokio::sync::watch::channel(0).0 }
+        // The feed gives every entry the `exp` of the last token it can refuse, so no minimum
+        // retention is added to subject cut-offs.
+        let set = RevocationSet::new(Duration::ZERO, Duration::from_secs(LEEWAY_SECS.unsigned_abs()));
+        RevocationList {
+            inner: RwLock::new(Revoked { cursor: 0, set }),
+            sync: tokio::sync::Mutex::new(()),
+            applied: tokio::sync::watch::channel(0).0,
+        }
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Revoked {
     cursor: i64,
-    tokens: HashMap<String, i64>,
-    sessions: HashMap<String, i64>,
-    /// sub → (not_before, listed until)
-    subjects: HashMap<String, (i64, i64)>,
+    set: RevocationSet,
 }
 
 impl RevocationList {
     /// Whether the token, its session, or its subject (for tokens issued before the cut-off) is revoked.
     pub fn is_revoked(&self, claims: &Claims) -> bool {
         let Ok(r) = self.inner.read() else { return true };
-        r.tokens.contains_key(&claims.jti)
-            || claims.sid.as_ref().is_some_and(|sid| r.sessions.contains_key(sid))
-            || r.subjects.get(&claims.sub).is_some_and(|(not_before, _)| claims.iat < *not_before)
+        r.set.is_revoked(claims)
     }
 
     /// The newest cut-off of a subject: its tokens issued before this second are revoked.
     pub fn subject_not_before(&self, sub: &str) -> Option<i64> {
-        self.inner.read().ok()?.subjects.get(sub).map(|(not_before, _)| *not_before)
+        self.inner.read().ok()?.set.subject_not_before(sub)
     }
 
     /// The feed position applied so far.
@@ -71,22 +75,12 @@ impl RevocationList {
         for (seq, entry) in entries {
             r.cursor = r.cursor.max(*seq);
             match entry {
-                Revocation::Token { jti, exp } => {
-                    r.tokens.insert(jti.clone(), *exp);
-                }
-                Revocation::Session { sid, exp } => {
-                    r.sessions.insert(sid.clone(), *exp);
-                }
-                Revocation::Subject { sub, not_before, exp } => {
-                    let slot = r.subjects.entry(sub.clone()).or_insert((*not_before, *exp));
-                    *slot = (slot.0.max(*not_before), slot.1.max(*exp));
-                }
+                Revocation::Token { jti, exp } => r.set.revoke_token(jti, *exp),
+                Revocation::Session { sid, exp } => r.set.revoke_session(sid, *exp),
+                Revocation::Subject { sub, not_before, exp } => r.set.revoke_subject(sub, *not_before, Some(*exp)),
             }
         }
-        let kept_from = now_secs - LEEWAY_SECS;
-        r.tokens.retain(|_, exp| *exp >= kept_from);
-        r.sessions.retain(|_, exp| *exp >= kept_from);
-        r.subjects.retain(|_, (_, exp)| *exp >= kept_from);
+        r.set.prune(now_secs);
     }
 }
 
@@ -98,6 +92,9 @@ pub struct FeedPage {
     /// The entries, oldest first.
     pub entries: Vec<Revocation>,
 }
+
+/// The longest a reader of the feed may wait for news, seconds.
+pub const MAX_FEED_WAIT: u64 = 30;
 
 /// Who asks to read the revocation feed.
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +114,7 @@ pub enum FeedReader<'a> {
 
 impl Tessera {
     /// Any authenticated client, or an admin, may read the feed.
-    pub async fn authorize_feed_reader(&self, reader: FeedReader<'_>) -> Result<()> {
+    async fn authorize_feed_reader(&self, reader: FeedReader<'_>) -> Result<()> {
         match reader {
             FeedReader::Bearer(token) => require_admin(self.authenticate(token).map_err(Error::Bearer)?.as_ref()),
             FeedReader::Client { id, secret } => match self.authenticate_client(id, secret).await? {
@@ -150,9 +147,21 @@ impl Tessera {
         self.sync_revocations().await
     }
 
-    /// Feed entries after `since` (all live ones when `None`); when there are none yet,
-    /// waits up to `wait` for the next one to arrive on this instance.
-    pub async fn revocation_feed(&self, since: Option<i64>, wait: std::time::Duration) -> Result<FeedPage> {
+    /// The feed for `reader` (any authenticated client, or an admin): entries after the cursor
+    /// `since` (all live ones when `None`); when there are none yet, waits up to `wait` whole
+    /// seconds (at most [`MAX_FEED_WAIT`]) for the next one to arrive on this instance. The
+    /// reader is checked before the parameters.
+    pub async fn revocation_feed(&self, reader: FeedReader<'_>, since: Option<&str>, wait: Option<&str>) -> Result<FeedPage> {
+        self.authorize_feed_reader(reader).await?;
+        let since = since.map(|s| s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(Error::InvalidCursor)).transpose()?;
+        let wait = match wait {
+            None | Some("") => 0,
+            Some(w) => w.parse::<u64>().map_err(|_| Error::Validation("wait must be whole seconds (0 to 30)".into()))?.min(MAX_FEED_WAIT),
+        };
+        self.wait_for_feed(since, std::time::Duration::from_secs(wait)).await
+    }
+
+    async fn wait_for_feed(&self, since: Option<i64>, wait: std::time::Duration) -> Result<FeedPage> {
         let mut applied = self.revocations.applied.subscribe();
         let page = self.feed_page(since).await?;
         if !page.entries.is_empty() || wait.is_zero() {
@@ -265,8 +274,8 @@ mod tests {
             ]
         };
 
-        assert_eq!(revoked(&list(&entries, NOW + LEEWAY_SECS)), [true; 3], "kept at exp + leeway");
-        assert_eq!(revoked(&list(&entries, NOW + LEEWAY_SECS + 1)), [false; 3], "dropped one second later");
+        assert_eq!(revoked(&list(&entries, NOW + LEEWAY_SECS - 1)), [true; 3], "kept through the leeway");
+        assert_eq!(revoked(&list(&entries, NOW + LEEWAY_SECS)), [false; 3], "dropped once a token of that exp is refused as expired");
     }
 
     #[test]
@@ -274,7 +283,7 @@ mod tests {
         let list = list(&[Revocation::Token { jti: "j1".into(), exp: NOW }], NOW);
         assert!(list.is_revoked(&claims("j1", "u1", None, NOW - 100)));
 
-        list.apply(&[(2, Revocation::Token { jti: "j2".into(), exp: NOW + 600 })], NOW + LEEWAY_SECS + 1);
+        list.apply(&[(2, Revocation::Token { jti: "j2".into(), exp: NOW + 600 })], NOW + LEEWAY_SECS);
 
         assert!(!list.is_revoked(&claims("j1", "u1", None, NOW - 100)));
         assert!(list.is_revoked(&claims("j2", "u1", None, NOW - 100)));

@@ -11,7 +11,10 @@ use std::net::IpAddr;
 use tessera_verify::Claims;
 use time::OffsetDateTime;
 
-/// Where a request came from, remembered on the session it starts.
+/// Where a request came from: remembered on the session it starts, and the address is written
+/// to the audit trail. The HTTP layer extracts it from each request and passes it to every use
+/// case that audits, rate-limits or starts a session; the command line passes the default
+/// (no address).
 #[derive(Debug, Clone, Default)]
 pub struct ClientMeta {
     /// The client's address.
@@ -81,7 +84,7 @@ impl Tessera {
     /// loser is a reuse, which ends the session, unless the reuse grace is on, the token was
     /// rotated within it, and its one second chance is still unspent (again decided by one
     /// conditional write, so racing duplicates cannot both take it).
-    pub async fn refresh(&self, presented: &str) -> Result<IssuedTokens> {
+    pub async fn refresh(&self, presented: &str, meta: &ClientMeta) -> Result<IssuedTokens> {
         let hash = PlainToken::from_presented(presented).hash();
         let Some(token) = self.store.refresh_token(&hash).await? else {
             return Err(Error::Refresh(TokenError::Invalid("unknown refresh token")));
@@ -104,7 +107,7 @@ impl Tessera {
             let grace = self.settings.reuse_grace;
             let second_chance = !grace.is_zero() && self.store.rotate_within_grace(&hash, &next, now - grace).await?;
             if !second_chance {
-                self.end_session_for_reuse(&user, session.id).await?;
+                self.end_session_for_reuse(&user, session.id, meta).await?;
                 return Err(Error::Refresh(TokenError::Revoked));
             }
         }
@@ -112,16 +115,16 @@ impl Tessera {
         self.issue_for_person(&user, session.id, false, Some(plain))
     }
 
-    async fn end_session_for_reuse(&self, user: &User, sid: SessionId) -> Result<()> {
+    async fn end_session_for_reuse(&self, user: &User, sid: SessionId, meta: &ClientMeta) -> Result<()> {
         tracing::warn!(user = %user.id, session = %sid, "refresh token reuse detected; session revoked");
         self.metrics.refresh_reuse.inc();
-        self.audit("refresh.reuse_detected", None, Some(&user.id.to_string()), Some(format!("session {sid}"))).await;
+        self.audit(meta, "refresh.reuse_detected", None, Some(&user.id.to_string()), Some(format!("session {sid}"))).await;
         self.end_sessions(SessionScope::One(user.id, sid)).await.map(|_| ())
     }
 
     /// Logs out: revokes this access token and its session (and the session of
     /// `refresh_token`, when it is the caller's).
-    pub async fn logout(&self, claims: &Claims, refresh_token: Option<&str>) -> Result<()> {
+    pub async fn logout(&self, claims: &Claims, refresh_token: Option<&str>, meta: &ClientMeta) -> Result<()> {
         let user = self.person(claims)?;
         self.revoke(&[Revocation::Token { jti: claims.jti.clone(), exp: claims.exp }]).await?;
         if let Some(sid) = claims.sid.as_deref().and_then(|s| s.parse().ok()) {
@@ -134,15 +137,15 @@ impl Tessera {
                 self.end_sessions(SessionScope::One(user, token.session_id)).await?;
             }
         }
-        self.audit("logout", Some(&claims.sub), Some(&claims.sub), None).await;
+        self.audit(meta, "logout", Some(&claims.sub), Some(&claims.sub), None).await;
         Ok(())
     }
 
     /// Logs out everywhere: every session and every access token of the user.
-    pub async fn logout_all(&self, claims: &Claims) -> Result<()> {
+    pub async fn logout_all(&self, claims: &Claims, meta: &ClientMeta) -> Result<()> {
         let user = self.person(claims)?;
         self.revoke_everything_of(user).await?;
-        self.audit("logout.all", Some(&claims.sub), Some(&claims.sub), None).await;
+        self.audit(meta, "logout.all", Some(&claims.sub), Some(&claims.sub), None).await;
         Ok(())
     }
 
@@ -160,13 +163,13 @@ impl Tessera {
     }
 
     /// Ends one of the caller's sessions.
-    pub async fn end_session(&self, claims: &Claims, id: &str) -> Result<()> {
+    pub async fn end_session(&self, claims: &Claims, id: &str, meta: &ClientMeta) -> Result<()> {
         let user = self.person(claims)?;
         let sid: SessionId = id.parse().map_err(|_| Error::NotFound("session"))?;
         if self.end_sessions(SessionScope::One(user, sid)).await?.is_empty() {
             return Err(Error::NotFound("session"));
         }
-        self.audit("session.ended", Some(&claims.sub), Some(&claims.sub), Some(format!("session {sid}"))).await;
+        self.audit(meta, "session.ended", Some(&claims.sub), Some(&claims.sub), Some(format!("session {sid}"))).await;
         Ok(())
     }
 

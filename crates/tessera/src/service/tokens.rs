@@ -1,6 +1,7 @@
 //! Access tokens: issuing (claims + one signature with a pre-parsed key) and checking
-//! (signature with the key its `kid` names, then `iss`, `exp`, `nbf` against our clock with
-//! bounded leeway, then the in-memory revocation list, then `aud`). No I/O on either path.
+//! (tessera-verify's [`tessera_verify::KeySet`] over the key ring: signature with the key its
+//! `kid` names, then `iss`, `exp`, `nbf` against our clock with bounded leeway; then the
+//! in-memory revocation list, then `aud`). No I/O on either path.
 //!
 //! The audience rule: a token's `aud` is the configured audience (people) or one of its
 //! client's audiences (RFC 8707). Tessera's own API is one resource among these and takes
@@ -13,11 +14,8 @@
 use super::error::{Result, TokenError};
 use super::{LEEWAY_SECS, Tessera};
 use std::sync::Arc;
-use tessera_verify::{Audience, Claims};
+use tessera_verify::{Audience, Claims, VerifyError};
 use uuid::Uuid;
-
-/// Tokens longer than this are refused before any parsing.
-const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// What an access token is issued for.
 #[derive(Debug, Clone)]
@@ -83,7 +81,7 @@ impl Tessera {
             }
             None => {
                 self.metrics.hot.cache_miss.inc();
-                let claims = Arc::new(self.verify_signature_and_claims(token)?);
+                let claims = Arc::new(self.verify_signature_and_claims(token, now)?);
                 self.verified.insert(token, claims.clone(), now, LEEWAY_SECS);
                 claims
             }
@@ -94,45 +92,28 @@ impl Tessera {
         Ok(claims)
     }
 
-    fn verify_signature_and_claims(&self, token: &str) -> Result<Claims, TokenError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::Invalid("the token is too long"));
-        }
-        let header = crate::domain::keys::read_header(token).map_err(|_| TokenError::Invalid("the token is not a JWT"))?;
-        let typ_ok =
-            header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
-        if !typ_ok {
-            return Err(TokenError::Invalid("the token is not an access token (typ must be at+jwt)"));
-        }
-        let kid = header.kid.ok_or(TokenError::Invalid("the token names no key (kid)"))?;
+    /// The signature and the claims, by tessera-verify's checks (what services that verify
+    /// locally run): at most 8 KiB, `typ` `at+jwt`, a `kid` of the ring and the exact `alg`
+    /// of its key, the signature, then `iss`, `exp` and `nbf` at `now` with [`LEEWAY_SECS`].
+    /// The audience is the caller's to check (see the top).
+    fn verify_signature_and_claims(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
         let keys = self.keys.get().map_err(|_| TokenError::Invalid("no signing keys loaded"))?;
-        let key =
-            keys.verifiers.get(&crate::domain::keys::Kid::new(kid)).ok_or(TokenError::Invalid("the token was signed by an unknown key"))?;
-        // The key decides the algorithm, by its exact name (`Ed25519` and `EdDSA` are not mixed up).
-        if header.alg != key.alg().as_str() {
-            return Err(TokenError::Invalid("the token's algorithm does not match its key"));
-        }
-        // Time is checked below against our clock; the audience by the caller (see the top).
-        let claims: Claims = key
-            .verify_jws(token)
-            .ok()
-            .and_then(|payload| serde_json::from_slice(&payload).ok())
-            .ok_or(TokenError::Invalid("the token's signature or claims are invalid"))?;
-        self.check_claims(&claims)?;
-        Ok(claims)
+        keys.verifiers.verify(token, &self.expected, now).map_err(refused)
     }
+}
 
-    fn check_claims(&self, claims: &Claims) -> Result<(), TokenError> {
-        if claims.iss != self.settings.issuer {
-            return Err(TokenError::Invalid("the token was issued by someone else"));
-        }
-        let now = self.now().unix_timestamp();
-        if claims.exp + LEEWAY_SECS <= now {
-            return Err(TokenError::Expired);
-        }
-        if claims.nbf - LEEWAY_SECS > now {
-            return Err(TokenError::Invalid("the token is not valid yet"));
-        }
-        Ok(())
+/// tessera-verify's reasons as the service's, with the same problem codes.
+fn refused(e: VerifyError) -> TokenError {
+    match e {
+        VerifyError::Expired => TokenError::Expired,
+        VerifyError::Revoked => TokenError::Revoked,
+        VerifyError::Malformed(why) => TokenError::Invalid(why),
+        VerifyError::UnknownKey => TokenError::Invalid("the token was signed by an unknown key"),
+        VerifyError::WrongAlgorithm => TokenError::Invalid("the token's algorithm does not match its key"),
+        VerifyError::BadSignature => TokenError::Invalid("the token's signature is invalid"),
+        VerifyError::NotYetValid => TokenError::Invalid("the token is not valid yet"),
+        VerifyError::WrongIssuer => TokenError::Invalid("the token was issued by someone else"),
+        VerifyError::WrongAudience => TokenError::Invalid("the token is for another audience"),
+        _ => TokenError::Invalid("the token cannot be verified"),
     }
 }

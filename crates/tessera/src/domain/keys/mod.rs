@@ -1,13 +1,14 @@
 //! Signing-key crypto, no I/O. Here: the key ring's value types (algorithms, key ids,
 //! statuses) and key generation with the public JWK and its RFC 7638 `kid`. In `signing`: the
-//! [`Signer`] and [`VerifyingKey`] pair, which sign and verify JWTs with keys parsed once. In
+//! [`Signer`], which signs JWTs with a key parsed once, and [`verifying_key`], its public half
+//! as tessera-verify parses it. In
 //! `master`: the [`MasterKey`], which seals private keys at rest.
 
 mod master;
 mod signing;
 
 pub use master::MasterKey;
-pub use signing::{JwsHeader, Signer, VerifyingKey, read_header};
+pub use signing::{Signer, verifying_key};
 
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
@@ -41,9 +42,6 @@ pub enum KeyError {
     /// Signing failed.
     #[error("cannot sign")]
     Sign,
-    /// Not a compact JWS, or its signature does not verify.
-    #[error("the token is not a JWS this key signed")]
-    BadToken,
     /// The master key is malformed.
     #[error("{0}")]
     InvalidMasterKey(&'static str),
@@ -85,16 +83,6 @@ impl SigningAlg {
     /// Whether the algorithm has a public key to publish.
     pub fn is_asymmetric(self) -> bool {
         self != SigningAlg::HS256
-    }
-
-    /// The jsonwebtoken algorithm that computes the signature (`Ed25519` is its `EdDSA`).
-    pub fn jwt_algorithm(self) -> jsonwebtoken::Algorithm {
-        match self {
-            SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
-            SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
-            SigningAlg::Ed25519 | SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-            SigningAlg::HS256 => jsonwebtoken::Algorithm::HS256,
-        }
     }
 }
 

@@ -1,0 +1,209 @@
+//! The rules of `/oauth2/*` (RFC 6749, RFC 7662, RFC 7009): which grant a caller may use, how
+//! a confidential client proves itself, and what the public first-party client may do. The
+//! HTTP layer parses the forms and the `Authorization` header into a [`ClientAuth`] and maps
+//! the outcomes to RFC 6749 §5.2 errors.
+
+use super::error::Result;
+use super::introspection::{Introspection, Revoker};
+use super::sessions::{ClientMeta, IssuedTokens};
+use super::{GrantRefused, Tessera};
+use crate::domain::{Client, ClientId};
+
+/// How a caller of `/oauth2/*` presented itself as a client, not yet checked.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No client credentials.
+    None,
+    /// HTTP Basic (RFC 6749 §2.3.1).
+    Basic {
+        /// The client id.
+        id: String,
+        /// The client secret.
+        secret: String,
+    },
+    /// `client_id`, and `client_secret` when sent, in the form body.
+    Body {
+        /// The client id.
+        id: String,
+        /// The client secret, absent for the public first-party client.
+        secret: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientAuth::None => f.write_str("None"),
+            ClientAuth::Basic { id, .. } => f.debug_struct("Basic").field("id", id).finish_non_exhaustive(),
+            ClientAuth::Body { id, secret } => {
+                f.debug_struct("Body").field("id", id).field("secret", &secret.as_ref().map(|_| "[redacted]")).finish()
+            }
+        }
+    }
+}
+
+impl ClientAuth {
+    /// The public first-party client: `client_id=tessera` without a secret, or no client at all.
+    fn is_first_party(&self) -> bool {
+        match self {
+            ClientAuth::None => true,
+            ClientAuth::Body { id, secret: None } => id == ClientId::FIRST_PARTY,
+            ClientAuth::Basic { .. } | ClientAuth::Body { .. } => false,
+        }
+    }
+}
+
+/// The parameters of a token request (RFC 6749 §4.4 and §6), as sent.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRequest<'a> {
+    /// `grant_type`.
+    pub grant_type: &'a str,
+    /// `scope`, for `client_credentials`.
+    pub scope: Option<&'a str>,
+    /// `resource` (RFC 8707), for `client_credentials`.
+    pub resource: Option<&'a str>,
+    /// `refresh_token`, for the `refresh_token` grant.
+    pub refresh_token: Option<&'a str>,
+}
+
+/// Why an OAuth request was refused, by its RFC 6749 §5.2 (or RFC 8707) error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthRefusal {
+    /// `invalid_request`: a required parameter is missing.
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    /// `invalid_client`: client authentication failed; `basic` when it was tried with HTTP
+    /// Basic (the answer then carries a Basic challenge).
+    #[error("client authentication failed")]
+    InvalidClient {
+        /// The client used HTTP Basic.
+        basic: bool,
+    },
+    /// `unauthorized_client`: this client may not do this.
+    #[error("{0}")]
+    UnauthorizedClient(&'static str),
+    /// `invalid_scope`.
+    #[error("{0}")]
+    InvalidScope(&'static str),
+    /// `invalid_target` (RFC 8707).
+    #[error("{0}")]
+    InvalidTarget(&'static str),
+    /// `unsupported_grant_type`, with the grant as sent (at most 40 characters).
+    #[error("grant_type `{0}` is not supported")]
+    UnsupportedGrantType(String),
+}
+
+impl From<GrantRefused> for OAuthRefusal {
+    fn from(refused: GrantRefused) -> Self {
+        match refused {
+            GrantRefused::Scope => OAuthRefusal::InvalidScope("a requested scope is not granted to this client"),
+            GrantRefused::Target => OAuthRefusal::InvalidTarget("the requested resource is not one of this client's audiences"),
+        }
+    }
+}
+
+/// A use case's outcome: refused in OAuth terms, or failed as any use case can.
+pub type OAuthResult<T> = Result<std::result::Result<T, OAuthRefusal>>;
+
+impl Tessera {
+    /// The token endpoint: `client_credentials` for an authenticated confidential client,
+    /// `refresh_token` for the public first-party client only (people's tokens carry no scopes).
+    pub async fn token(&self, client: &ClientAuth, request: TokenRequest<'_>, meta: &ClientMeta) -> OAuthResult<IssuedTokens> {
+        match request.grant_type {
+            "client_credentials" => {
+                let client = match self.confidential_client(client).await? {
+                    Ok(client) => client,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                Ok(self.client_credentials(&client, request.scope, request.resource)?.map_err(OAuthRefusal::from))
+            }
+            "refresh_token" => {
+                if !client.is_first_party() {
+                    return Ok(Err(OAuthRefusal::UnauthorizedClient(
+                        "the refresh_token grant is for the public first-party client `tessera`",
+                    )));
+                }
+                if request.scope.is_some() {
+                    return Ok(Err(OAuthRefusal::InvalidScope("people's tokens carry no scopes")));
+                }
+                let Some(presented) = request.refresh_token else {
+                    return Ok(Err(OAuthRefusal::InvalidRequest("`refresh_token` is required")));
+                };
+                self.refresh(presented, meta).await.map(Ok)
+            }
+            other => Ok(Err(OAuthRefusal::UnsupportedGrantType(other.chars().take(40).collect()))),
+        }
+    }
+
+    /// Introspection (RFC 7662) for an authenticated confidential client, which may introspect
+    /// any token.
+    pub async fn introspect_for(&self, client: &ClientAuth, token: Option<&str>) -> OAuthResult<Introspection> {
+        if let Err(refused) = self.confidential_client(client).await? {
+            return Ok(Err(refused));
+        }
+        let Some(token) = token else { return Ok(Err(OAuthRefusal::InvalidRequest("`token` is required"))) };
+        self.introspect(token).await.map(Ok)
+    }
+
+    /// Revocation (RFC 7009): a confidential client revokes the tokens issued to it (an admin
+    /// client any token), the public first-party client people's tokens. An unknown token is
+    /// not an error.
+    pub async fn revoke_for(&self, client: &ClientAuth, token: Option<&str>, meta: &ClientMeta) -> OAuthResult<()> {
+        let revoker = match client {
+            ClientAuth::Body { id, secret: None } if id == ClientId::FIRST_PARTY => Revoker::FirstParty,
+            client => match self.confidential_client(client).await? {
+                Ok(client) => Revoker::Client(client),
+                Err(refused) => return Ok(Err(refused)),
+            },
+        };
+        let Some(token) = token else { return Ok(Err(OAuthRefusal::InvalidRequest("`token` is required"))) };
+        Ok(self
+            .revoke_token(&revoker, token, meta)
+            .await?
+            .map_err(|_| OAuthRefusal::UnauthorizedClient("the token was not issued to this client")))
+    }
+
+    /// Authenticates a confidential client by its secret, sent by HTTP Basic or in the body.
+    async fn confidential_client(&self, client: &ClientAuth) -> OAuthResult<Client> {
+        let (id, secret, basic) = match client {
+            ClientAuth::Basic { id, secret } => (id, secret, true),
+            ClientAuth::Body { id, secret: Some(secret) } => (id, secret, false),
+            ClientAuth::Body { secret: None, .. } | ClientAuth::None => return Ok(Err(OAuthRefusal::InvalidClient { basic: false })),
+        };
+        Ok(self.authenticate_client(id, secret).await?.map_err(|_| OAuthRefusal::InvalidClient { basic }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(id: &str, secret: Option<&str>) -> ClientAuth {
+        ClientAuth::Body { id: id.into(), secret: secret.map(Into::into) }
+    }
+
+    #[test]
+    fn only_tessera_without_a_secret_or_no_client_at_all_is_the_first_party_client() {
+        assert!(ClientAuth::None.is_first_party());
+        assert!(body("tessera", None).is_first_party());
+        assert!(!body("tessera", Some("s")).is_first_party(), "a secret makes it a confidential client");
+        assert!(!body("svc_1", None).is_first_party());
+        assert!(!ClientAuth::Basic { id: "tessera".into(), secret: String::new() }.is_first_party());
+    }
+
+    #[test]
+    fn a_grant_refusal_keeps_its_rfc_code_and_message() {
+        assert_eq!(OAuthRefusal::from(GrantRefused::Scope), OAuthRefusal::InvalidScope("a requested scope is not granted to this client"));
+        assert_eq!(OAuthRefusal::from(GrantRefused::Target).to_string(), GrantRefused::Target.to_string());
+    }
+
+    #[test]
+    fn client_secrets_are_not_in_debug_output() {
+        let basic = ClientAuth::Basic { id: "svc_1".into(), secret: "tcs_very_secret".into() };
+        let sent = body("svc_1", Some("tcs_very_secret"));
+        for auth in [basic, sent] {
+            let shown = format!("{auth:?}");
+            assert!(shown.contains("svc_1") && !shown.contains("very_secret"), "{shown}");
+        }
+    }
+}
