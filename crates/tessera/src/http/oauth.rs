@@ -338,7 +338,7 @@ pub async fn revoke(
     let params = Params::parse(form)?;
     let revoker = match credentials(&headers, &params)? {
         Credentials::Body { id, secret: None } if id == ClientId::FIRST_PARTY => Revoker::FirstParty,
-        creds => Revoker::Client(confidential_client(&app, creds).await?),
+        creds => Revoker::Client(Box::new(confidential_client(&app, creds).await?)),
     };
     let token = params.require("token")?;
     app.revoke_token(&revoker, token).await?.map_err(|e| OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", e.to_string()))?;

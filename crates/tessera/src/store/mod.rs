@@ -152,7 +152,7 @@ pub struct EndedBrowserSessions {
 #[derive(Debug, Clone)]
 pub enum CodeRedemption {
     /// The code's first use: it is now spent, and this is what it was issued for.
-    Redeemed(AuthorizationCode),
+    Redeemed(Box<AuthorizationCode>),
     /// The code was used before: a replay (RFC 6749 §4.1.2). The token session issued from it,
     /// when one was recorded, should be ended; the replay itself is now recorded on the code,
     /// so a token session recorded later is refused (see [`Store::record_code_session`]).

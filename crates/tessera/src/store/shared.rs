@@ -438,7 +438,7 @@ macro_rules! store_impl {
                 .await
                 .map_err(classify)?;
                 if let Some(row) = spent {
-                    return Ok(CodeRedemption::Redeemed(AuthorizationCode::try_from(row)?));
+                    return Ok(CodeRedemption::Redeemed(Box::new(AuthorizationCode::try_from(row)?)));
                 }
                 let replayed: Option<(String, String, Option<String>)> = sqlx::query_as(sql!(
                     "UPDATE authorization_codes SET replayed_at = $2 WHERE hash = $1 AND used_at IS NOT NULL ",
