@@ -31,7 +31,7 @@ pub enum Introspection {
 #[derive(Debug, Clone)]
 pub enum Revoker {
     /// An authenticated confidential client.
-    Client(Client),
+    Client(Box<Client>),
     /// The public first-party client (`client_id=tessera`), as people's apps use it.
     FirstParty,
 }

@@ -111,6 +111,12 @@ impl Tessera {
     pub async fn token(&self, client: &ClientAuth, request: TokenRequest<'_>, meta: &ClientMeta) -> OAuthResult<IssuedTokens> {
         match request.grant_type {
             "client_credentials" => {
+                // A public client names itself without a secret; it may not use this grant.
+                if let ClientAuth::Body { id, secret: None } = client
+                    && self.authenticate_public_client(id).await?.is_ok()
+                {
+                    return Ok(Err(OAuthRefusal::UnauthorizedClient("a public client may not use the client_credentials grant")));
+                }
                 let client = match self.confidential_client(client).await? {
                     Ok(client) => client,
                     Err(refused) => return Ok(Err(refused)),
@@ -152,7 +158,7 @@ impl Tessera {
         let revoker = match client {
             ClientAuth::Body { id, secret: None } if id == ClientId::FIRST_PARTY => Revoker::FirstParty,
             client => match self.confidential_client(client).await? {
-                Ok(client) => Revoker::Client(client),
+                Ok(client) => Revoker::Client(Box::new(client)),
                 Err(refused) => return Ok(Err(refused)),
             },
         };

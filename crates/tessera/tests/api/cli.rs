@@ -96,6 +96,34 @@ fn clients_create_takes_repeated_audiences() {
 }
 
 #[test]
+fn clients_create_takes_redirect_uris_and_makes_public_and_first_party_clients() {
+    let env = Env::new();
+    let args = [
+        "clients",
+        "create",
+        "--name",
+        "mobile",
+        "--public",
+        "--first-party",
+        "--redirect-uri",
+        "com.example.notes:/cb",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--post-logout-redirect-uri",
+        "com.example.notes:/bye",
+    ];
+    let client = env.json(&args, "");
+    assert!(client.get("client_secret").is_none(), "a public client has no secret: {client}");
+    assert_eq!(client["redirect_uris"], serde_json::json!(["com.example.notes:/cb", "http://127.0.0.1/cb"]));
+    assert_eq!(client["post_logout_redirect_uris"], serde_json::json!(["com.example.notes:/bye"]));
+    assert_eq!((client["public"].clone(), client["first_party"].clone()), (serde_json::json!(true), serde_json::json!(true)));
+    assert_eq!(client["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
+    let refused = env.run(&["clients", "create", "--name", "web", "--redirect-uri", "http://web.example/cb"], "");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("loopback"), "{}", String::from_utf8_lossy(&refused.stderr));
+}
+
+#[test]
 fn migrate_creates_the_database() {
     let env = Env::new();
     let out = env.run(&["migrate"], "");

@@ -90,3 +90,44 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
     behind_proxy.register(&email).await;
     assert_eq!(login_ip(&behind_proxy, &email, "198.51.100.9, 203.0.113.7").await, "203.0.113.7", "the nearest untrusted hop");
 }
+
+#[tokio::test]
+async fn a_browser_session_is_found_by_its_cookie_and_ended_only_by_its_owner() {
+    let app = spawn_app().await;
+    let (alice, bob) = (app.tessera.create_user(registration(&unique_email())).await.unwrap(), unique_email());
+    let bob = app.tessera.create_user(registration(&bob)).await.unwrap();
+    let meta = tessera::service::ClientMeta::default();
+    let (session, cookie) = app.tessera.start_browser_session(&alice, vec!["pwd".into()], &meta).await.unwrap();
+
+    let found = app.tessera.browser_session_from_cookie(cookie.expose()).await.unwrap().unwrap();
+    let by_bob = app.tessera.end_browser_session(bob.id, session.id, &meta).await;
+
+    assert!(cookie.expose().starts_with("tbs_"));
+    assert_eq!((found.id, found.user_id, found.amr.clone()), (session.id, alice.id, vec!["pwd".to_owned()]));
+    assert!(app.tessera.browser_session_from_cookie("tbs_forged").await.unwrap().is_none());
+    assert!(matches!(by_bob, Err(tessera::service::Error::NotFound(_))), "{by_bob:?}");
+    let ended = app.tessera.end_browser_session(alice.id, session.id, &meta).await.unwrap();
+    assert_eq!(ended.browser_sessions, [session.id]);
+    assert!(app.tessera.browser_session_from_cookie(cookie.expose()).await.unwrap().is_none(), "signed out");
+}
+
+#[tokio::test]
+async fn disabling_a_person_signs_them_out_of_every_browser_session() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let person = app.tessera.create_user(registration(&unique_email())).await.unwrap();
+    let meta = tessera::service::ClientMeta::default();
+    let (_, cookie) = app.tessera.start_browser_session(&person, vec!["pwd".into()], &meta).await.unwrap();
+    app.tessera.start_browser_session(&person, vec!["pwd".into()], &meta).await.unwrap();
+    assert_eq!(app.tessera.browser_sessions_of(person.id).await.unwrap().len(), 2);
+
+    let res = app.send_with(Method::PATCH, &format!("/v1/users/{}", person.id), &admin, Some(&json!({ "disabled": true }))).await;
+
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(app.tessera.browser_sessions_of(person.id).await.unwrap().is_empty());
+    assert!(app.tessera.browser_session_from_cookie(cookie.expose()).await.unwrap().is_none());
+}
+
+fn registration(email: &str) -> tessera::service::Registration {
+    tessera::service::Registration { email: email.into(), password: crate::helpers::PASSWORD.into(), username: None, admin: false }
+}
