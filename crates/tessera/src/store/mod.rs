@@ -5,6 +5,29 @@
 //! with their revocation-feed entries, rotating keys) is one method, so each engine can make
 //! it one transaction.
 
+/// One engine's migrations, `migrations/ENGINE/000N_NAME.sql`: both engines have the same
+/// numbers and names, so the list is written once. A new migration is one line here and one
+/// file per engine.
+macro_rules! migrator {
+    ($engine:literal) => {{
+        use sqlx::SqlSafeStr;
+        use sqlx::migrate::{Migration, MigrationType, Migrator};
+        let step = |version, description: &'static str, sql: &'static str| {
+            Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
+        };
+        Migrator::with_migrations(vec![
+            step(1, "init", include_str!(concat!("../../migrations/", $engine, "/0001_init.sql"))),
+            step(2, "clients", include_str!(concat!("../../migrations/", $engine, "/0002_clients.sql"))),
+            step(3, "rate_limits", include_str!(concat!("../../migrations/", $engine, "/0003_rate_limits.sql"))),
+            step(4, "audit", include_str!(concat!("../../migrations/", $engine, "/0004_audit.sql"))),
+            step(5, "rotation", include_str!(concat!("../../migrations/", $engine, "/0005_rotation.sql"))),
+            step(6, "grace", include_str!(concat!("../../migrations/", $engine, "/0006_grace.sql"))),
+            step(7, "client_audiences", include_str!(concat!("../../migrations/", $engine, "/0007_client_audiences.sql"))),
+            step(8, "oidc", include_str!(concat!("../../migrations/", $engine, "/0008_oidc.sql"))),
+        ])
+    }};
+}
+
 mod postgres;
 mod rows;
 mod shared;

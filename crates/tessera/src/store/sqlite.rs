@@ -13,7 +13,7 @@ use crate::domain::{
     AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, ClientName, Consent, Email, PasswordHash, Roles, Session,
     SessionId, TokenHash, User, UserId, Username,
 };
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Connection as _, Sqlite, SqlitePool};
 use std::str::FromStr;
@@ -34,20 +34,7 @@ pub struct SqliteStore {
 }
 
 fn migrator() -> Migrator {
-    let step = |version, description: &'static str, sql: &'static str| {
-        Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
-    };
-    use sqlx::SqlSafeStr;
-    Migrator::with_migrations(vec![
-        step(1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
-        step(2, "clients", include_str!("../../migrations/sqlite/0002_clients.sql")),
-        step(3, "rate_limits", include_str!("../../migrations/sqlite/0003_rate_limits.sql")),
-        step(4, "audit", include_str!("../../migrations/sqlite/0004_audit.sql")),
-        step(5, "rotation", include_str!("../../migrations/sqlite/0005_rotation.sql")),
-        step(6, "grace", include_str!("../../migrations/sqlite/0006_grace.sql")),
-        step(7, "client_audiences", include_str!("../../migrations/sqlite/0007_client_audiences.sql")),
-        step(8, "oidc", include_str!("../../migrations/sqlite/0008_oidc.sql")),
-    ])
+    migrator!("sqlite")
 }
 
 /// A statement in SQLite's placeholders, converted once per call site.
