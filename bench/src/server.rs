@@ -106,12 +106,7 @@ impl Server {
                 let registration =
                     tessera::service::Registration { email: admin_email.clone(), password: PASSWORD.into(), username: None, admin: true };
                 tessera.create_user(registration).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                let spec = tessera::service::ClientSpec {
-                    name: "bench".into(),
-                    scopes: vec!["bench:read".into()],
-                    roles: vec![],
-                    audiences: vec![],
-                };
+                let spec = tessera::service::ClientSpec { name: "bench".into(), scopes: vec!["bench:read".into()], ..Default::default() };
                 let client = tessera.register_client(spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
                 tokio::spawn(app.run_until(async move {
@@ -121,7 +116,11 @@ impl Server {
                     base,
                     admin_email,
                     client_id: client.client.id.to_string(),
-                    client_secret: client.secret.expose().to_owned(),
+                    client_secret: client
+                        .secret
+                        .as_ref()
+                        .map(|s| s.expose().to_owned())
+                        .ok_or_else(|| anyhow::anyhow!("the bench client has no secret"))?,
                 };
                 Ok(Server { endpoint: std::sync::Arc::new(endpoint), startup, pid: None, child: None, stop: Some(stop), _dir: dir })
             }

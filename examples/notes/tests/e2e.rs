@@ -87,11 +87,10 @@ impl Tessera {
         let spec = tessera::service::ClientSpec {
             name: format!("svc-{}", uuid::Uuid::new_v4().simple()),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            roles: vec![],
-            audiences: vec![],
+            ..Default::default()
         };
         let created = self.service.register_client(spec).await.unwrap();
-        (created.client.id.to_string(), created.secret.expose().to_owned())
+        (created.client.id.to_string(), created.secret.unwrap().expose().to_owned())
     }
 
     /// A client-credentials access token for a new client with `scopes`.
@@ -340,15 +339,15 @@ async fn a_client_token_for_another_api_is_refused_and_one_for_notes_is_accepted
     let spec = tessera::service::ClientSpec {
         name: "reporting".into(),
         scopes: vec!["notes:read".into()],
-        roles: vec![],
         audiences: vec!["http://billing.test".into(), "http://notes.test".into()],
+        ..Default::default()
     };
     let created = tessera.service.register_client(spec).await.unwrap();
+    let secret = created.secret.clone().unwrap();
     let token_for = |resource: Option<&'static str>| {
         let mut form = vec![("grant_type", "client_credentials")];
         form.extend(resource.map(|r| ("resource", r)));
-        let request =
-            tessera.http.post(tessera.url("/oauth2/token")).basic_auth(created.client.id.to_string(), Some(created.secret.expose()));
+        let request = tessera.http.post(tessera.url("/oauth2/token")).basic_auth(created.client.id.to_string(), Some(secret.expose()));
         async move { request.form(&form).send().await.unwrap().json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned() }
     };
 
