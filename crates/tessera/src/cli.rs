@@ -87,6 +87,18 @@ pub enum ClientsCommand {
         /// default; none: the configured audience).
         #[arg(long = "audience")]
         audiences: Vec<String>,
+        /// Where the authorization endpoint may send people back (repeat for several).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may send people afterwards (repeat for several).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A single-page or native app: no secret, authenticates by client_id alone.
+        #[arg(long)]
+        public: bool,
+        /// People are not asked for consent.
+        #[arg(long)]
+        first_party: bool,
     },
 }
 

@@ -58,14 +58,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let user = tessera.create_user(reg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::to_string_pretty(&tessera::http::views::UserView::from(&user))?);
         }
-        Command::Clients(ClientsCommand::Create { name, scopes, admin, audiences }) => {
+        Command::Clients(ClientsCommand::Create {
+            name,
+            scopes,
+            admin,
+            audiences,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            first_party,
+        }) => {
             let tessera = start_service(&config, Arc::new(SystemClock)).await?;
             let roles = if admin { vec!["admin".to_owned()] } else { vec![] };
-            let spec = ClientSpec { name, scopes, roles, audiences };
+            let spec = ClientSpec { name, scopes, roles, audiences, redirect_uris, post_logout_redirect_uris, public, first_party };
             let created = tessera.register_client(spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let audiences = tessera.client_audiences(&created.client);
             let client = tessera::http::clients::ClientView::new(&created.client, audiences);
-            let view = tessera::http::clients::NewClientView { client, client_secret: created.secret.expose().to_owned() };
+            let view = tessera::http::clients::NewClientView { client, client_secret: created.secret.as_ref().map(|s| s.expose().to_owned()) };
             println!("{}", serde_json::to_string_pretty(&view)?);
         }
         Command::Audit { limit, cursor } => {

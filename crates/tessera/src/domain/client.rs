@@ -1,26 +1,68 @@
-use super::{ClientId, Roles, Scopes, TokenHash};
+use super::{ClientId, RedirectUris, Roles, Scopes, TokenHash};
 use std::fmt;
 use time::OffsetDateTime;
 
-/// A service client: a machine identity that gets tokens with client credentials.
+/// A client: a machine identity that gets tokens with client credentials, an application
+/// that signs people in through Tessera (it has redirect URIs), or both.
 #[derive(Debug, Clone)]
 pub struct Client {
     /// The public id (`svc_…`).
     pub id: ClientId,
     /// What an admin called it.
     pub name: ClientName,
-    /// SHA-256 of the secret; the secret itself is shown once and never stored.
-    pub secret_hash: TokenHash,
+    /// SHA-256 of the secret; the secret itself is shown once and never stored. `None` for a
+    /// public client, which has no secret and never authenticates with one.
+    pub secret_hash: Option<TokenHash>,
     /// Scopes it may be granted.
     pub scopes: Scopes,
     /// Roles carried into its tokens.
     pub roles: Roles,
     /// The resources (RFC 8707) its tokens may name in `aud`; empty: the configured audience.
     pub audiences: Audiences,
+    /// Where the authorization endpoint may send people back with a code; a client with any
+    /// may use the `authorization_code` and `refresh_token` grants.
+    pub redirect_uris: RedirectUris,
+    /// Where RP-initiated logout may send people afterwards.
+    pub post_logout_redirect_uris: RedirectUris,
+    /// A single-page or native app: no secret, authenticates by `client_id` alone, may not
+    /// use `client_credentials`. Fixed at creation.
+    pub public: bool,
+    /// Trusted by the operator: people are not asked for consent.
+    pub first_party: bool,
     /// When it was created.
     pub created_at: OffsetDateTime,
-    /// When it last changed (secret rotation).
+    /// When it last changed (secret rotation, an update).
     pub updated_at: OffsetDateTime,
+}
+
+/// The OAuth 2.0 grant types (RFC 7591 names).
+pub mod grant {
+    /// Service clients' own tokens.
+    pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+    /// Codes from the authorization endpoint.
+    pub const AUTHORIZATION_CODE: &str = "authorization_code";
+    /// Refresh tokens.
+    pub const REFRESH_TOKEN: &str = "refresh_token";
+}
+
+impl Client {
+    /// The grants this client may use: `client_credentials` when it is confidential,
+    /// `authorization_code` and `refresh_token` when it has redirect URIs.
+    pub fn grant_types(&self) -> Vec<&'static str> {
+        let mut grants = Vec::with_capacity(3);
+        if !self.redirect_uris.is_empty() {
+            grants.extend([grant::AUTHORIZATION_CODE, grant::REFRESH_TOKEN]);
+        }
+        if !self.public {
+            grants.push(grant::CLIENT_CREDENTIALS);
+        }
+        grants
+    }
+
+    /// Whether this client may use `grant_type`.
+    pub fn may_use(&self, grant_type: &str) -> bool {
+        self.grant_types().contains(&grant_type)
+    }
 }
 
 /// A client's display name: 1 to 100 characters, no control characters.
@@ -101,6 +143,33 @@ impl Audiences {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client(public: bool, redirect_uris: &[&str]) -> Client {
+        Client {
+            id: ClientId::new("svc_x"),
+            name: ClientName::parse("x").unwrap(),
+            secret_hash: (!public).then(|| TokenHash::from_slice(&[7; 32]).unwrap()),
+            scopes: Scopes::default(),
+            roles: Roles::default(),
+            audiences: Audiences::default(),
+            redirect_uris: RedirectUris::parse(redirect_uris, public).unwrap(),
+            post_logout_redirect_uris: RedirectUris::default(),
+            public,
+            first_party: false,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn grant_types_follow_from_redirect_uris_and_publicness() {
+        assert_eq!(client(false, &[]).grant_types(), ["client_credentials"]);
+        assert_eq!(client(false, &["https://app.example/cb"]).grant_types(), ["authorization_code", "refresh_token", "client_credentials"]);
+        assert_eq!(client(true, &["com.example.app:/cb"]).grant_types(), ["authorization_code", "refresh_token"]);
+        assert!(client(true, &[]).grant_types().is_empty());
+        assert!(!client(true, &["com.example.app:/cb"]).may_use("client_credentials"));
+        assert!(client(true, &["com.example.app:/cb"]).may_use("authorization_code"));
+    }
 
     #[test]
     fn audiences_keep_their_order_and_drop_repeats() {

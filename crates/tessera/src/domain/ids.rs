@@ -48,6 +48,11 @@ uuid_id!(
     /// Identifies a session: one refresh-token family, the `sid` of its access tokens.
     SessionId
 );
+uuid_id!(
+    /// Identifies a browser session (the sign-in behind Tessera's cookie): the `sid` of
+    /// id_tokens, random and public. The cookie itself holds a separate secret.
+    BrowserSessionId
+);
 
 impl UserId {
     /// Ids of new users sort by creation time (UUIDv7), which makes them a stable cursor.

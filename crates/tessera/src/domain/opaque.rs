@@ -16,6 +16,10 @@ pub enum TokenKind {
     Refresh,
     /// A service client's secret.
     ClientSecret,
+    /// The secret in a browser session's cookie.
+    BrowserSession,
+    /// An authorization code (RFC 6749 §4.1.2).
+    AuthorizationCode,
 }
 
 impl TokenKind {
@@ -23,6 +27,8 @@ impl TokenKind {
         match self {
             TokenKind::Refresh => "tsr_",
             TokenKind::ClientSecret => "tcs_",
+            TokenKind::BrowserSession => "tbs_",
+            TokenKind::AuthorizationCode => "tac_",
         }
     }
 }

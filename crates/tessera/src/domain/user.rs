@@ -1,4 +1,4 @@
-use super::{Email, PasswordHash, Roles, SessionId, UserId, Username};
+use super::{BrowserSessionId, ClientId, Email, PasswordHash, Roles, Scopes, SessionId, UserId, Username};
 use std::net::IpAddr;
 use time::OffsetDateTime;
 
@@ -25,7 +25,7 @@ pub struct User {
     pub updated_at: OffsetDateTime,
 }
 
-/// A login's refresh-token family.
+/// A token session: a login's refresh-token family (the `sid` of its access tokens).
 #[derive(Debug, Clone)]
 pub struct Session {
     /// The `sid` of the session's access tokens.
@@ -44,6 +44,16 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// The client address of the login.
     pub ip: Option<IpAddr>,
+    /// The application it was issued to through the authorization endpoint; `None`: the
+    /// first-party client `tessera` (sign-in by the API).
+    pub client_id: Option<ClientId>,
+    /// The scopes granted to that application (empty for the first-party client).
+    pub scope: Scopes,
+    /// The browser session it was issued through: signing out of it ends this session too,
+    /// unless `offline`.
+    pub browser_session_id: Option<BrowserSessionId>,
+    /// `offline_access` was granted: the session outlives the browser session.
+    pub offline: bool,
 }
 
 impl Session {

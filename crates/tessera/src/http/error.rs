@@ -111,6 +111,8 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::UsernameTaken => (S::CONFLICT, "username_taken"),
         Error::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_failed"),
         Error::WeakPassword(_) => (S::UNPROCESSABLE_ENTITY, "weak_password"),
+        Error::InvalidRedirectUri(_) => (S::UNPROCESSABLE_ENTITY, "invalid_redirect_uri"),
+        Error::PublicClient => (S::CONFLICT, "public_client"),
         Error::Bearer(t) | Error::Refresh(t) => (S::UNAUTHORIZED, token_code(t)),
         Error::FreshTokenRequired => (S::FORBIDDEN, "fresh_token_required"),
         Error::Forbidden(_) => (S::FORBIDDEN, "forbidden"),

@@ -138,6 +138,7 @@ fn other_routes() -> Routes {
         .get("/v1/clients", clients::list)
         .post("/v1/clients", clients::create)
         .get("/v1/clients/{client_id}", clients::get)
+        .patch("/v1/clients/{client_id}", clients::patch)
         .delete("/v1/clients/{client_id}", clients::delete)
         .post("/v1/clients/{client_id}/secret", clients::rotate_secret)
         .get("/.well-known/jwks.json", keys::jwks)

@@ -218,7 +218,18 @@ pub async fn token(
     let params = Params::parse(form)?;
     match params.require("grant_type")? {
         "client_credentials" => {
-            let client = confidential_client(&app, credentials(&headers, &params)?).await?;
+            let creds = credentials(&headers, &params)?;
+            // A public client names itself without a secret; it may not use this grant.
+            if let Credentials::Body { id, secret: None } = &creds
+                && app.authenticate_public_client(id).await?.is_ok()
+            {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unauthorized_client",
+                    "a public client may not use the client_credentials grant",
+                ));
+            }
+            let client = confidential_client(&app, creds).await?;
             let issued = app.client_credentials(&client, params.get("scope"), params.get("resource"))?.map_err(|refused| {
                 let error = match refused {
                     GrantRefused::Scope => "invalid_scope",

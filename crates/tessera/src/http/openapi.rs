@@ -41,6 +41,7 @@ use utoipa::{Modify, OpenApi};
         clients::create,
         clients::list,
         clients::get,
+        clients::patch,
         clients::delete,
         clients::rotate_secret,
         keys::list,

@@ -187,10 +187,14 @@ mod tests {
         Client {
             id: ClientId::generate().unwrap(),
             name: ClientName::parse("billing").unwrap(),
-            secret_hash: PlainToken::generate(TokenKind::ClientSecret).unwrap().hash(),
+            secret_hash: Some(PlainToken::generate(TokenKind::ClientSecret).unwrap().hash()),
             scopes: Scopes::default(),
             roles: Roles::default(),
             audiences: Audiences::default(),
+            redirect_uris: Default::default(),
+            post_logout_redirect_uris: Default::default(),
+            public: false,
+            first_party: false,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             updated_at: time::OffsetDateTime::UNIX_EPOCH,
         }

@@ -1,4 +1,6 @@
-//! Service clients: machine identities that get tokens with OAuth 2.0 client credentials.
+//! Clients: machine identities that get tokens with OAuth 2.0 client credentials, and
+//! applications that sign people in through the authorization endpoint (those have redirect
+//! URIs; a public one, a single-page or native app, has no secret at all).
 //!
 //! Secrets are generated here (256 random bits behind a `tcs_` prefix), shown once, and
 //! stored only as SHA-256. A slow password hash would buy nothing for a secret that cannot be
@@ -9,7 +11,8 @@ use super::Tessera;
 use super::accounts::require_admin;
 use super::error::{Error, Result};
 use super::tokens::Grant;
-use crate::domain::{Audiences, Client, ClientId, ClientName, PlainToken, Roles, Scopes, TokenHash, TokenKind};
+use crate::domain::{Audiences, Client, ClientId, ClientName, PlainToken, RedirectUris, Roles, Scopes, TokenHash, TokenKind};
+use crate::store::ClientPatch;
 use tessera_verify::{Audience, Claims};
 
 /// A new client and its secret, which is never shown again.
@@ -17,8 +20,8 @@ use tessera_verify::{Audience, Claims};
 pub struct NewClient {
     /// The client as stored.
     pub client: Client,
-    /// The secret, for the one answer that shows it.
-    pub secret: PlainToken,
+    /// The secret, for the one answer that shows it; `None` for a public client.
+    pub secret: Option<PlainToken>,
 }
 
 /// What an admin asks for when creating a client.
@@ -32,6 +35,30 @@ pub struct ClientSpec {
     pub roles: Vec<String>,
     /// Resources its tokens may name in `aud`, the default first; none: the configured audience.
     pub audiences: Vec<String>,
+    /// Where the authorization endpoint may send people back.
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send people afterwards.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A single-page or native app: no secret.
+    pub public: bool,
+    /// People are not asked for consent.
+    pub first_party: bool,
+}
+
+/// What an admin may change on a client (`PATCH /v1/clients/{client_id}`); `None` leaves a
+/// field as it is. Whether a client is public, its roles and audiences are fixed.
+#[derive(Debug, Default)]
+pub struct ClientUpdate {
+    /// New display name.
+    pub name: Option<String>,
+    /// New scopes; a change revokes the client's tokens.
+    pub scopes: Option<Vec<String>>,
+    /// New redirect URIs, replacing the old ones.
+    pub redirect_uris: Option<Vec<String>>,
+    /// New post-logout redirect URIs, replacing the old ones.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Whether people are asked for consent.
+    pub first_party: Option<bool>,
 }
 
 /// Why a client-credentials request was refused, in RFC 6749 / RFC 8707 terms.
@@ -65,15 +92,21 @@ impl Tessera {
         let scopes = Scopes::parse(&spec.scopes).map_err(|e| Error::Validation(format!("scopes: {e}")))?;
         let roles = Roles::parse(&spec.roles).map_err(|e| Error::Validation(format!("roles: {e}")))?;
         let audiences = Audiences::parse(&spec.audiences).map_err(|e| Error::Validation(format!("audiences: {e}")))?;
-        let secret = PlainToken::generate(TokenKind::ClientSecret).map_err(Error::internal)?;
+        let redirect_uris = parse_uris("redirect_uris", &spec.redirect_uris, spec.public)?;
+        let post_logout_redirect_uris = parse_uris("post_logout_redirect_uris", &spec.post_logout_redirect_uris, spec.public)?;
+        let secret = if spec.public { None } else { Some(PlainToken::generate(TokenKind::ClientSecret).map_err(Error::internal)?) };
         let now = self.now();
         let client = Client {
             id: ClientId::generate().map_err(Error::internal)?,
             name,
-            secret_hash: secret.hash(),
+            secret_hash: secret.as_ref().map(PlainToken::hash),
             scopes,
             roles,
             audiences,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public: spec.public,
+            first_party: spec.first_party,
             created_at: now,
             updated_at: now,
         };
@@ -100,6 +133,9 @@ impl Tessera {
         require_admin(caller)?;
         let id = ClientId::parse(id).ok_or(Error::NotFound("client"))?;
         let cutoff = self.subject_cutoff(id.as_str(), self.next_whole_second());
+        // People's sessions with this application end first: a session is never issued to a
+        // client that no longer exists (the token endpoint authenticates it first).
+        self.store.end_client_sessions(&id, self.now(), self.session_feed_exp()).await?;
         let deleted = self.store.delete_client(&id, &[cutoff], self.now()).await?;
         self.clients.evict(id.as_str());
         if !deleted {
@@ -115,6 +151,12 @@ impl Tessera {
     pub async fn rotate_client_secret(&self, caller: &Claims, id: &str) -> Result<(ClientId, PlainToken)> {
         require_admin(caller)?;
         let id = ClientId::parse(id).ok_or(Error::NotFound("client"))?;
+        // Whether a client is public never changes, so this read cannot go stale; the store
+        // refuses to give a public client a secret anyway.
+        let client = self.store.client(&id).await?.ok_or(Error::NotFound("client"))?;
+        if client.public {
+            return Err(Error::PublicClient);
+        }
         let secret = PlainToken::generate(TokenKind::ClientSecret).map_err(Error::internal)?;
         let rotated = self.store.set_client_secret(&id, &secret.hash(), self.now()).await?;
         self.clients.evict(id.as_str());
@@ -127,25 +169,15 @@ impl Tessera {
         Ok((id, secret))
     }
 
-    /// Checks a client's id and secret. Unknown ids and wrong secrets look the same.
+    /// Checks a client's id and secret. Unknown ids, wrong secrets and public clients (which
+    /// have no secret, so no secret can authenticate them) look the same.
     pub async fn authenticate_client(&self, id: &str, secret: &str) -> Result<Result<Client, InvalidClient>> {
         let presented = PlainToken::from_presented(secret).hash();
-        let client = match ClientId::parse(id) {
-            Some(id) => match self.clients.get(id.as_str()) {
-                Some(cached) => Some(cached),
-                None => {
-                    let read = self.store.client(&id).await?;
-                    if let Some(c) = &read {
-                        self.clients.put(c);
-                    }
-                    read
-                }
-            },
-            None => None,
-        };
-        // Compare even when the client is unknown, in constant time, so both cost the same.
-        let stored = client.as_ref().map_or(TokenHash::from_slice(&[0; 32]), |c| Some(c.secret_hash));
-        let matches = stored.is_some_and(|h| h == presented);
+        let client = self.recent_client(id).await?;
+        // Compare even when the client is unknown or public, in constant time, so all cost the same.
+        let unknown = TokenHash::from_slice(&[0; 32]);
+        let stored = client.as_ref().and_then(|c| c.secret_hash).or(unknown);
+        let matches = client.as_ref().is_some_and(|c| !c.public) && stored.is_some_and(|h| h == presented);
         Ok(match client {
             Some(client) if matches => {
                 self.wait_for_subject_cutoff(client.id.as_str()).await;
@@ -153,6 +185,62 @@ impl Tessera {
             }
             _ => Err(InvalidClient),
         })
+    }
+
+    /// Authenticates a public client by its `client_id` alone (RFC 6749 §2.1: it cannot keep
+    /// a secret; PKCE binds its codes instead). Unknown ids and confidential clients (which
+    /// must send their secret) are both `InvalidClient`.
+    pub async fn authenticate_public_client(&self, id: &str) -> Result<Result<Client, InvalidClient>> {
+        Ok(match self.recent_client(id).await? {
+            Some(client) if client.public => Ok(client),
+            _ => Err(InvalidClient),
+        })
+    }
+
+    /// A client by id, from the cache of recently read clients or the store.
+    async fn recent_client(&self, id: &str) -> Result<Option<Client>> {
+        let Some(id) = ClientId::parse(id) else { return Ok(None) };
+        if let Some(cached) = self.clients.get(id.as_str()) {
+            return Ok(Some(cached));
+        }
+        let read = self.store.client(&id).await?;
+        if let Some(c) = &read {
+            self.clients.put(c);
+        }
+        Ok(read)
+    }
+
+    /// Changes a client (admin API): only the fields given. A change of scopes revokes every
+    /// token the client holds and every session people have with it, as a change of a
+    /// person's roles does: a token carries its scopes, so a removed scope must stop working
+    /// everywhere, not only in the next token.
+    pub async fn update_client(&self, caller: &Claims, id: &str, update: ClientUpdate) -> Result<Client> {
+        require_admin(caller)?;
+        let id = ClientId::parse(id).ok_or(Error::NotFound("client"))?;
+        let before = self.store.client(&id).await?.ok_or(Error::NotFound("client"))?;
+        let patch = ClientPatch {
+            name: update.name.as_deref().map(ClientName::parse).transpose().map_err(|e| Error::Validation(format!("name: {e}")))?,
+            scopes: update.scopes.as_deref().map(Scopes::parse).transpose().map_err(|e| Error::Validation(format!("scopes: {e}")))?,
+            redirect_uris: update.redirect_uris.as_deref().map(|u| parse_uris("redirect_uris", u, before.public)).transpose()?,
+            post_logout_redirect_uris: update
+                .post_logout_redirect_uris
+                .as_deref()
+                .map(|u| parse_uris("post_logout_redirect_uris", u, before.public))
+                .transpose()?,
+            first_party: update.first_party,
+        };
+        let mut client = self.store.update_client(&id, &patch, self.now()).await?.ok_or(Error::NotFound("client"))?;
+        self.clients.evict(id.as_str());
+        let scopes_changed = patch.scopes.is_some() && client.scopes != before.scopes;
+        if scopes_changed {
+            self.store.end_client_sessions(&id, self.now(), self.session_feed_exp()).await?;
+            self.revoke(&[self.subject_cutoff(id.as_str(), self.next_whole_second())]).await?;
+            client = self.store.client(&id).await?.ok_or(Error::NotFound("client"))?;
+        }
+        tracing::info!(client = %id, scopes_changed, "client updated");
+        let detail = scopes_changed.then(|| format!("scopes {} -> {}", before.scopes, client.scopes));
+        self.audit("client.updated", Some(&caller.sub), Some(id.as_str()), detail).await;
+        Ok(client)
     }
 
     /// The resources `client`'s tokens may name in `aud`, the default first: its own
@@ -215,6 +303,12 @@ impl Tessera {
             exp: not_before + self.settings.access_ttl + super::LEEWAY_SECS,
         }
     }
+}
+
+/// Checks a list of redirect URIs for a client that is `public` (or not); `field` names the
+/// list in the error.
+fn parse_uris(field: &str, raw: &[String], public: bool) -> Result<RedirectUris> {
+    RedirectUris::parse(raw, public).map_err(|e| Error::InvalidRedirectUri(format!("{field}: {e}")))
 }
 
 impl Tessera {

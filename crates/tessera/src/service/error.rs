@@ -47,6 +47,12 @@ pub enum Error {
     /// A field broke a rule; the message names the field.
     #[error("{0}")]
     Validation(String),
+    /// A redirect URI breaks the rules (`invalid_redirect_uri`); the message says which.
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    /// The operation needs a client secret and the client is public (it has none).
+    #[error("a public client has no secret")]
+    PublicClient,
     /// A new password is too weak; the message says how to do better.
     #[error("{0}")]
     WeakPassword(String),

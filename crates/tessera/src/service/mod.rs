@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod browser;
 mod cache;
 mod clients;
 mod error;
@@ -18,7 +19,8 @@ mod tokens;
 
 pub use accounts::{AdminUserPatch, ProfilePatch, Registration, UserPage};
 pub use audit::{AuditPage, with_client_ip};
-pub use clients::{ClientSpec, GrantRefused, InvalidClient, NewClient};
+pub use browser::TOUCH_EVERY;
+pub use clients::{ClientSpec, ClientUpdate, GrantRefused, InvalidClient, NewClient};
 pub use error::{Error, Result, TokenError};
 pub use forward::{Requirements, Unmet, meets};
 pub use introspection::{Introspection, NotYourToken, Revoker};

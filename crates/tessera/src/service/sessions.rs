@@ -60,6 +60,10 @@ impl Tessera {
                 revoked_at: None,
                 user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(256).collect()),
                 ip: meta.ip,
+                client_id: None,
+                scope: crate::domain::Scopes::default(),
+                browser_session_id: None,
+                offline: false,
             };
             let (plain, record) = self.new_refresh_token(&session, now)?;
             let session = Session { expires_at: record.expires_at, ..session };
@@ -178,10 +182,12 @@ impl Tessera {
     }
 
     /// Revokes every token a user holds: a subject cut-off at the next whole second (so the
-    /// boundary is exact with second-granular `iat`), and every session.
+    /// boundary is exact with second-granular `iat`), and every session, browser sessions
+    /// (the person is signed out of the pages) included.
     pub(crate) async fn revoke_everything_of(&self, user: UserId) -> Result<()> {
         let not_before = self.next_whole_second();
         self.store.raise_tokens_not_before(user, not_before, self.now()).await?;
+        self.end_browser_sessions(crate::store::BrowserSessionScope::AllOf(user)).await?;
         self.end_sessions(SessionScope::AllOf(user)).await?;
         self.revoke(&[self.subject_revocation(user, not_before)]).await
     }

@@ -11,7 +11,10 @@ mod shared;
 mod sqlite;
 
 use crate::domain::keys::{KeyStatus, Kid, SigningAlg};
-use crate::domain::{Client, ClientId, Email, PasswordHash, Roles, Session, SessionId, TokenHash, User, UserId, Username};
+use crate::domain::{
+    AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, ClientName, Consent, Email, PasswordHash, RedirectUris, Roles,
+    Scopes, Session, SessionId, TokenHash, User, UserId, Username,
+};
 use async_trait::async_trait;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -127,6 +130,65 @@ pub enum SessionScope {
     AllBut(UserId, SessionId),
 }
 
+/// Which browser sessions to end.
+#[derive(Debug, Clone, Copy)]
+pub enum BrowserSessionScope {
+    /// One browser session of one user (signing out, or ending it from the account page).
+    One(UserId, BrowserSessionId),
+    /// Every browser session of a user (logout-all, disabling).
+    AllOf(UserId),
+}
+
+/// What ending browser sessions ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndedBrowserSessions {
+    /// The browser sessions deleted.
+    pub browser_sessions: Vec<BrowserSessionId>,
+    /// The token sessions issued through them, ended with them (all but the offline ones).
+    pub token_sessions: Vec<SessionId>,
+}
+
+/// What presenting an authorization code found.
+#[derive(Debug, Clone)]
+pub enum CodeRedemption {
+    /// The code's first use: it is now spent, and this is what it was issued for.
+    Redeemed(AuthorizationCode),
+    /// The code was used before: a replay (RFC 6749 §4.1.2). The token session issued from it,
+    /// when one was recorded, should be ended; the replay itself is now recorded on the code,
+    /// so a token session recorded later is refused (see [`Store::record_code_session`]).
+    Replayed {
+        /// Whom the code was issued to.
+        client_id: ClientId,
+        /// Whose code it was.
+        user_id: UserId,
+        /// The token session issued from it, to end.
+        token_session: Option<SessionId>,
+    },
+    /// Unknown, expired, or its browser session has ended.
+    Invalid,
+}
+
+/// The changes of `PATCH /v1/clients/{client_id}`: each `Some` replaces that column, and
+/// nothing else is written.
+#[derive(Debug, Clone, Default)]
+pub struct ClientPatch {
+    /// A new display name.
+    pub name: Option<ClientName>,
+    /// New scopes.
+    pub scopes: Option<Scopes>,
+    /// New redirect URIs (checked for the client's kind by the caller).
+    pub redirect_uris: Option<RedirectUris>,
+    /// New post-logout redirect URIs.
+    pub post_logout_redirect_uris: Option<RedirectUris>,
+    /// Whether consent is skipped.
+    pub first_party: Option<bool>,
+}
+
+/// How long a spent or expired authorization code is kept, so that a late replay still finds
+/// (and revokes) the token session issued from it. Pruning drops codes older than this past
+/// their expiry.
+pub const CODE_KEPT_AFTER_EXPIRY: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A signing key as stored. `private_key` is PKCS#8 DER, sealed with the master key when
 /// `encrypted`; HS256 keys have none (the secret lives in configuration).
 #[derive(Debug, Clone)]
@@ -229,13 +291,73 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn set_client_secret(&self, id: &ClientId, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError>;
     /// Deletes a client, appending `revocations` to the feed in the same transaction.
     async fn delete_client(&self, id: &ClientId, revocations: &[Revocation], now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Applies `patch` (only the columns it names, plus `updated_at`); the client as it is
+    /// afterwards, `None` when there is no such client.
+    async fn update_client(&self, id: &ClientId, patch: &ClientPatch, now: OffsetDateTime) -> Result<Option<Client>, StoreError>;
+    /// Ends every live token session issued to `client` (people's sessions through the
+    /// authorization endpoint) and appends one feed entry per ended session (expiring at
+    /// `feed_exp`), in one transaction. Returns the sessions it ended.
+    async fn end_client_sessions(&self, client: &ClientId, now: OffsetDateTime, feed_exp: i64) -> Result<Vec<SessionId>, StoreError>;
+
+    // --- browser sessions (the sign-in cookie) ---
+
+    /// Stores a new browser session. `Conflict(Other)` if its id or secret is taken (never,
+    /// with random values).
+    async fn insert_browser_session(&self, session: &BrowserSession) -> Result<(), StoreError>;
+    /// The browser session whose cookie secret hashes to `secret_hash`, when it has not
+    /// expired at `now`.
+    async fn browser_session_by_secret(&self, secret_hash: &TokenHash, now: OffsetDateTime) -> Result<Option<BrowserSession>, StoreError>;
+    /// A browser session by its public id (an id_token's `sid`), when it has not expired at `now`.
+    async fn browser_session(&self, id: BrowserSessionId, now: OffsetDateTime) -> Result<Option<BrowserSession>, StoreError>;
+    /// Records that the cookie was presented at `now` (moves `last_seen_at` forward only);
+    /// false when the session is gone.
+    async fn touch_browser_session(&self, id: BrowserSessionId, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// A person's browser sessions that have not expired at `now`, newest first.
+    async fn browser_sessions_of(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<BrowserSession>, StoreError>;
+    /// Ends browser sessions: deletes them, ends the token sessions issued through them
+    /// except the offline ones, and appends one feed entry per ended token session (expiring
+    /// at `feed_exp`), all in one transaction. A token session being issued through one of
+    /// them at the same moment is either ended too or not issued (see `insert_session`).
+    async fn end_browser_sessions(
+        &self,
+        scope: BrowserSessionScope,
+        now: OffsetDateTime,
+        feed_exp: i64,
+    ) -> Result<EndedBrowserSessions, StoreError>;
+
+    // --- authorization codes ---
+
+    /// Stores a new authorization code (its hash and what it was issued for).
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// Spends the code whose hash is `hash`, in one conditional write: of any number of
+    /// concurrent calls exactly one gets `Redeemed`, and only while the code is unused,
+    /// unexpired at `now` and its browser session still exists. A code used before is
+    /// `Replayed` (and the replay recorded); anything else `Invalid`.
+    async fn consume_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<CodeRedemption, StoreError>;
+    /// Records the token session issued from a redeemed code, so a replay can end it. False
+    /// when the code was replayed meanwhile: the caller must then end `session` itself (and
+    /// refuse the request).
+    async fn record_code_session(&self, hash: &TokenHash, session: SessionId) -> Result<bool, StoreError>;
+
+    // --- consents ---
+
+    /// Stores what a person allowed a client, replacing an earlier consent (callers that
+    /// widen a consent pass the union of the old and new scopes).
+    async fn upsert_consent(&self, consent: &Consent) -> Result<(), StoreError>;
+    /// What a person allowed a client, if anything.
+    async fn consent(&self, user: UserId, client: &ClientId) -> Result<Option<Consent>, StoreError>;
+    /// Every consent a person gave, newest first.
+    async fn consents_of(&self, user: UserId) -> Result<Vec<Consent>, StoreError>;
+    /// Withdraws a consent; false when there was none.
+    async fn delete_consent(&self, user: UserId, client: &ClientId) -> Result<bool, StoreError>;
 
     // --- sessions and refresh tokens ---
 
     /// Starts a session with its first refresh token, only while the account is as `seen`
-    /// (enabled, same roles, same token cut-off): false, and nothing written, when an admin
-    /// or the person changed it since it was read, so a sign-in racing a disabling or a role
-    /// change cannot outlive it.
+    /// (enabled, same roles, same token cut-off) and, when the session names a browser
+    /// session, while that browser session exists: false, and nothing written, when an admin
+    /// or the person changed the account since it was read, or signed out meanwhile, so a
+    /// sign-in racing a disabling, a role change or a sign-out cannot outlive it.
     async fn insert_session(&self, session: &Session, token: &RefreshToken, seen: &User) -> Result<bool, StoreError>;
     /// A session by id.
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
@@ -303,7 +425,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// Persists a setting.
     async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
-    /// Drops expired refresh tokens, dead sessions and feed entries past `exp` + [`MAX_VERIFIER_LEEWAY`].
+    /// Drops expired refresh tokens, dead sessions, expired browser sessions, authorization
+    /// codes past [`CODE_KEPT_AFTER_EXPIRY`], and feed entries past `exp` + [`MAX_VERIFIER_LEEWAY`].
     async fn prune(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 
     // --- signing keys, continued ---

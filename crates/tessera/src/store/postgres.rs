@@ -5,9 +5,15 @@
 
 use super::rows::*;
 use super::shared::store_impl;
-use super::{AuditEvent, Conflict, KeyRotation, MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey};
+use super::{
+    AuditEvent, BrowserSessionScope, CODE_KEPT_AFTER_EXPIRY, ClientPatch, CodeRedemption, Conflict, EndedBrowserSessions, KeyRotation,
+    MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey,
+};
 use crate::domain::keys::Kid;
-use crate::domain::{Client, ClientId, Email, PasswordHash, Roles, Session, SessionId, TokenHash, User, UserId, Username};
+use crate::domain::{
+    AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, ClientName, Consent, Email, PasswordHash, Roles, Session,
+    SessionId, TokenHash, User, UserId, Username,
+};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection as _, PgPool, Postgres};
@@ -39,6 +45,7 @@ fn migrator() -> Migrator {
         step(5, "rotation", include_str!("../../migrations/postgres/0005_rotation.sql")),
         step(6, "grace", include_str!("../../migrations/postgres/0006_grace.sql")),
         step(7, "client_audiences", include_str!("../../migrations/postgres/0007_client_audiences.sql")),
+        step(8, "oidc", include_str!("../../migrations/postgres/0008_oidc.sql")),
     ])
 }
 
@@ -149,9 +156,22 @@ store_impl!(PgStore, Postgres, {
         if unchanged.is_none() {
             return Ok(false);
         }
+        // Likewise for the browser session it is issued through: a sign-out deleting it
+        // either waits for this session (and then ends it) or has deleted it already.
+        if let Some(browser_session) = session.browser_session_id {
+            let signed_in = sqlx::query("SELECT 1 FROM browser_sessions WHERE id = $1 FOR SHARE")
+                .bind(browser_session.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(classify)?;
+            if signed_in.is_none() {
+                return Ok(false);
+            }
+        }
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, \
+             client_id, scope, browser_session_id, offline) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10, $11)",
         )
         .bind(session.id.to_string())
         .bind(session.user_id.to_string())
@@ -160,6 +180,10 @@ store_impl!(PgStore, Postgres, {
         .bind(ms(session.expires_at))
         .bind(session.user_agent.as_deref())
         .bind(session.ip.map(|ip| ip.to_string()))
+        .bind(session.client_id.as_ref().map(ClientId::as_str))
+        .bind(scopes_json(&session.scope))
+        .bind(session.browser_session_id.map(|id| id.to_string()))
+        .bind(session.offline)
         .execute(&mut *tx)
         .await
         .map_err(classify)?;

@@ -4,7 +4,10 @@
 
 use super::{AuditEvent, RefreshToken, Revocation, StoreError, StoredKey};
 use crate::domain::keys::Kid;
-use crate::domain::{Audiences, Client, ClientId, ClientName, Email, PasswordHash, Roles, Scopes, Session, TokenHash, User, Username};
+use crate::domain::{
+    Audiences, AuthorizationCode, BrowserSession, Client, ClientId, ClientName, CodeChallenge, Consent, Email, PasswordHash, RedirectUris,
+    Roles, Scopes, Session, TokenHash, User, Username,
+};
 use time::OffsetDateTime;
 
 /// Milliseconds since the epoch: how `*_at` columns hold time.
@@ -30,6 +33,24 @@ pub(crate) fn scopes_json(scopes: &Scopes) -> String {
 /// A client's audiences are stored as a JSON array, the default first.
 pub(crate) fn audiences_json(audiences: &Audiences) -> String {
     serde_json::Value::from(audiences.as_slice().to_vec()).to_string()
+}
+
+/// Redirect URIs are stored as a JSON array, in the order given.
+pub(crate) fn uris_json(uris: &RedirectUris) -> String {
+    serde_json::Value::from(uris.to_vec()).to_string()
+}
+
+/// An authentication-methods list (`amr`) is stored as a JSON array.
+pub(crate) fn amr_json(amr: &[String]) -> String {
+    serde_json::Value::from(amr.to_vec()).to_string()
+}
+
+fn strings(json: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(json).map_err(StoreError::other)
+}
+
+fn uris(json: &str, public: bool) -> Result<RedirectUris, StoreError> {
+    RedirectUris::parse(&strings(json)?, public).map_err(StoreError::other)
 }
 
 fn parse_list<T>(json: &str, parse: impl Fn(&[String]) -> Result<T, crate::domain::NameError>) -> Result<T, StoreError> {
@@ -81,7 +102,8 @@ impl TryFrom<UserRow> for User {
 
 macro_rules! client_columns {
     () => {
-        "client_id, name, secret_hash, scopes, roles, audiences, created_at, updated_at"
+        "client_id, name, secret_hash, scopes, roles, audiences, redirect_uris, post_logout_redirect_uris, public, first_party, \
+         created_at, updated_at"
     };
 }
 pub(crate) use client_columns;
@@ -90,10 +112,14 @@ pub(crate) use client_columns;
 pub(crate) struct ClientRow {
     client_id: String,
     name: String,
-    secret_hash: Vec<u8>,
+    secret_hash: Option<Vec<u8>>,
     scopes: String,
     roles: String,
     audiences: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    public: bool,
+    first_party: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -105,13 +131,17 @@ impl TryFrom<ClientRow> for Client {
         Ok(Client {
             id: ClientId::new(row.client_id),
             name: ClientName::parse(&row.name).map_err(StoreError::other)?,
-            secret_hash: hash(&row.secret_hash, "client secret hash")?,
+            secret_hash: row.secret_hash.map(|h| hash(&h, "client secret hash")).transpose()?,
             scopes: parse_list(&row.scopes, Scopes::parse)?,
             roles: parse_list(&row.roles, Roles::parse)?,
             audiences: {
                 let list: Vec<String> = serde_json::from_str(&row.audiences).map_err(StoreError::other)?;
                 Audiences::parse(&list).map_err(StoreError::other)?
             },
+            redirect_uris: uris(&row.redirect_uris, row.public)?,
+            post_logout_redirect_uris: uris(&row.post_logout_redirect_uris, row.public)?,
+            public: row.public,
+            first_party: row.first_party,
             created_at: from_ms(row.created_at),
             updated_at: from_ms(row.updated_at),
         })
@@ -120,7 +150,7 @@ impl TryFrom<ClientRow> for Client {
 
 macro_rules! session_columns {
     () => {
-        "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip"
+        "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, client_id, scope, browser_session_id, offline"
     };
 }
 pub(crate) use session_columns;
@@ -135,6 +165,10 @@ pub(crate) struct SessionRow {
     revoked_at: Option<i64>,
     user_agent: Option<String>,
     ip: Option<String>,
+    client_id: Option<String>,
+    scope: String,
+    browser_session_id: Option<String>,
+    offline: bool,
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -150,6 +184,127 @@ impl TryFrom<SessionRow> for Session {
             revoked_at: row.revoked_at.map(from_ms),
             user_agent: row.user_agent,
             ip: row.ip.and_then(|ip| ip.parse().ok()),
+            client_id: row.client_id.map(ClientId::new),
+            scope: parse_list(&row.scope, Scopes::parse)?,
+            browser_session_id: row.browser_session_id.map(|id| id.parse()).transpose().map_err(StoreError::other)?,
+            offline: row.offline,
+        })
+    }
+}
+
+macro_rules! browser_session_columns {
+    () => {
+        "id, secret_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent"
+    };
+}
+pub(crate) use browser_session_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct BrowserSessionRow {
+    id: String,
+    secret_hash: Vec<u8>,
+    user_id: String,
+    auth_time: i64,
+    amr: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl TryFrom<BrowserSessionRow> for BrowserSession {
+    type Error = StoreError;
+
+    fn try_from(row: BrowserSessionRow) -> Result<Self, StoreError> {
+        Ok(BrowserSession {
+            id: row.id.parse().map_err(StoreError::other)?,
+            secret_hash: hash(&row.secret_hash, "browser session secret hash")?,
+            user_id: row.user_id.parse().map_err(StoreError::other)?,
+            auth_time: from_ms(row.auth_time),
+            amr: strings(&row.amr)?,
+            created_at: from_ms(row.created_at),
+            last_seen_at: from_ms(row.last_seen_at),
+            expires_at: from_ms(row.expires_at),
+            ip: row.ip.and_then(|ip| ip.parse().ok()),
+            user_agent: row.user_agent,
+        })
+    }
+}
+
+macro_rules! code_columns {
+    () => {
+        "hash, client_id, user_id, browser_session_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, created_at, \
+         expires_at, used_at, token_session_id"
+    };
+}
+pub(crate) use code_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CodeRow {
+    hash: Vec<u8>,
+    client_id: String,
+    user_id: String,
+    browser_session_id: String,
+    redirect_uri: Option<String>,
+    code_challenge: String,
+    nonce: Option<String>,
+    scope: String,
+    auth_time: i64,
+    amr: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    token_session_id: Option<String>,
+}
+
+impl TryFrom<CodeRow> for AuthorizationCode {
+    type Error = StoreError;
+
+    fn try_from(row: CodeRow) -> Result<Self, StoreError> {
+        Ok(AuthorizationCode {
+            hash: hash(&row.hash, "authorization code hash")?,
+            client_id: ClientId::new(row.client_id),
+            user_id: row.user_id.parse().map_err(StoreError::other)?,
+            browser_session_id: row.browser_session_id.parse().map_err(StoreError::other)?,
+            redirect_uri: row.redirect_uri,
+            code_challenge: CodeChallenge::from_stored(row.code_challenge),
+            nonce: row.nonce,
+            scope: parse_list(&row.scope, Scopes::parse)?,
+            auth_time: from_ms(row.auth_time),
+            amr: strings(&row.amr)?,
+            created_at: from_ms(row.created_at),
+            expires_at: from_ms(row.expires_at),
+            used_at: row.used_at.map(from_ms),
+            token_session_id: row.token_session_id.map(|id| id.parse()).transpose().map_err(StoreError::other)?,
+        })
+    }
+}
+
+macro_rules! consent_columns {
+    () => {
+        "user_id, client_id, scopes, granted_at"
+    };
+}
+pub(crate) use consent_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConsentRow {
+    user_id: String,
+    client_id: String,
+    scopes: String,
+    granted_at: i64,
+}
+
+impl TryFrom<ConsentRow> for Consent {
+    type Error = StoreError;
+
+    fn try_from(row: ConsentRow) -> Result<Self, StoreError> {
+        Ok(Consent {
+            user_id: row.user_id.parse().map_err(StoreError::other)?,
+            client_id: ClientId::new(row.client_id),
+            scopes: parse_list(&row.scopes, Scopes::parse)?,
+            granted_at: from_ms(row.granted_at),
         })
     }
 }

@@ -180,15 +180,20 @@ macro_rules! store_impl {
             async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
                 let mut w = self.write().await?;
                 sqlx::query(sql!(
-                    "INSERT INTO clients (client_id, name, secret_hash, scopes, roles, audiences, created_at, updated_at) ",
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    "INSERT INTO clients (client_id, name, secret_hash, scopes, roles, audiences, redirect_uris, ",
+                    "post_logout_redirect_uris, public, first_party, created_at, updated_at) ",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 ))
                 .bind(client.id.as_str())
                 .bind(client.name.as_str())
-                .bind(client.secret_hash.as_bytes().as_slice())
+                .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()))
                 .bind(scopes_json(&client.scopes))
                 .bind(roles_json(&client.roles))
                 .bind(audiences_json(&client.audiences))
+                .bind(uris_json(&client.redirect_uris))
+                .bind(uris_json(&client.post_logout_redirect_uris))
+                .bind(client.public)
+                .bind(client.first_party)
                 .bind(ms(client.created_at))
                 .bind(ms(client.updated_at))
                 .execute(&mut *w)
@@ -216,7 +221,7 @@ macro_rules! store_impl {
 
             async fn set_client_secret(&self, id: &ClientId, hash: &TokenHash, now: OffsetDateTime) -> Result<bool, StoreError> {
                 let mut w = self.write().await?;
-                let done = sqlx::query(sql!("UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3"))
+                let done = sqlx::query(sql!("UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3 AND public = FALSE"))
                     .bind(hash.as_bytes().as_slice())
                     .bind(ms(now))
                     .bind(id.as_str())
@@ -237,6 +242,283 @@ macro_rules! store_impl {
                 append_in(&mut tx, revocations, now).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(true)
+            }
+
+            async fn update_client(&self, id: &ClientId, patch: &ClientPatch, now: OffsetDateTime) -> Result<Option<Client>, StoreError> {
+                let mut w = self.write().await?;
+                let row: Option<ClientRow> = sqlx::query_as(sql!(
+                    "UPDATE clients SET name = COALESCE($1, name), scopes = COALESCE($2, scopes), ",
+                    "redirect_uris = COALESCE($3, redirect_uris), post_logout_redirect_uris = COALESCE($4, post_logout_redirect_uris), ",
+                    "first_party = COALESCE($5, first_party), updated_at = $6 WHERE client_id = $7 RETURNING ",
+                    client_columns!()
+                ))
+                .bind(patch.name.as_ref().map(ClientName::as_str))
+                .bind(patch.scopes.as_ref().map(scopes_json))
+                .bind(patch.redirect_uris.as_ref().map(uris_json))
+                .bind(patch.post_logout_redirect_uris.as_ref().map(uris_json))
+                .bind(patch.first_party)
+                .bind(ms(now))
+                .bind(id.as_str())
+                .fetch_optional(&mut *w)
+                .await
+                .map_err(classify)?;
+                row.map(Client::try_from).transpose()
+            }
+
+            async fn end_client_sessions(&self, client: &ClientId, now: OffsetDateTime, feed_exp: i64) -> Result<Vec<SessionId>, StoreError> {
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
+                lock_feed(&mut tx).await?;
+                let ids: Vec<String> =
+                    sqlx::query_scalar(sql!("UPDATE sessions SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL RETURNING id"))
+                        .bind(ms(now))
+                        .bind(client.as_str())
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(classify)?;
+                let ended = session_ids(&ids)?;
+                append_in(&mut tx, &session_feed(&ended, feed_exp), now).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(ended)
+            }
+
+            async fn insert_browser_session(&self, session: &BrowserSession) -> Result<(), StoreError> {
+                let mut w = self.write().await?;
+                sqlx::query(sql!(
+                    "INSERT INTO browser_sessions (id, secret_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent) ",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ))
+                .bind(session.id.to_string())
+                .bind(session.secret_hash.as_bytes().as_slice())
+                .bind(session.user_id.to_string())
+                .bind(ms(session.auth_time))
+                .bind(amr_json(&session.amr))
+                .bind(ms(session.created_at))
+                .bind(ms(session.last_seen_at))
+                .bind(ms(session.expires_at))
+                .bind(session.ip.map(|ip| ip.to_string()))
+                .bind(session.user_agent.as_deref())
+                .execute(&mut *w)
+                .await
+                .map(|_| ())
+                .map_err(classify)
+            }
+
+            async fn browser_session_by_secret(&self, secret_hash: &TokenHash, now: OffsetDateTime) -> Result<Option<BrowserSession>, StoreError> {
+                let row: Option<BrowserSessionRow> = sqlx::query_as(sql!(
+                    "SELECT ", browser_session_columns!(), " FROM browser_sessions WHERE secret_hash = $1 AND expires_at > $2"
+                ))
+                .bind(secret_hash.as_bytes().as_slice())
+                .bind(ms(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(classify)?;
+                row.map(BrowserSession::try_from).transpose()
+            }
+
+            async fn browser_session(&self, id: BrowserSessionId, now: OffsetDateTime) -> Result<Option<BrowserSession>, StoreError> {
+                let row: Option<BrowserSessionRow> =
+                    sqlx::query_as(sql!("SELECT ", browser_session_columns!(), " FROM browser_sessions WHERE id = $1 AND expires_at > $2"))
+                        .bind(id.to_string())
+                        .bind(ms(now))
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(classify)?;
+                row.map(BrowserSession::try_from).transpose()
+            }
+
+            async fn touch_browser_session(&self, id: BrowserSessionId, now: OffsetDateTime) -> Result<bool, StoreError> {
+                let mut w = self.write().await?;
+                let done = sqlx::query(sql!(
+                    "UPDATE browser_sessions SET last_seen_at = CASE WHEN last_seen_at > $1 THEN last_seen_at ELSE $1 END WHERE id = $2"
+                ))
+                .bind(ms(now))
+                .bind(id.to_string())
+                .execute(&mut *w)
+                .await
+                .map_err(classify)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn browser_sessions_of(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<BrowserSession>, StoreError> {
+                let rows: Vec<BrowserSessionRow> = sqlx::query_as(sql!(
+                    "SELECT ",
+                    browser_session_columns!(),
+                    " FROM browser_sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id"
+                ))
+                .bind(user.to_string())
+                .bind(ms(now))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
+                rows.into_iter().map(BrowserSession::try_from).collect()
+            }
+
+            async fn end_browser_sessions(
+                &self,
+                scope: BrowserSessionScope,
+                now: OffsetDateTime,
+                feed_exp: i64,
+            ) -> Result<EndedBrowserSessions, StoreError> {
+                let (user, only) = match scope {
+                    BrowserSessionScope::One(user, id) => (user, Some(id)),
+                    BrowserSessionScope::AllOf(user) => (user, None),
+                };
+                let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
+                lock_feed(&mut tx).await?;
+                // Deleting first locks the rows (PostgreSQL), so a token session being
+                // inserted through one of them either committed before (and the UPDATE below,
+                // a new snapshot, ends it) or finds it gone and is not inserted.
+                let deleted: Vec<String> = sqlx::query_scalar(sql!(
+                    "DELETE FROM browser_sessions WHERE user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR id = $2) RETURNING id"
+                ))
+                .bind(user.to_string())
+                .bind(only.map(|id| id.to_string()))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(classify)?;
+                let mut token_ids: Vec<String> = Vec::new();
+                for browser_session in &deleted {
+                    let ended: Vec<String> = sqlx::query_scalar(sql!(
+                        "UPDATE sessions SET revoked_at = $1 ",
+                        "WHERE browser_session_id = $2 AND offline = FALSE AND revoked_at IS NULL RETURNING id"
+                    ))
+                    .bind(ms(now))
+                    .bind(browser_session)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                    token_ids.extend(ended);
+                }
+                let token_sessions = session_ids(&token_ids)?;
+                append_in(&mut tx, &session_feed(&token_sessions, feed_exp), now).await?;
+                tx.commit().await.map_err(classify)?;
+                let browser_sessions =
+                    deleted.iter().map(|id| id.parse::<BrowserSessionId>()).collect::<Result<Vec<_>, _>>().map_err(StoreError::other)?;
+                Ok(EndedBrowserSessions { browser_sessions, token_sessions })
+            }
+
+            async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+                let mut w = self.write().await?;
+                sqlx::query(sql!(
+                    "INSERT INTO authorization_codes (hash, client_id, user_id, browser_session_id, redirect_uri, code_challenge, nonce, ",
+                    "scope, auth_time, amr, created_at, expires_at, used_at, token_session_id) ",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL)"
+                ))
+                .bind(code.hash.as_bytes().as_slice())
+                .bind(code.client_id.as_str())
+                .bind(code.user_id.to_string())
+                .bind(code.browser_session_id.to_string())
+                .bind(code.redirect_uri.as_deref())
+                .bind(code.code_challenge.as_str())
+                .bind(code.nonce.as_deref())
+                .bind(scopes_json(&code.scope))
+                .bind(ms(code.auth_time))
+                .bind(amr_json(&code.amr))
+                .bind(ms(code.created_at))
+                .bind(ms(code.expires_at))
+                .execute(&mut *w)
+                .await
+                .map(|_| ())
+                .map_err(classify)
+            }
+
+            async fn consume_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<CodeRedemption, StoreError> {
+                let mut w = self.write().await?;
+                // One conditional write decides: of racing requests, exactly one spends it.
+                let spent: Option<CodeRow> = sqlx::query_as(sql!(
+                    "UPDATE authorization_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 ",
+                    "AND EXISTS (SELECT 1 FROM browser_sessions b WHERE b.id = authorization_codes.browser_session_id) RETURNING ",
+                    code_columns!()
+                ))
+                .bind(hash.as_bytes().as_slice())
+                .bind(ms(now))
+                .fetch_optional(&mut *w)
+                .await
+                .map_err(classify)?;
+                if let Some(row) = spent {
+                    return Ok(CodeRedemption::Redeemed(AuthorizationCode::try_from(row)?));
+                }
+                let replayed: Option<(String, String, Option<String>)> = sqlx::query_as(sql!(
+                    "UPDATE authorization_codes SET replayed_at = $2 WHERE hash = $1 AND used_at IS NOT NULL ",
+                    "RETURNING client_id, user_id, token_session_id"
+                ))
+                .bind(hash.as_bytes().as_slice())
+                .bind(ms(now))
+                .fetch_optional(&mut *w)
+                .await
+                .map_err(classify)?;
+                Ok(match replayed {
+                    Some((client_id, user_id, token_session)) => CodeRedemption::Replayed {
+                        client_id: ClientId::new(client_id),
+                        user_id: user_id.parse().map_err(StoreError::other)?,
+                        token_session: token_session.map(|id| id.parse()).transpose().map_err(StoreError::other)?,
+                    },
+                    None => CodeRedemption::Invalid,
+                })
+            }
+
+            async fn record_code_session(&self, hash: &TokenHash, session: SessionId) -> Result<bool, StoreError> {
+                let mut w = self.write().await?;
+                let done = sqlx::query(sql!(
+                    "UPDATE authorization_codes SET token_session_id = $2 ",
+                    "WHERE hash = $1 AND used_at IS NOT NULL AND replayed_at IS NULL AND token_session_id IS NULL"
+                ))
+                .bind(hash.as_bytes().as_slice())
+                .bind(session.to_string())
+                .execute(&mut *w)
+                .await
+                .map_err(classify)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn upsert_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+                let mut w = self.write().await?;
+                sqlx::query(sql!(
+                    "INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) ",
+                    "ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at"
+                ))
+                .bind(consent.user_id.to_string())
+                .bind(consent.client_id.as_str())
+                .bind(scopes_json(&consent.scopes))
+                .bind(ms(consent.granted_at))
+                .execute(&mut *w)
+                .await
+                .map(|_| ())
+                .map_err(classify)
+            }
+
+            async fn consent(&self, user: UserId, client: &ClientId) -> Result<Option<Consent>, StoreError> {
+                let row: Option<ConsentRow> =
+                    sqlx::query_as(sql!("SELECT ", consent_columns!(), " FROM consents WHERE user_id = $1 AND client_id = $2"))
+                        .bind(user.to_string())
+                        .bind(client.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(classify)?;
+                row.map(Consent::try_from).transpose()
+            }
+
+            async fn consents_of(&self, user: UserId) -> Result<Vec<Consent>, StoreError> {
+                let rows: Vec<ConsentRow> =
+                    sqlx::query_as(sql!("SELECT ", consent_columns!(), " FROM consents WHERE user_id = $1 ORDER BY granted_at DESC, client_id"))
+                        .bind(user.to_string())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(classify)?;
+                rows.into_iter().map(Consent::try_from).collect()
+            }
+
+            async fn delete_consent(&self, user: UserId, client: &ClientId) -> Result<bool, StoreError> {
+                let mut w = self.write().await?;
+                let done = sqlx::query(sql!("DELETE FROM consents WHERE user_id = $1 AND client_id = $2"))
+                    .bind(user.to_string())
+                    .bind(client.as_str())
+                    .execute(&mut *w)
+                    .await
+                    .map_err(classify)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -320,9 +602,8 @@ macro_rules! store_impl {
                 .await
                 .map_err(classify)?;
                 // Refresh tokens stay until pruning, so presenting one says "revoked", not "unknown".
-                let ended = ids.iter().map(|id| id.parse::<SessionId>()).collect::<Result<Vec<_>, _>>().map_err(StoreError::other)?;
-                let feed: Vec<Revocation> = ended.iter().map(|sid| Revocation::Session { sid: sid.to_string(), exp: feed_exp }).collect();
-                append_in(&mut tx, &feed, now).await?;
+                let ended = session_ids(&ids)?;
+                append_in(&mut tx, &session_feed(&ended, feed_exp), now).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(ended)
             }
@@ -521,9 +802,17 @@ macro_rules! store_impl {
                 for statement in [
                     sql!("DELETE FROM refresh_tokens WHERE expires_at < $1"),
                     sql!("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at IS NOT NULL"),
+                    sql!("DELETE FROM browser_sessions WHERE expires_at < $1"),
                 ] {
                     pruned += sqlx::query(statement).bind(ms(now)).execute(&mut *tx).await.map_err(classify)?.rows_affected();
                 }
+                let code_kept_ms = i64::try_from(CODE_KEPT_AFTER_EXPIRY.as_millis()).unwrap_or(i64::MAX);
+                pruned += sqlx::query(sql!("DELETE FROM authorization_codes WHERE expires_at < $1"))
+                    .bind(ms(now).saturating_sub(code_kept_ms))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?
+                    .rows_affected();
                 pruned += sqlx::query(sql!("DELETE FROM rate_counters WHERE minute < $1"))
                     .bind(now.unix_timestamp() / 60 - 1)
                     .execute(&mut *tx)
@@ -550,6 +839,15 @@ macro_rules! store_impl {
                     .map_err(classify)?;
                 Ok(done.rows_affected() == 1)
             }
+        }
+
+        fn session_ids(ids: &[String]) -> Result<Vec<SessionId>, StoreError> {
+            ids.iter().map(|id| id.parse::<SessionId>()).collect::<Result<Vec<_>, _>>().map_err(StoreError::other)
+        }
+
+        /// One feed entry per ended session, listed until `feed_exp`.
+        fn session_feed(ended: &[SessionId], feed_exp: i64) -> Vec<Revocation> {
+            ended.iter().map(|sid| Revocation::Session { sid: sid.to_string(), exp: feed_exp }).collect()
         }
 
         /// Appends feed entries inside a write transaction, after taking the feed's order.

@@ -4,9 +4,15 @@
 
 use super::rows::*;
 use super::shared::{dollar_to_question, store_impl};
-use super::{AuditEvent, Conflict, KeyRotation, MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey};
+use super::{
+    AuditEvent, BrowserSessionScope, CODE_KEPT_AFTER_EXPIRY, ClientPatch, CodeRedemption, Conflict, EndedBrowserSessions, KeyRotation,
+    MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey,
+};
 use crate::domain::keys::Kid;
-use crate::domain::{Client, ClientId, Email, PasswordHash, Roles, Session, SessionId, TokenHash, User, UserId, Username};
+use crate::domain::{
+    AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, ClientName, Consent, Email, PasswordHash, Roles, Session,
+    SessionId, TokenHash, User, UserId, Username,
+};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Connection as _, Sqlite, SqlitePool};
@@ -40,6 +46,7 @@ fn migrator() -> Migrator {
         step(5, "rotation", include_str!("../../migrations/sqlite/0005_rotation.sql")),
         step(6, "grace", include_str!("../../migrations/sqlite/0006_grace.sql")),
         step(7, "client_audiences", include_str!("../../migrations/sqlite/0007_client_audiences.sql")),
+        step(8, "oidc", include_str!("../../migrations/sqlite/0008_oidc.sql")),
     ])
 }
 
@@ -171,9 +178,11 @@ store_impl!(SqliteStore, Sqlite, {
         let mut writer = self.write().await?;
         let mut tx = Self::begin(&mut writer).await?;
         let inserted = sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip) \
-             SELECT ?, id, ?, ?, ?, NULL, ?, ? FROM users \
-             WHERE id = ? AND disabled = 0 AND roles = ? AND tokens_not_before = ?",
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, \
+             client_id, scope, browser_session_id, offline) \
+             SELECT ?1, id, ?2, ?3, ?4, NULL, ?5, ?6, ?10, ?11, ?12, ?13 FROM users \
+             WHERE id = ?7 AND disabled = 0 AND roles = ?8 AND tokens_not_before = ?9 \
+             AND (?12 IS NULL OR EXISTS (SELECT 1 FROM browser_sessions WHERE id = ?12))",
         )
         .bind(session.id.to_string())
         .bind(ms(session.created_at))
@@ -184,6 +193,10 @@ store_impl!(SqliteStore, Sqlite, {
         .bind(seen.id.to_string())
         .bind(roles_json(&seen.roles))
         .bind(seen.tokens_not_before)
+        .bind(session.client_id.as_ref().map(ClientId::as_str))
+        .bind(scopes_json(&session.scope))
+        .bind(session.browser_session_id.map(|id| id.to_string()))
+        .bind(session.offline)
         .execute(&mut *tx)
         .await
         .map_err(classify)?;

@@ -4,11 +4,12 @@
 use crate::helpers::{fresh_database_url, test_config};
 use tessera::domain::keys::{KeyStatus, Kid, SigningAlg};
 use tessera::domain::{
-    Audiences, Client, ClientId, ClientName, Email, PasswordHash, PlainToken, Roles, Scopes, Session, SessionId, TokenKind, User, UserId,
-    Username,
+    Audiences, AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, ClientName, CodeChallenge, Consent, Email,
+    PasswordHash, PlainToken, RedirectUris, Roles, Scopes, Session, SessionId, TokenKind, User, UserId, Username,
 };
 use tessera::store::{
-    AuditEvent, Conflict, DynStore, KeyRotation, MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, StoreError, StoredKey,
+    AuditEvent, BrowserSessionScope, CODE_KEPT_AFTER_EXPIRY, ClientPatch, CodeRedemption, Conflict, DynStore, KeyRotation,
+    MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, StoreError, StoredKey,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -48,6 +49,10 @@ async fn session_for(store: &DynStore, user: &User) -> (Session, RefreshToken) {
         revoked_at: None,
         user_agent: Some("ua".into()),
         ip: Some("127.0.0.1".parse().unwrap()),
+        client_id: None,
+        scope: Scopes::default(),
+        browser_session_id: None,
+        offline: false,
     };
     let token = refresh(session.id, at);
     assert!(store.insert_session(&session, &token, user).await.unwrap());
@@ -229,6 +234,10 @@ async fn a_session_is_not_started_for_an_account_that_changed_since_it_was_read(
         revoked_at: None,
         user_agent: None,
         ip: None,
+        client_id: None,
+        scope: Scopes::default(),
+        browser_session_id: None,
+        offline: false,
     };
 
     let started = store.insert_session(&session, &refresh(session.id, at), &dave).await.unwrap();
@@ -272,10 +281,14 @@ fn client(name: &str, created_at: OffsetDateTime) -> Client {
     Client {
         id: ClientId::generate().unwrap(),
         name: ClientName::parse(name).unwrap(),
-        secret_hash: PlainToken::generate(TokenKind::ClientSecret).unwrap().hash(),
+        secret_hash: Some(PlainToken::generate(TokenKind::ClientSecret).unwrap().hash()),
         scopes: Scopes::parse(&["read", "write"]).unwrap(),
         roles: Roles::parse(&["service"]).unwrap(),
         audiences: Audiences::parse(&["https://api.example", "billing"]).unwrap(),
+        redirect_uris: RedirectUris::parse(&["https://app.example/cb", "http://127.0.0.1/cb"], false).unwrap(),
+        post_logout_redirect_uris: RedirectUris::parse(&["https://app.example/bye"], false).unwrap(),
+        public: false,
+        first_party: true,
         created_at,
         updated_at: created_at,
     }
@@ -352,7 +365,7 @@ async fn a_client_secret_is_replaced_only_for_a_client_that_exists() {
     assert!(!store.set_client_secret(&ClientId::generate().unwrap(), &new_hash, later).await.unwrap());
 
     let found = store.client(&billing.id).await.unwrap().unwrap();
-    assert_eq!(found.secret_hash, new_hash);
+    assert_eq!(found.secret_hash, Some(new_hash));
     assert_eq!((found.created_at, found.updated_at), (at, later));
     assert_eq!(found.audiences, billing.audiences, "nothing else changes");
 }
@@ -446,6 +459,10 @@ async fn live_sessions_are_the_ones_neither_ended_nor_expired_newest_first() {
             revoked_at: None,
             user_agent: None,
             ip: None,
+            client_id: None,
+            scope: Scopes::default(),
+            browser_session_id: None,
+            offline: false,
         };
         let token = RefreshToken { expires_at: expires, ..refresh(id, created) };
         let store = store.clone();
@@ -709,4 +726,365 @@ async fn the_database_answers_a_ping_and_the_pool_reports_its_connections() {
     let (open, idle) = store.pool_stats();
     assert!(open >= 1, "the ping used a connection: {open}");
     assert!(idle <= open, "{idle} idle of {open}");
+}
+
+fn browser_session(user: &User, at: OffsetDateTime) -> BrowserSession {
+    BrowserSession {
+        id: BrowserSessionId::new_random(),
+        secret_hash: PlainToken::generate(TokenKind::BrowserSession).unwrap().hash(),
+        user_id: user.id,
+        auth_time: at,
+        amr: vec!["pwd".into()],
+        created_at: at,
+        last_seen_at: at,
+        expires_at: at + Duration::days(1),
+        ip: Some("192.0.2.9".parse().unwrap()),
+        user_agent: Some("Firefox".into()),
+    }
+}
+
+/// A token session issued to `client` through `browser`, offline or not.
+async fn app_session(
+    store: &DynStore,
+    user: &User,
+    client: &ClientId,
+    browser: Option<BrowserSessionId>,
+    offline: bool,
+) -> Option<Session> {
+    let at = now();
+    let session = Session {
+        id: SessionId::new_random(),
+        user_id: user.id,
+        created_at: at,
+        last_used_at: at,
+        expires_at: at + Duration::days(1),
+        revoked_at: None,
+        user_agent: None,
+        ip: None,
+        client_id: Some(client.clone()),
+        scope: Scopes::parse(&["openid", "read"]).unwrap(),
+        browser_session_id: browser,
+        offline,
+    };
+    store.insert_session(&session, &refresh(session.id, at), user).await.unwrap().then_some(session)
+}
+
+fn code(client: &ClientId, user: &User, browser: BrowserSessionId, at: OffsetDateTime) -> AuthorizationCode {
+    AuthorizationCode {
+        hash: PlainToken::generate(TokenKind::AuthorizationCode).unwrap().hash(),
+        client_id: client.clone(),
+        user_id: user.id,
+        browser_session_id: browser,
+        redirect_uri: Some("https://app.example/cb".into()),
+        code_challenge: CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap(),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        scope: Scopes::parse(&["openid", "email"]).unwrap(),
+        auth_time: at - Duration::minutes(5),
+        amr: vec!["pwd".into()],
+        created_at: at,
+        expires_at: at + Duration::seconds(60),
+        used_at: None,
+        token_session_id: None,
+    }
+}
+
+#[tokio::test]
+async fn a_public_client_round_trips_without_a_secret_and_cannot_be_given_one() {
+    let (store, _dir) = store().await;
+    let spa = Client {
+        secret_hash: None,
+        public: true,
+        first_party: false,
+        redirect_uris: RedirectUris::parse(&["com.example.app:/cb"], true).unwrap(),
+        ..client("spa", now())
+    };
+    store.insert_client(&spa).await.unwrap();
+
+    let found = store.client(&spa.id).await.unwrap().unwrap();
+    let given = store.set_client_secret(&spa.id, &PlainToken::generate(TokenKind::ClientSecret).unwrap().hash(), now()).await.unwrap();
+
+    assert!(found.public && found.secret_hash.is_none());
+    assert_eq!(found.redirect_uris.to_vec(), ["com.example.app:/cb"]);
+    assert!(!given, "a public client never gets a secret");
+    assert!(store.client(&spa.id).await.unwrap().unwrap().secret_hash.is_none());
+    let confidential_without_secret = Client { secret_hash: None, ..client("broken", now()) };
+    assert!(store.insert_client(&confidential_without_secret).await.is_err(), "a confidential client must have a secret");
+}
+
+#[tokio::test]
+async fn a_client_update_changes_only_the_columns_it_names() {
+    let (store, _dir) = store().await;
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let later = now() + Duration::seconds(3);
+
+    let rename = ClientPatch { name: Some(ClientName::parse("renamed").unwrap()), ..Default::default() };
+    let renamed = store.update_client(&app.id, &rename, later).await.unwrap().unwrap();
+    let patch = ClientPatch {
+        scopes: Some(Scopes::parse(&["read"]).unwrap()),
+        redirect_uris: Some(RedirectUris::parse(&["https://new.example/cb"], false).unwrap()),
+        post_logout_redirect_uris: Some(RedirectUris::default()),
+        first_party: Some(false),
+        ..Default::default()
+    };
+    let changed = store.update_client(&app.id, &patch, later).await.unwrap().unwrap();
+
+    assert_eq!((renamed.name.as_str(), &renamed.scopes, renamed.first_party), ("renamed", &app.scopes, true));
+    assert_eq!((changed.name.as_str(), changed.scopes.to_string().as_str()), ("renamed", "read"));
+    assert_eq!(changed.redirect_uris.to_vec(), ["https://new.example/cb"]);
+    assert!(changed.post_logout_redirect_uris.is_empty() && !changed.first_party);
+    assert_eq!((&changed.roles, &changed.audiences, changed.secret_hash), (&app.roles, &app.audiences, app.secret_hash));
+    assert_eq!((changed.created_at, changed.updated_at), (app.created_at, later));
+    assert!(store.update_client(&ClientId::generate().unwrap(), &patch, later).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn ending_a_clients_sessions_ends_only_that_clients_and_writes_the_feed() {
+    let (store, _dir) = store().await;
+    let owner = user("client-sessions@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let (a, b) = (client("a", now()), client("b", now()));
+    store.insert_client(&a).await.unwrap();
+    store.insert_client(&b).await.unwrap();
+    let of_a = app_session(&store, &owner, &a.id, None, true).await.unwrap();
+    let of_b = app_session(&store, &owner, &b.id, None, false).await.unwrap();
+    let (first_party, _) = session_for(&store, &owner).await;
+    let head = store.revocation_head().await.unwrap();
+    let at = now();
+
+    let ended = store.end_client_sessions(&a.id, at, at.unix_timestamp() + 60).await.unwrap();
+
+    assert_eq!(ended, [of_a.id]);
+    assert_eq!(stored_feed(&store, head).await, [Revocation::Session { sid: of_a.id.to_string(), exp: at.unix_timestamp() + 60 }]);
+    let stored = store.session(of_a.id).await.unwrap().unwrap();
+    assert_eq!((stored.client_id.as_ref(), stored.offline, stored.scope.to_string()), (Some(&a.id), true, "openid read".to_owned()));
+    assert!(store.session(of_b.id).await.unwrap().unwrap().revoked_at.is_none());
+    assert!(store.session(first_party.id).await.unwrap().unwrap().client_id.is_none());
+}
+
+#[tokio::test]
+async fn browser_sessions_are_found_by_their_cookie_secret_touched_and_listed_newest_first() {
+    let (store, _dir) = store().await;
+    let owner = user("browser@example.com", None);
+    let other = user("browser-other@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    store.insert_user(&other).await.unwrap();
+    let at = now();
+    let older = browser_session(&owner, at - Duration::hours(1));
+    let newer = browser_session(&owner, at);
+    let expired = BrowserSession { expires_at: at, ..browser_session(&owner, at - Duration::days(2)) };
+    for s in [&older, &newer, &expired, &browser_session(&other, at)] {
+        store.insert_browser_session(s).await.unwrap();
+    }
+
+    let found = store.browser_session_by_secret(&newer.secret_hash, at).await.unwrap().unwrap();
+    let touched = store.touch_browser_session(newer.id, at + Duration::minutes(5)).await.unwrap();
+    let not_back = store.touch_browser_session(newer.id, at + Duration::minutes(1)).await.unwrap();
+    let listed = store.browser_sessions_of(owner.id, at).await.unwrap();
+
+    assert_eq!((found.id, found.user_id, found.amr.clone(), found.auth_time), (newer.id, owner.id, vec!["pwd".to_owned()], at));
+    assert_eq!((found.ip, found.user_agent.as_deref()), (newer.ip, Some("Firefox")));
+    assert!(touched && not_back);
+    assert_eq!(store.browser_session(newer.id, at).await.unwrap().unwrap().last_seen_at, at + Duration::minutes(5), "never moved back");
+    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), [newer.id, older.id]);
+    assert!(store.browser_session_by_secret(&expired.secret_hash, at).await.unwrap().is_none(), "expired");
+    assert!(store.browser_session(expired.id, at).await.unwrap().is_none());
+    assert!(store.browser_session_by_secret(&PlainToken::generate(TokenKind::BrowserSession).unwrap().hash(), at).await.unwrap().is_none());
+    assert!(!store.touch_browser_session(BrowserSessionId::new_random(), at).await.unwrap());
+}
+
+#[tokio::test]
+async fn ending_a_browser_session_ends_its_token_sessions_except_offline_ones() {
+    let (store, _dir) = store().await;
+    let owner = user("signout@example.com", None);
+    let stranger = user("stranger@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    store.insert_user(&stranger).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    let kept_browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    store.insert_browser_session(&kept_browser).await.unwrap();
+    let online = app_session(&store, &owner, &app.id, Some(browser.id), false).await.unwrap();
+    let offline = app_session(&store, &owner, &app.id, Some(browser.id), true).await.unwrap();
+    let elsewhere = app_session(&store, &owner, &app.id, Some(kept_browser.id), false).await.unwrap();
+    let head = store.revocation_head().await.unwrap();
+    let at = now();
+
+    let by_stranger = store.end_browser_sessions(BrowserSessionScope::One(stranger.id, browser.id), at, 0).await.unwrap();
+    let ended = store.end_browser_sessions(BrowserSessionScope::One(owner.id, browser.id), at, at.unix_timestamp() + 60).await.unwrap();
+
+    assert!(by_stranger.browser_sessions.is_empty() && by_stranger.token_sessions.is_empty(), "scoped to its owner");
+    assert_eq!((ended.browser_sessions, ended.token_sessions), (vec![browser.id], vec![online.id]));
+    assert_eq!(stored_feed(&store, head).await, [Revocation::Session { sid: online.id.to_string(), exp: at.unix_timestamp() + 60 }]);
+    assert!(store.browser_session(browser.id, at).await.unwrap().is_none());
+    assert!(store.session(offline.id).await.unwrap().unwrap().revoked_at.is_none(), "offline_access outlives the browser");
+    assert!(store.session(elsewhere.id).await.unwrap().unwrap().revoked_at.is_none());
+    assert!(app_session(&store, &owner, &app.id, Some(browser.id), false).await.is_none(), "no session through a signed-out browser");
+
+    let all = store.end_browser_sessions(BrowserSessionScope::AllOf(owner.id), at, at.unix_timestamp() + 60).await.unwrap();
+
+    assert_eq!((all.browser_sessions, all.token_sessions), (vec![kept_browser.id], vec![elsewhere.id]));
+    assert!(store.browser_sessions_of(owner.id, at).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_code_is_redeemed_once_and_a_replay_names_the_token_session_to_end() {
+    let (store, _dir) = store().await;
+    let owner = user("code@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let at = now();
+    let issued = code(&app.id, &owner, browser.id, at);
+    store.insert_code(&issued).await.unwrap();
+
+    let CodeRedemption::Redeemed(redeemed) = store.consume_code(&issued.hash, at + Duration::seconds(1)).await.unwrap() else {
+        panic!("the first use redeems")
+    };
+    let session = app_session(&store, &owner, &app.id, Some(browser.id), false).await.unwrap();
+    assert!(store.record_code_session(&issued.hash, session.id).await.unwrap());
+    let replay = store.consume_code(&issued.hash, at + Duration::seconds(2)).await.unwrap();
+
+    assert_eq!((redeemed.client_id, redeemed.user_id, redeemed.browser_session_id), (app.id.clone(), owner.id, browser.id));
+    assert_eq!((redeemed.redirect_uri.as_deref(), redeemed.nonce.as_deref()), (Some("https://app.example/cb"), Some("n-0S6_WzA2Mj")));
+    assert_eq!((redeemed.code_challenge.as_str(), redeemed.scope.to_string().as_str()), (issued.code_challenge.as_str(), "email openid"));
+    assert_eq!((redeemed.auth_time, redeemed.amr.clone(), redeemed.expires_at), (issued.auth_time, issued.amr.clone(), issued.expires_at));
+    assert_eq!(redeemed.used_at, Some(at + Duration::seconds(1)));
+    match replay {
+        CodeRedemption::Replayed { client_id, user_id, token_session } => {
+            assert_eq!((client_id, user_id, token_session), (app.id.clone(), owner.id, Some(session.id)));
+        }
+        other => panic!("a second use is a replay: {other:?}"),
+    }
+    let unknown = PlainToken::generate(TokenKind::AuthorizationCode).unwrap().hash();
+    assert!(matches!(store.consume_code(&unknown, at).await.unwrap(), CodeRedemption::Invalid));
+}
+
+#[tokio::test]
+async fn a_code_past_its_expiry_or_of_an_ended_browser_session_is_invalid() {
+    let (store, _dir) = store().await;
+    let owner = user("expired-code@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let at = now();
+    let late = code(&app.id, &owner, browser.id, at);
+    let orphan = code(&app.id, &owner, browser.id, at);
+    store.insert_code(&late).await.unwrap();
+    store.insert_code(&orphan).await.unwrap();
+
+    let expired = store.consume_code(&late.hash, late.expires_at).await.unwrap();
+    store.end_browser_sessions(BrowserSessionScope::One(owner.id, browser.id), at, 0).await.unwrap();
+    let signed_out = store.consume_code(&orphan.hash, at + Duration::seconds(1)).await.unwrap();
+
+    assert!(matches!(expired, CodeRedemption::Invalid), "{expired:?}");
+    assert!(matches!(signed_out, CodeRedemption::Invalid), "{signed_out:?}");
+}
+
+#[tokio::test]
+async fn a_replay_during_issuance_makes_recording_the_token_session_fail() {
+    let (store, _dir) = store().await;
+    let owner = user("replay-race@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let issued = code(&app.id, &owner, browser.id, now());
+    store.insert_code(&issued).await.unwrap();
+    assert!(matches!(store.consume_code(&issued.hash, now()).await.unwrap(), CodeRedemption::Redeemed(_)));
+
+    let replay = store.consume_code(&issued.hash, now()).await.unwrap();
+    let recorded = store.record_code_session(&issued.hash, SessionId::new_random()).await.unwrap();
+
+    assert!(matches!(replay, CodeRedemption::Replayed { token_session: None, .. }), "{replay:?}");
+    assert!(!recorded, "the issuer learns of the replay and ends the session itself");
+}
+
+#[tokio::test]
+async fn a_code_is_redeemed_exactly_once_however_many_race() {
+    let (store, _dir) = store().await;
+    let owner = user("code-race@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let issued = code(&app.id, &owner, browser.id, now());
+    store.insert_code(&issued).await.unwrap();
+
+    let attempts = (0..8).map(|_| {
+        let store = store.clone();
+        let hash = issued.hash;
+        tokio::spawn(async move { store.consume_code(&hash, now()).await.unwrap() })
+    });
+    let (mut redeemed, mut replayed) = (0, 0);
+    for attempt in attempts.collect::<Vec<_>>() {
+        match attempt.await.unwrap() {
+            CodeRedemption::Redeemed(_) => redeemed += 1,
+            CodeRedemption::Replayed { .. } => replayed += 1,
+            CodeRedemption::Invalid => {}
+        }
+    }
+
+    assert_eq!((redeemed, replayed), (1, 7));
+}
+
+#[tokio::test]
+async fn consents_are_upserted_found_listed_and_withdrawn() {
+    let (store, _dir) = store().await;
+    let owner = user("consent@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let (a, b) = (client("a", now()), client("b", now()));
+    store.insert_client(&a).await.unwrap();
+    store.insert_client(&b).await.unwrap();
+    let at = now();
+    let to_a = Consent { user_id: owner.id, client_id: a.id.clone(), scopes: Scopes::parse(&["openid"]).unwrap(), granted_at: at };
+    let to_b = Consent { client_id: b.id.clone(), granted_at: at + Duration::seconds(1), ..to_a.clone() };
+    store.upsert_consent(&to_a).await.unwrap();
+    store.upsert_consent(&to_b).await.unwrap();
+    let widened = Consent { scopes: Scopes::parse(&["openid", "email"]).unwrap(), granted_at: at + Duration::seconds(2), ..to_a.clone() };
+
+    store.upsert_consent(&widened).await.unwrap();
+
+    assert_eq!(store.consent(owner.id, &a.id).await.unwrap(), Some(widened.clone()));
+    assert_eq!(store.consents_of(owner.id).await.unwrap(), [widened, to_b.clone()]);
+    assert!(store.delete_consent(owner.id, &a.id).await.unwrap());
+    assert!(!store.delete_consent(owner.id, &a.id).await.unwrap(), "already withdrawn");
+    assert!(store.consent(owner.id, &a.id).await.unwrap().is_none());
+    assert!(store.delete_client(&b.id, &[], now()).await.unwrap());
+    assert!(store.consents_of(owner.id).await.unwrap().is_empty(), "a deleted client's consents go with it");
+}
+
+#[tokio::test]
+async fn prune_drops_expired_browser_sessions_and_codes_kept_past_their_replay_window() {
+    let (store, _dir) = store().await;
+    let owner = user("prune-oidc@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let at = now();
+    let gone = BrowserSession { expires_at: at - Duration::seconds(1), ..browser_session(&owner, at - Duration::days(1)) };
+    let live = browser_session(&owner, at);
+    store.insert_browser_session(&gone).await.unwrap();
+    store.insert_browser_session(&live).await.unwrap();
+    let kept_window = Duration::try_from(CODE_KEPT_AFTER_EXPIRY).unwrap();
+    let old = code(&app.id, &owner, live.id, at - kept_window - Duration::seconds(61));
+    let recent = code(&app.id, &owner, live.id, at - Duration::seconds(61));
+    store.insert_code(&old).await.unwrap();
+    store.insert_code(&recent).await.unwrap();
+    assert!(matches!(store.consume_code(&recent.hash, recent.created_at).await.unwrap(), CodeRedemption::Redeemed(_)));
+
+    store.prune(at).await.unwrap();
+
+    assert!(store.browser_session(live.id, at).await.unwrap().is_some());
+    assert!(store.browser_sessions_of(owner.id, at - Duration::days(1)).await.unwrap().iter().all(|s| s.id != gone.id));
+    assert!(matches!(store.consume_code(&old.hash, at).await.unwrap(), CodeRedemption::Invalid), "pruned");
+    assert!(matches!(store.consume_code(&recent.hash, at).await.unwrap(), CodeRedemption::Replayed { .. }), "kept for replays");
 }
