@@ -9,6 +9,7 @@
 use crate::clock::Clock;
 use crate::config::{Config, DatabaseKind};
 use crate::http;
+use crate::http::pages::Pages;
 use crate::jobs;
 use crate::service::Tessera;
 use crate::state::{AppState, HttpSettings};
@@ -100,10 +101,18 @@ impl Application {
         let tessera = start_service(config, clock).await?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("TESSERA_LISTEN: cannot listen on {}", config.listen))?;
+        let pages = Pages::load(config)?;
+        if !pages.csrf_key_is_shared() {
+            tracing::warn!(
+                "no TESSERA_MASTER_KEY: the pages' forms are signed with a key of this process only, \
+                 so a form works only on the instance that served it; set TESSERA_MASTER_KEY when running several"
+            );
+        }
         let http = HttpSettings {
             trusted_proxies: config.trusted_proxies.clone(),
             cors_origins: config.cors_origins.clone(),
             metrics_token: config.metrics_token.clone(),
+            pages: Arc::new(pages),
         };
         Ok(Application {
             listener,

@@ -13,7 +13,7 @@ pub struct AppState {
 }
 
 /// Settings of the HTTP layer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HttpSettings {
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
@@ -21,6 +21,8 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// When set, `/metrics` answers only requests bearing this token.
     pub metrics_token: Option<secrecy::SecretString>,
+    /// The pages' layout, assets, cookie policy and CSRF key.
+    pub pages: Arc<crate::http::pages::Pages>,
 }
 
 impl AppState {

@@ -42,6 +42,9 @@ const KEYS: &[&str] = &[
     "session_max_age",
     "fresh_max_age",
     "metrics_token",
+    "product_name",
+    "logo_path",
+    "brand_color",
 ];
 
 pub(super) const PREFIX: &str = "TESSERA_";

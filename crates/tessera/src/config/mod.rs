@@ -37,19 +37,25 @@
 //! | `TESSERA_SESSION_MAX_AGE` | `90d` | absolute lifetime of a session, however often refreshed |
 //! | `TESSERA_FRESH_MAX_AGE` | `10m` | how long after its password check a `fresh` token passes the fresh rule |
 //! | `TESSERA_METRICS_TOKEN` | — | when set, `/metrics` needs this bearer token |
+//! | `TESSERA_PRODUCT_NAME` | `Tessera` | the name the pages show; at most 60 characters |
+//! | `TESSERA_LOGO_PATH` | — | an `.svg`, `.png`, `.jpg` or `.webp` file the pages show, served by Tessera |
+//! | `TESSERA_BRAND_COLOR` | `#4f46e5` | the pages' accent colour, `#rrggbb` or `#rgb` |
 //!
 //! In the file, a duration may also be a whole number of seconds (`shutdown_grace = 30`), and a
 //! list (`audience`, `trusted_proxies`, `cors_origins`) either an array of strings or one string
 //! with commas.
 
+mod branding;
 mod database_url;
 mod layers;
 mod values;
 
+pub use branding::{BrandColor, Branding, LOGO_TYPES};
 pub use database_url::DatabaseUrl;
 
 use crate::domain::duration::HumanDuration;
 use crate::domain::keys::{MasterKey, SigningAlg};
+use branding::{parse_logo_path, parse_product_name};
 use database_url::{parse_database_url, sqlite_path};
 use layers::{Layers, PREFIX, env_key, fail, file_layer};
 use secrecy::{ExposeSecret, SecretString};
@@ -121,6 +127,8 @@ pub struct Config {
     pub fresh_max_age: HumanDuration,
     /// When set, `/metrics` answers only requests bearing this token.
     pub metrics_token: Option<SecretString>,
+    /// The product name, logo and colour the pages show.
+    pub branding: Branding,
 }
 
 /// Which database engine a URL names.
@@ -270,6 +278,11 @@ impl Config {
                 items.iter().map(|s| parse_origin(s).map_err(|e| fail("cors_origins", from, e))).collect::<Result<_, _>>()?
             }
         };
+        let branding = Branding {
+            product_name: l.parse("product_name", Branding::default().product_name, parse_product_name)?,
+            logo_path: l.text("logo_path")?.map(|(s, from)| parse_logo_path(&s).map_err(|e| fail("logo_path", from, e))).transpose()?,
+            brand_color: l.parse("brand_color", BrandColor::DEFAULT, BrandColor::parse)?,
+        };
         let key_rotation_interval = Some(l.duration("key_rotation_interval", HumanDuration::ZERO)?).filter(|d| !d.is_zero());
         let config = Config {
             listen,
@@ -300,6 +313,7 @@ impl Config {
             session_max_age: l.positive_duration("session_max_age", HumanDuration::from_secs(90 * 86_400), 0)?,
             fresh_max_age: l.positive_duration("fresh_max_age", HumanDuration::from_secs(10 * 60), 0)?,
             metrics_token,
+            branding,
         };
         config.validate()?;
         Ok(config)

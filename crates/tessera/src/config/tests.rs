@@ -349,6 +349,7 @@ fn debug_of_config_names_every_field_and_shows_no_secret() {
         "session_max_age",
         "fresh_max_age",
         "metrics_token",
+        "branding",
     ] {
         assert!(debug.contains(&format!("{field}: ")), "{field} missing from {debug}");
     }
@@ -438,4 +439,23 @@ fn test_settings_are_local_and_cheap() {
     assert_eq!(c.argon2, Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 });
     assert_eq!(c.database_kind(), DatabaseKind::Sqlite("/tmp/x.db".into()));
     assert_eq!(c.access_token_ttl.as_secs(), 900);
+}
+
+#[test]
+fn the_pages_show_tessera_in_indigo_unless_told_otherwise() {
+    let c = load(&[]).unwrap();
+    assert_eq!(c.branding, Branding { product_name: "Tessera".into(), logo_path: None, brand_color: BrandColor::DEFAULT });
+
+    let c =
+        load_file("product_name = \"Acme Sign-in\"\nlogo_path = \"/etc/acme/logo.svg\"\n", &[("TESSERA_BRAND_COLOR", "#0A7CFF")]).unwrap();
+    assert_eq!(c.branding.product_name, "Acme Sign-in");
+    assert_eq!(c.branding.logo_path.as_deref(), Some(Path::new("/etc/acme/logo.svg")));
+    assert_eq!(c.branding.brand_color.to_string(), "#0a7cff");
+}
+
+#[test]
+fn bad_branding_values_name_their_variable() {
+    assert!(load_err(&[("TESSERA_BRAND_COLOR", "blue")]).starts_with("TESSERA_BRAND_COLOR: `blue` is not a colour"));
+    assert!(load_err(&[("TESSERA_PRODUCT_NAME", "  ")]).starts_with("TESSERA_PRODUCT_NAME: must not be empty"));
+    assert!(load_err(&[("TESSERA_LOGO_PATH", "/etc/passwd")]).starts_with("TESSERA_LOGO_PATH: `/etc/passwd` is not an .svg"));
 }

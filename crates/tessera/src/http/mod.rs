@@ -13,6 +13,7 @@ pub mod oauth;
 mod observe;
 pub mod openapi;
 mod ops;
+pub mod pages;
 mod revocations;
 mod users;
 pub mod views;
@@ -49,11 +50,14 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(other_routes().router)
         .merge(discovery::issuer_path_routes(&state.settings().issuer))
+        .merge(pages::routes(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
 
     routes
+        // An `HtmlError` from any route becomes the error page.
+        .layer(axum::middleware::from_fn_with_state(state.http().pages.clone(), pages::error::render_errors))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
@@ -199,7 +203,11 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(layer)
 }
 
-async fn not_found() -> Response {
+/// A browser asking for a page gets the 404 page; everything else a problem.
+async fn not_found(headers: axum::http::HeaderMap, uri: axum::http::Uri) -> Response {
+    if pages::wants_html(&headers, uri.path()) {
+        return pages::HtmlError::not_found().into_response();
+    }
     problem(StatusCode::NOT_FOUND, "not_found", "no such resource".into())
 }
 

@@ -1,7 +1,9 @@
-//! The master key: seals private keys at rest with AES-256-GCM.
+//! The master key: seals private keys at rest with AES-256-GCM, and is the root of the other
+//! secrets every instance must share (each derived with HKDF under its own purpose).
 
 use super::KeyError;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, MAX_TAG_LEN, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hkdf;
 use aws_lc_rs::rand;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -11,9 +13,14 @@ use std::fmt;
 /// The key that seals private keys at rest: 32 bytes, AES-256-GCM.
 pub struct MasterKey {
     key: LessSafeKey,
+    /// HKDF-Extract of the key bytes, for [`MasterKey::derive`].
+    prk: hkdf::Prk,
     /// Thirty-two zero bytes: a placeholder, not a secret (`prod` refuses it).
     all_zero: bool,
 }
+
+/// The HKDF salt of every key derived from the master key.
+const DERIVE_SALT: &[u8] = b"tessera master key derivation v1";
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -37,7 +44,17 @@ impl MasterKey {
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes.as_slice()).map_err(|_| KeyError::InvalidMasterKey("unusable master key"))?;
         let all_zero = bytes.iter().all(|b| *b == 0);
-        Ok(MasterKey { key: LessSafeKey::new(key), all_zero })
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, DERIVE_SALT).extract(bytes.as_slice());
+        Ok(MasterKey { key: LessSafeKey::new(key), prk, all_zero })
+    }
+
+    /// A 32-byte key for `purpose` (HKDF-SHA256 expand): the same on every instance configured
+    /// with this master key, and unrelated to the sealing key and to other purposes.
+    pub fn derive(&self, purpose: &str) -> Result<[u8; 32], KeyError> {
+        let mut out = [0u8; 32];
+        let info = [purpose.as_bytes()];
+        self.prk.expand(&info, hkdf::HKDF_SHA256).and_then(|okm| okm.fill(&mut out)).map_err(|_| KeyError::Generate)?;
+        Ok(out)
     }
 
     /// Whether the key is thirty-two zero bytes, which anyone would try first.
@@ -108,6 +125,18 @@ mod tests {
         let secret = STANDARD.encode([0x5au8; 31]);
         let message = MasterKey::parse_base64(&secret).unwrap_err().to_string();
         assert!(!message.contains(&secret[..8]), "{message}");
+    }
+
+    #[test]
+    fn derived_keys_depend_on_the_master_key_and_the_purpose_only() {
+        let key = MasterKey::parse_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+        let same = MasterKey::parse_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+        let other = MasterKey::parse_base64(&STANDARD.encode([7u8; 32])).unwrap();
+        let csrf = key.derive("csrf").unwrap();
+        assert_eq!(csrf, same.derive("csrf").unwrap(), "another instance with the same master key");
+        assert_ne!(csrf, key.derive("other").unwrap());
+        assert_ne!(csrf, other.derive("csrf").unwrap());
+        assert_ne!(&csrf[..], b"0123456789abcdef0123456789abcdef", "not the master key itself");
     }
 
     #[test]
