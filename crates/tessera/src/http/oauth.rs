@@ -4,7 +4,7 @@
 use super::error::OAuthError;
 use super::extract::{MalformedBasic, basic_credentials, form_rejection};
 use crate::domain::{Client, ClientId};
-use crate::service::{GrantRefused, Introspection, IssuedTokens, Revoker};
+use crate::service::{GrantError, GrantRefused, Introspection, IssuedTokens, Revoker, UserInfo};
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
@@ -70,6 +70,23 @@ async fn confidential_client(app: &AppState, creds: Credentials) -> Result<Clien
     app.authenticate_client(&id, &secret).await?.map_err(|_| OAuthError::invalid_client(basic))
 }
 
+/// An application at the token endpoint: a public one by `client_id` alone, a confidential
+/// one as for client credentials.
+async fn application_client(app: &AppState, creds: Credentials) -> Result<Client, OAuthError> {
+    if let Credentials::Body { id, secret: None } = &creds {
+        return app.authenticate_public_client(id).await?.map_err(|_| OAuthError::invalid_client(false));
+    }
+    confidential_client(app, creds).await
+}
+
+fn grant_error(e: GrantError) -> OAuthError {
+    let error = match e {
+        GrantError::InvalidGrant(_) => "invalid_grant",
+        GrantError::UnauthorizedClient(_) => "unauthorized_client",
+    };
+    OAuthError::new(StatusCode::BAD_REQUEST, error, e.to_string())
+}
+
 fn token_response(body: impl Serialize) -> Response {
     let mut response = axum::Json(body).into_response();
     let headers = response.headers_mut();
@@ -86,6 +103,7 @@ fn token_response(body: impl Serialize) -> Response {
 #[serde(rename_all = "snake_case")]
 #[schema(as = GrantType)]
 pub enum GrantTypeDoc {
+    AuthorizationCode,
     ClientCredentials,
     RefreshToken,
 }
@@ -108,6 +126,15 @@ pub struct TokenFormDoc {
     /// Required for the `refresh_token` grant.
     #[schema(nullable = false, min_length = 1)]
     pub refresh_token: Option<String>,
+    /// `authorization_code`: the code from the authorization endpoint.
+    #[schema(nullable = false, min_length = 1)]
+    pub code: Option<String>,
+    /// `authorization_code`: the PKCE verifier (RFC 7636).
+    #[schema(nullable = false, min_length = 43, max_length = 128)]
+    pub code_verifier: Option<String>,
+    /// `authorization_code`: the `redirect_uri` of the authorization request, when it named one.
+    #[schema(nullable = false)]
+    pub redirect_uri: Option<String>,
     #[serde(flatten)]
     pub client: ClientAuthDoc,
 }
@@ -150,13 +177,18 @@ pub struct TokenAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub refresh_token: Option<String>,
-    /// The granted scopes, space-separated (empty for people).
+    /// The granted scopes, space-separated (empty for people's own tokens).
     pub scope: String,
+    /// `authorization_code` with scope `openid`: the OpenID Connect id_token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub id_token: Option<String>,
 }
 
 impl TokenAnswer {
     fn new(issued: IssuedTokens) -> Self {
         TokenAnswer {
+            id_token: None,
             access_token: issued.access_token,
             token_type: "Bearer",
             expires_in: issued.expires_in,
@@ -212,6 +244,7 @@ pub struct Revoked {}
     responses((status = 200, description = "Issued", body = TokenAnswer)))]
 pub async fn token(
     State(app): State<AppState>,
+    super::extract::Client(meta): super::extract::Client,
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, OAuthError> {
@@ -239,22 +272,29 @@ pub async fn token(
             })?;
             Ok(token_response(TokenAnswer::new(issued)))
         }
+        "authorization_code" => {
+            let client = application_client(&app, credentials(&headers, &params)?).await?;
+            let code = params.require("code")?;
+            let verifier = params.require("code_verifier")?;
+            let (issued, id_token) =
+                app.exchange_code(&client, code, verifier, params.get("redirect_uri"), &meta).await?.map_err(grant_error)?;
+            Ok(token_response(TokenAnswer { id_token, ..TokenAnswer::new(issued) }))
+        }
         "refresh_token" => {
-            match credentials(&headers, &params)? {
-                Credentials::Body { id, secret: None } if id == ClientId::FIRST_PARTY => {}
-                Credentials::None => {}
-                Credentials::Basic { .. } | Credentials::Body { .. } => {
-                    return Err(OAuthError::new(
-                        StatusCode::BAD_REQUEST,
-                        "unauthorized_client",
-                        "the refresh_token grant is for the public first-party client `tessera`",
-                    ));
-                }
-            }
-            if params.get("scope").is_some() {
+            let client = match credentials(&headers, &params)? {
+                Credentials::Body { id, secret: None } if id == ClientId::FIRST_PARTY => None,
+                Credentials::None => None,
+                creds => Some(application_client(&app, creds).await?),
+            };
+            if client.is_none() && params.get("scope").is_some() {
                 return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "people's tokens carry no scopes"));
             }
-            let issued = app.refresh(params.require("refresh_token")?).await?;
+            if let Some(c) = &client
+                && !c.may_use(crate::domain::client::grant::REFRESH_TOKEN)
+            {
+                return Err(grant_error(GrantError::UnauthorizedClient("this client has no redirect URIs")));
+            }
+            let issued = app.refresh_for(params.require("refresh_token")?, client.as_ref().map(|c| &c.id)).await?;
             Ok(token_response(TokenAnswer::new(issued)))
         }
         other => Err(OAuthError::new(
@@ -315,4 +355,29 @@ pub async fn revoke(
     let token = params.require("token")?;
     app.revoke_token(&revoker, token).await?.map_err(|e| OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", e.to_string()))?;
     Ok(token_response(Revoked {}))
+}
+
+/// Who is signed in (OpenID Connect Core §5.3)
+///
+/// For an access token granted `openid`; the claims follow its other scopes (`email`,
+/// `profile`). Without `openid`: `403` with `WWW-Authenticate: Bearer error="insufficient_scope"`.
+#[utoipa::path(get, path = "/oauth2/userinfo", tag = "oauth2", security(("bearer" = [])),
+    responses((status = 200, description = "The person's claims", body = UserInfo)))]
+pub async fn userinfo(
+    State(app): State<AppState>,
+    super::extract::Bearer(claims): super::extract::Bearer,
+) -> Result<Response, super::error::ApiError> {
+    let info = app.userinfo(&claims).await?;
+    Ok(token_response(info))
+}
+
+/// Who is signed in (OpenID Connect Core §5.3), as a POST.
+#[utoipa::path(post, path = "/oauth2/userinfo", tag = "oauth2", security(("bearer" = [])), operation_id = "userinfo_post",
+    responses((status = 200, description = "The person's claims", body = UserInfo)))]
+pub async fn userinfo_post(
+    State(app): State<AppState>,
+    super::extract::Bearer(claims): super::extract::Bearer,
+) -> Result<Response, super::error::ApiError> {
+    let info = app.userinfo(&claims).await?;
+    Ok(token_response(info))
 }

@@ -11,6 +11,7 @@ mod error;
 mod forward;
 mod introspection;
 mod keys;
+mod oidc;
 mod passwords;
 mod ratelimit;
 mod revocation;
@@ -25,6 +26,10 @@ pub use error::{Error, Result, TokenError};
 pub use forward::{Requirements, Unmet, meets};
 pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use keys::{ALGORITHM_CHANGE_DELAY, KeyInfo, KeyRing, RotatedKey};
+pub use oidc::{
+    AuthorizationRequest, AuthorizeOutcome, AuthorizeParams, AuthorizeRefusal, CODE_TTL, ConsentPrompt, GrantError, LogoutHint, Prompt,
+    UserInfo, at_hash,
+};
 pub use passwords::PasswordHasher;
 pub use ratelimit::IpRateLimiter;
 pub use revocation::{FeedPage, FeedReader, RevocationList};
