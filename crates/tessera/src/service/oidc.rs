@@ -178,8 +178,8 @@ pub struct UserInfo {
 
 #[derive(Debug, Serialize)]
 struct IdTokenClaims<'a> {
+    // `sub` comes with `info`.
     iss: &'a str,
-    sub: String,
     aud: &'a str,
     azp: &'a str,
     exp: i64,
@@ -574,7 +574,6 @@ impl Tessera {
         let iat = self.now().unix_timestamp();
         let claims = IdTokenClaims {
             iss: &self.settings.issuer,
-            sub: user.id.to_string(),
             aud: client.id.as_str(),
             azp: client.id.as_str(),
             exp: iat + self.settings.access_ttl,
