@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -230,6 +231,19 @@ impl KeySet {
         let key = self.get(kid_of(&header)?).ok_or(VerifyError::UnknownKey)?;
         verify_with(key, &header, token, expected, now)
     }
+
+    /// Checks only the signature of a JWT whose header `typ` is `typ` (say an id_token, `JWT`,
+    /// that its issuer gets back as a logout hint) and returns its claims unchecked: what they
+    /// must say depends on the use (an expired id_token is still a fine hint), so the caller
+    /// checks it. The same key and algorithm rules as [`KeySet::verify`] apply.
+    pub fn verify_signature<T: DeserializeOwned>(&self, token: &str, typ: &str) -> Result<T, VerifyError> {
+        let header = read_header(token)?;
+        if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(typ)) {
+            return Err(VerifyError::Malformed("the token is not of the expected type"));
+        }
+        let key = self.get(kid_of(&header)?).ok_or(VerifyError::UnknownKey)?;
+        signed_claims(key, &header, token)
+    }
 }
 
 /// Only asymmetric signature algorithms, with their JOSE names; HS* and encryption algorithms
@@ -260,8 +274,19 @@ pub(crate) struct TokenHeader {
     typ: Option<String>,
 }
 
-/// Reads the protected header and checks what can be checked before any key is chosen.
+/// Reads the protected header of an access token and checks what can be checked before any
+/// key is chosen.
 pub(crate) fn parse_header(token: &str) -> Result<TokenHeader, VerifyError> {
+    let header = read_header(token)?;
+    let typ_ok = header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+    if !typ_ok {
+        return Err(VerifyError::Malformed("not an access token (typ must be at+jwt)"));
+    }
+    Ok(header)
+}
+
+/// Reads the protected header of any signed JWT of at most 8 KiB.
+fn read_header(token: &str) -> Result<TokenHeader, VerifyError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(VerifyError::Malformed("the token is too long"));
     }
@@ -272,12 +297,7 @@ pub(crate) fn parse_header(token: &str) -> Result<TokenHeader, VerifyError> {
     }
     let json = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| malformed())?;
     // An unknown `alg` (including "none") matches no key's algorithm below.
-    let header: TokenHeader = serde_json::from_slice(&json).map_err(|_| malformed())?;
-    let typ_ok = header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
-    if !typ_ok {
-        return Err(VerifyError::Malformed("not an access token (typ must be at+jwt)"));
-    }
-    Ok(header)
+    serde_json::from_slice(&json).map_err(|_| malformed())
 }
 
 pub(crate) fn kid_of(header: &TokenHeader) -> Result<&str, VerifyError> {
@@ -291,6 +311,14 @@ pub(crate) fn verify_with(
     expected: &Expected,
     now: i64,
 ) -> Result<Claims, VerifyError> {
+    let claims: Claims = signed_claims(key, header, token)?;
+    // Time and audience are checked by `Expected::check_claims` against the injected clock.
+    expected.check_claims(&claims, now)?;
+    Ok(claims)
+}
+
+/// The claims of `token` once its signature checks out with `key`; nothing else is checked.
+fn signed_claims<T: DeserializeOwned>(key: &VerifyingKey, header: &TokenHeader, token: &str) -> Result<T, VerifyError> {
     // The key decides the algorithm, by its exact name, never the token: this is what defeats
     // alg confusion.
     if header.alg != key.name {
@@ -302,12 +330,9 @@ pub(crate) fn verify_with(
         Ok(true) => {}
         _ => return Err(VerifyError::BadSignature),
     }
-    // Time and audience are checked by `Expected::check_claims` against the injected clock.
-    let claims: Claims = URL_SAFE_NO_PAD
+    URL_SAFE_NO_PAD
         .decode(payload)
         .ok()
         .and_then(|json| serde_json::from_slice(&json).ok())
-        .ok_or(VerifyError::Malformed("the claims do not parse"))?;
-    expected.check_claims(&claims, now)?;
-    Ok(claims)
+        .ok_or(VerifyError::Malformed("the claims do not parse"))
 }

@@ -19,7 +19,19 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuthorizationServerMetadata<'a> {
     pub issuer: &'a str,
+    /// Absent with `HS256`: no OpenID Connect then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub authorization_endpoint: Option<String>,
     pub token_endpoint: String,
+    /// OpenID Connect userinfo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub userinfo_endpoint: Option<String>,
+    /// RP-initiated logout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub end_session_endpoint: Option<String>,
     pub jwks_uri: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
@@ -27,10 +39,14 @@ pub struct AuthorizationServerMetadata<'a> {
     pub token_endpoint_auth_methods_supported: &'static [&'static str],
     pub introspection_endpoint_auth_methods_supported: &'static [&'static str],
     pub revocation_endpoint_auth_methods_supported: &'static [&'static str],
-    /// Scopes the server itself defines (none yet); clients' own scopes are not published.
+    /// Scopes the server itself defines (OpenID Connect's); clients' own scopes are not published.
     pub scopes_supported: &'static [&'static str],
-    /// Empty until there is an authorization endpoint (`token` would claim an implicit flow).
+    /// `code` only (never `token`: no implicit flow); empty with `HS256`.
     pub response_types_supported: &'static [&'static str],
+    pub response_modes_supported: &'static [&'static str],
+    pub code_challenge_methods_supported: &'static [&'static str],
+    pub authorization_response_iss_parameter_supported: bool,
+    pub claims_supported: &'static [&'static str],
     pub subject_types_supported: &'static [&'static str],
     /// The algorithms of every published key: the active, the next and retiring ones.
     pub id_token_signing_alg_values_supported: Vec<SigningAlg>,
@@ -54,18 +70,46 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
     let mut algs: Vec<SigningAlg> = app.list_keys().unwrap_or_default().iter().map(|k| k.alg).collect();
     algs.sort_unstable_by_key(|alg| alg.as_str());
     algs.dedup();
+    let oidc = app.oidc_enabled();
     let body = AuthorizationServerMetadata {
         issuer,
+        authorization_endpoint: oidc.then(|| format!("{base}/oauth2/authorize")),
         token_endpoint: format!("{base}/oauth2/token"),
+        userinfo_endpoint: oidc.then(|| format!("{base}/oauth2/userinfo")),
+        end_session_endpoint: oidc.then(|| format!("{base}/oauth2/logout")),
         jwks_uri: format!("{base}/.well-known/jwks.json"),
         introspection_endpoint: format!("{base}/oauth2/introspect"),
         revocation_endpoint: format!("{base}/oauth2/revoke"),
-        grant_types_supported: &["client_credentials", "refresh_token"],
-        token_endpoint_auth_methods_supported: &["client_secret_basic", "client_secret_post"],
+        grant_types_supported: if oidc {
+            &["authorization_code", "refresh_token", "client_credentials"]
+        } else {
+            &["client_credentials", "refresh_token"]
+        },
+        token_endpoint_auth_methods_supported: &["client_secret_basic", "client_secret_post", "none"],
         introspection_endpoint_auth_methods_supported: &["client_secret_basic", "client_secret_post"],
         revocation_endpoint_auth_methods_supported: &["client_secret_basic", "client_secret_post", "none"],
-        scopes_supported: &[],
-        response_types_supported: &[],
+        scopes_supported: if oidc { &["openid", "profile", "email", "offline_access"] } else { &[] },
+        response_types_supported: if oidc { &["code"] } else { &[] },
+        response_modes_supported: &["query"],
+        code_challenge_methods_supported: &["S256"],
+        authorization_response_iss_parameter_supported: oidc,
+        claims_supported: &[
+            "iss",
+            "sub",
+            "aud",
+            "azp",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "sid",
+            "amr",
+            "at_hash",
+            "email",
+            "email_verified",
+            "preferred_username",
+            "updated_at",
+        ],
         subject_types_supported: &["public"],
         id_token_signing_alg_values_supported: algs,
     };

@@ -145,6 +145,8 @@ fn other_routes() -> Routes {
         .patch("/v1/clients/{client_id}", clients::patch)
         .delete("/v1/clients/{client_id}", clients::delete)
         .post("/v1/clients/{client_id}/secret", clients::rotate_secret)
+        .get("/oauth2/userinfo", oauth::userinfo)
+        .post("/oauth2/userinfo", oauth::userinfo_post)
         .get("/.well-known/jwks.json", keys::jwks)
         .get("/.well-known/oauth-authorization-server", discovery::metadata)
         .get("/.well-known/openid-configuration", discovery::metadata)

@@ -4,7 +4,7 @@
 use super::error::OAuthError;
 use super::extract::{BasicCredentials, MalformedBasic, form_rejection};
 use crate::domain::ClientId;
-use crate::service::{ClientAuth, ClientMeta, Introspection, IssuedTokens, OAuthRefusal, TokenRequest};
+use crate::service::{ClientAuth, ClientMeta, Introspection, IssuedTokens, OAuthRefusal, TokenGrant, TokenRequest, UserInfo};
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
@@ -60,6 +60,7 @@ fn refused(refusal: OAuthRefusal) -> OAuthError {
     let error = match refusal {
         OAuthRefusal::InvalidClient { basic } => return OAuthError::invalid_client(basic),
         OAuthRefusal::InvalidRequest(_) => "invalid_request",
+        OAuthRefusal::InvalidGrant(_) => "invalid_grant",
         OAuthRefusal::UnauthorizedClient(_) => "unauthorized_client",
         OAuthRefusal::InvalidScope(_) => "invalid_scope",
         OAuthRefusal::InvalidTarget(_) => "invalid_target",
@@ -84,6 +85,7 @@ fn token_response(body: impl Serialize) -> Response {
 #[serde(rename_all = "snake_case")]
 #[schema(as = GrantType)]
 pub enum GrantTypeDoc {
+    AuthorizationCode,
     ClientCredentials,
     RefreshToken,
 }
@@ -106,6 +108,15 @@ pub struct TokenFormDoc {
     /// Required for the `refresh_token` grant.
     #[schema(nullable = false, min_length = 1)]
     pub refresh_token: Option<String>,
+    /// `authorization_code`: the code from the authorization endpoint.
+    #[schema(nullable = false, min_length = 1)]
+    pub code: Option<String>,
+    /// `authorization_code`: the PKCE verifier (RFC 7636).
+    #[schema(nullable = false, min_length = 43, max_length = 128)]
+    pub code_verifier: Option<String>,
+    /// `authorization_code`: the `redirect_uri` of the authorization request, when it named one.
+    #[schema(nullable = false)]
+    pub redirect_uri: Option<String>,
     #[serde(flatten)]
     pub client: ClientAuthDoc,
 }
@@ -148,13 +159,18 @@ pub struct TokenAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub refresh_token: Option<String>,
-    /// The granted scopes, space-separated (empty for people).
+    /// The granted scopes, space-separated (empty for people's own tokens).
     pub scope: String,
+    /// `authorization_code` with scope `openid`: the OpenID Connect id_token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub id_token: Option<String>,
 }
 
 impl TokenAnswer {
     fn new(issued: IssuedTokens) -> Self {
         TokenAnswer {
+            id_token: None,
             access_token: issued.access_token,
             token_type: "Bearer",
             expires_in: issued.expires_in,
@@ -222,9 +238,12 @@ pub async fn token(
         scope: params.get("scope"),
         resource: params.get("resource"),
         refresh_token: params.get("refresh_token"),
+        code: params.get("code"),
+        code_verifier: params.get("code_verifier"),
+        redirect_uri: params.get("redirect_uri"),
     };
-    let issued = app.token(&client, request, &meta).await?.map_err(refused)?;
-    Ok(token_response(TokenAnswer::new(issued)))
+    let TokenGrant { tokens, id_token } = app.token(&client, request, &meta).await?.map_err(refused)?;
+    Ok(token_response(TokenAnswer { id_token, ..TokenAnswer::new(tokens) }))
 }
 
 /// Introspect a token (RFC 7662)
@@ -274,4 +293,29 @@ pub async fn revoke(
     let client = credentials(basic, &params)?;
     app.revoke_for(&client, params.get("token"), &meta).await?.map_err(refused)?;
     Ok(token_response(Revoked {}))
+}
+
+/// Who is signed in (OpenID Connect Core §5.3)
+///
+/// For an access token granted `openid`; the claims follow its other scopes (`email`,
+/// `profile`). Without `openid`: `403` with `WWW-Authenticate: Bearer error="insufficient_scope"`.
+#[utoipa::path(get, path = "/oauth2/userinfo", tag = "oauth2", security(("bearer" = [])),
+    responses((status = 200, description = "The person's claims", body = UserInfo)))]
+pub async fn userinfo(
+    State(app): State<AppState>,
+    super::extract::Bearer(claims): super::extract::Bearer,
+) -> Result<Response, super::error::ApiError> {
+    let info = app.userinfo(&claims).await?;
+    Ok(token_response(info))
+}
+
+/// Who is signed in (OpenID Connect Core §5.3), as a POST.
+#[utoipa::path(post, path = "/oauth2/userinfo", tag = "oauth2", security(("bearer" = [])), operation_id = "userinfo_post",
+    responses((status = 200, description = "The person's claims", body = UserInfo)))]
+pub async fn userinfo_post(
+    State(app): State<AppState>,
+    super::extract::Bearer(claims): super::extract::Bearer,
+) -> Result<Response, super::error::ApiError> {
+    let info = app.userinfo(&claims).await?;
+    Ok(token_response(info))
 }

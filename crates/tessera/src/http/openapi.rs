@@ -52,6 +52,8 @@ use utoipa::{Modify, OpenApi};
         oauth::token,
         oauth::introspect,
         oauth::revoke,
+        oauth::userinfo,
+        oauth::userinfo_post,
         discovery::metadata,
     ),
     components(schemas(Problem, OAuthErrorBody)),

@@ -12,6 +12,7 @@ mod forward;
 mod introspection;
 mod keys;
 mod oauth;
+mod oidc;
 mod passwords;
 mod ratelimit;
 mod revocation;
@@ -26,7 +27,11 @@ pub use error::{Error, Result, TokenError};
 pub use forward::{Requirements, Unmet, meets};
 pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use keys::{ALGORITHM_CHANGE_DELAY, KeyInfo, KeyRing, RotatedKey};
-pub use oauth::{ClientAuth, OAuthRefusal, OAuthResult, TokenRequest};
+pub use oauth::{ClientAuth, OAuthRefusal, OAuthResult, TokenGrant, TokenRequest};
+pub use oidc::{
+    AuthorizationRequest, AuthorizeOutcome, AuthorizeParams, AuthorizeRefusal, CODE_TTL, ConsentPrompt, GrantError, LogoutHint, Prompt,
+    UserInfo, at_hash,
+};
 pub use passwords::PasswordHasher;
 pub use ratelimit::IpRateLimiter;
 pub use revocation::{FeedPage, FeedReader, MAX_FEED_WAIT, RevocationList};

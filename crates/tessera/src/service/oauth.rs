@@ -5,6 +5,7 @@
 
 use super::error::Result;
 use super::introspection::{Introspection, Revoker};
+use super::oidc::GrantError;
 use super::sessions::{ClientMeta, IssuedTokens};
 use super::{GrantRefused, Tessera};
 use crate::domain::{Client, ClientId};
@@ -64,6 +65,27 @@ pub struct TokenRequest<'a> {
     pub resource: Option<&'a str>,
     /// `refresh_token`, for the `refresh_token` grant.
     pub refresh_token: Option<&'a str>,
+    /// `code`, for the `authorization_code` grant.
+    pub code: Option<&'a str>,
+    /// `code_verifier` (RFC 7636), for the `authorization_code` grant.
+    pub code_verifier: Option<&'a str>,
+    /// `redirect_uri`, for the `authorization_code` grant when the authorization request had one.
+    pub redirect_uri: Option<&'a str>,
+}
+
+/// What the token endpoint issues: tokens, and an id_token when `openid` was granted.
+#[derive(Debug)]
+pub struct TokenGrant {
+    /// The access token, and a refresh token for people.
+    pub tokens: IssuedTokens,
+    /// The id_token (OpenID Connect Core §3.1.3.3).
+    pub id_token: Option<String>,
+}
+
+impl From<IssuedTokens> for TokenGrant {
+    fn from(tokens: IssuedTokens) -> Self {
+        TokenGrant { tokens, id_token: None }
+    }
 }
 
 /// Why an OAuth request was refused, by its RFC 6749 §5.2 (or RFC 8707) error code.
@@ -72,6 +94,10 @@ pub enum OAuthRefusal {
     /// `invalid_request`: a required parameter is missing.
     #[error("{0}")]
     InvalidRequest(&'static str),
+    /// `invalid_grant`: the code or refresh token is unknown, used, expired or not this
+    /// client's, or the verifier or redirect URI does not match.
+    #[error("{0}")]
+    InvalidGrant(&'static str),
     /// `invalid_client`: client authentication failed; `basic` when it was tried with HTTP
     /// Basic (the answer then carries a Basic challenge).
     #[error("client authentication failed")]
@@ -93,6 +119,15 @@ pub enum OAuthRefusal {
     UnsupportedGrantType(String),
 }
 
+impl From<GrantError> for OAuthRefusal {
+    fn from(e: GrantError) -> Self {
+        match e {
+            GrantError::InvalidGrant(why) => OAuthRefusal::InvalidGrant(why),
+            GrantError::UnauthorizedClient(why) => OAuthRefusal::UnauthorizedClient(why),
+        }
+    }
+}
+
 impl From<GrantRefused> for OAuthRefusal {
     fn from(refused: GrantRefused) -> Self {
         match refused {
@@ -106,9 +141,11 @@ impl From<GrantRefused> for OAuthRefusal {
 pub type OAuthResult<T> = Result<std::result::Result<T, OAuthRefusal>>;
 
 impl Tessera {
-    /// The token endpoint: `client_credentials` for an authenticated confidential client,
-    /// `refresh_token` for the public first-party client only (people's tokens carry no scopes).
-    pub async fn token(&self, client: &ClientAuth, request: TokenRequest<'_>, meta: &ClientMeta) -> OAuthResult<IssuedTokens> {
+    /// The token endpoint: `client_credentials` for an authenticated confidential client;
+    /// `authorization_code` for an application (a public one by its id alone); `refresh_token`
+    /// for the public first-party client (people's tokens carry no scopes) or an application
+    /// whose token session it is.
+    pub async fn token(&self, client: &ClientAuth, request: TokenRequest<'_>, meta: &ClientMeta) -> OAuthResult<TokenGrant> {
         match request.grant_type {
             "client_credentials" => {
                 // A public client names itself without a secret; it may not use this grant.
@@ -121,21 +158,44 @@ impl Tessera {
                     Ok(client) => client,
                     Err(refused) => return Ok(Err(refused)),
                 };
-                Ok(self.client_credentials(&client, request.scope, request.resource)?.map_err(OAuthRefusal::from))
+                Ok(self.client_credentials(&client, request.scope, request.resource)?.map(TokenGrant::from).map_err(OAuthRefusal::from))
+            }
+            "authorization_code" => {
+                let client = match self.application_client(client).await? {
+                    Ok(client) => client,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                let Some(code) = request.code else { return Ok(Err(OAuthRefusal::InvalidRequest("`code` is required"))) };
+                let Some(verifier) = request.code_verifier else {
+                    return Ok(Err(OAuthRefusal::InvalidRequest("`code_verifier` is required")));
+                };
+                Ok(self
+                    .exchange_code(&client, code, verifier, request.redirect_uri, meta)
+                    .await?
+                    .map(|(tokens, id_token)| TokenGrant { tokens, id_token })
+                    .map_err(OAuthRefusal::from))
             }
             "refresh_token" => {
-                if !client.is_first_party() {
-                    return Ok(Err(OAuthRefusal::UnauthorizedClient(
-                        "the refresh_token grant is for the public first-party client `tessera`",
-                    )));
-                }
-                if request.scope.is_some() {
+                let application = if client.is_first_party() {
+                    None
+                } else {
+                    match self.application_client(client).await? {
+                        Ok(client) => Some(client),
+                        Err(refused) => return Ok(Err(refused)),
+                    }
+                };
+                if application.is_none() && request.scope.is_some() {
                     return Ok(Err(OAuthRefusal::InvalidScope("people's tokens carry no scopes")));
+                }
+                if let Some(c) = &application
+                    && !c.may_use(crate::domain::client::grant::REFRESH_TOKEN)
+                {
+                    return Ok(Err(OAuthRefusal::UnauthorizedClient("this client has no redirect URIs")));
                 }
                 let Some(presented) = request.refresh_token else {
                     return Ok(Err(OAuthRefusal::InvalidRequest("`refresh_token` is required")));
                 };
-                self.refresh(presented, meta).await.map(Ok)
+                self.refresh_for(presented, application.as_ref().map(|c| &c.id), meta).await.map(|t| Ok(t.into()))
             }
             other => Ok(Err(OAuthRefusal::UnsupportedGrantType(other.chars().take(40).collect()))),
         }
@@ -167,6 +227,15 @@ impl Tessera {
             .revoke_token(&revoker, token, meta)
             .await?
             .map_err(|_| OAuthRefusal::UnauthorizedClient("the token was not issued to this client")))
+    }
+
+    /// An application at the token endpoint: a public one by `client_id` alone, a
+    /// confidential one by its secret.
+    async fn application_client(&self, client: &ClientAuth) -> OAuthResult<Client> {
+        if let ClientAuth::Body { id, secret: None } = client {
+            return Ok(self.authenticate_public_client(id).await?.map_err(|_| OAuthRefusal::InvalidClient { basic: false }));
+        }
+        self.confidential_client(client).await
     }
 
     /// Authenticates a confidential client by its secret, sent by HTTP Basic or in the body.

@@ -89,6 +89,13 @@ impl Tessera {
     /// rotated within it, and its one second chance is still unspent (again decided by one
     /// conditional write, so racing duplicates cannot both take it).
     pub async fn refresh(&self, presented: &str, meta: &ClientMeta) -> Result<IssuedTokens> {
+        self.refresh_for(presented, None, meta).await
+    }
+
+    /// [`Tessera::refresh`] for the client presenting the token: `None` for the first-party
+    /// client `tessera`, else an application's client id. A token of another client's session
+    /// is refused as unknown (RFC 6749 §6: bound to the client it was issued to).
+    pub async fn refresh_for(&self, presented: &str, client: Option<&ClientId>, meta: &ClientMeta) -> Result<IssuedTokens> {
         let hash = PlainToken::from_presented(presented).hash();
         let Some(token) = self.store.refresh_token(&hash).await? else {
             return Err(Error::Refresh(TokenError::Invalid("unknown refresh token")));
@@ -98,6 +105,9 @@ impl Tessera {
         let Some(session) = session.filter(|s| s.is_live(now)) else {
             return Err(Error::Refresh(TokenError::Revoked));
         };
+        if session.client_id.as_ref() != client {
+            return Err(Error::Refresh(TokenError::Invalid("the refresh token was issued to another client")));
+        }
         if token.expires_at <= now || session.created_at + self.settings.session_max_age <= now {
             return Err(Error::Refresh(TokenError::Expired));
         }
@@ -116,6 +126,9 @@ impl Tessera {
             }
         }
         self.wait_for_cutoff(&user).await;
+        if session.client_id.is_some() {
+            return self.issue_for_app("refresh_token", &user, &session, Some(plain));
+        }
         self.issue_for_person(&user, session.id, false, Some(plain))
     }
 
@@ -216,7 +229,7 @@ impl Tessera {
 
     /// A new refresh token of `session`, expiring after the refresh TTL but never past the
     /// session's absolute lifetime.
-    fn new_refresh_token(&self, session: &Session, now: OffsetDateTime) -> Result<(PlainToken, RefreshToken)> {
+    pub(crate) fn new_refresh_token(&self, session: &Session, now: OffsetDateTime) -> Result<(PlainToken, RefreshToken)> {
         let plain = PlainToken::generate(TokenKind::Refresh).map_err(Error::internal)?;
         let record = RefreshToken {
             hash: plain.hash(),

@@ -22,6 +22,7 @@ mod keys;
 mod lockout;
 mod oauth;
 mod oauth_library;
+mod oidc;
 mod openapi;
 mod ops;
 mod revocations;

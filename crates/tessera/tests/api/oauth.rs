@@ -255,7 +255,7 @@ async fn discovery_metadata_points_at_working_endpoints() {
     for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
         let meta: Value = app.get(path).await.json().await.unwrap();
         assert_eq!(meta["issuer"], "http://tessera.test");
-        assert_eq!(meta["grant_types_supported"], json!(["client_credentials", "refresh_token"]));
+        assert_eq!(meta["grant_types_supported"], json!(["authorization_code", "refresh_token", "client_credentials"]));
         assert!(meta["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("client_secret_basic")));
         assert!(!meta["scopes_supported"].as_array().unwrap().contains(&json!("notes:read")), "a client's scopes are its own");
         assert!(meta["response_types_supported"].is_array());

@@ -266,7 +266,11 @@ async fn discovery_lists_every_published_algorithm_and_neither_private_scopes_no
         let meta: Value = app.get(path).await.json().await.unwrap();
         // ES256 signs, RS256 is published as next: middleware must accept both.
         assert_eq!(meta["id_token_signing_alg_values_supported"], json!(["ES256", "RS256"]), "{path}");
-        assert_eq!(meta["scopes_supported"], json!([]), "{path}: clients' scopes are not published");
+        assert_eq!(
+            meta["scopes_supported"],
+            json!(["openid", "profile", "email", "offline_access"]),
+            "{path}: OpenID Connect's scopes, and clients' own are not published"
+        );
         assert!(!meta["response_types_supported"].as_array().unwrap().contains(&json!("token")), "{path}: there is no implicit flow");
         for required in ["issuer", "token_endpoint", "jwks_uri", "response_types_supported"] {
             assert!(meta.get(required).is_some(), "{path}: RFC 8414 needs {required}");

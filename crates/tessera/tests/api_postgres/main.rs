@@ -29,6 +29,8 @@ mod keys;
 mod lockout;
 #[path = "../api/oauth.rs"]
 mod oauth;
+#[path = "../api/oidc.rs"]
+mod oidc;
 #[path = "../api/ops.rs"]
 mod ops;
 #[path = "../api/revocations.rs"]

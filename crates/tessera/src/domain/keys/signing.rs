@@ -40,7 +40,11 @@ impl fmt::Debug for Signer {
 }
 
 fn protected_header(alg: SigningAlg, kid: &Kid) -> String {
-    let json = serde_json::json!({ "alg": alg.as_str(), "kid": kid.as_str(), "typ": "at+jwt" });
+    protected_header_typed(alg, kid, "at+jwt")
+}
+
+fn protected_header_typed(alg: SigningAlg, kid: &Kid, typ: &str) -> String {
+    let json = serde_json::json!({ "alg": alg.as_str(), "kid": kid.as_str(), "typ": typ });
     b64(json.to_string().as_bytes())
 }
 
@@ -84,9 +88,19 @@ impl Signer {
 
     /// A compact JWS of `claims` with header `{"alg", "kid", "typ": "at+jwt"}` (RFC 9068).
     pub fn sign_jwt<C: Serialize>(&self, claims: &C) -> Result<String, KeyError> {
+        self.sign_with_header(&self.header, claims)
+    }
+
+    /// A compact JWS of `claims` with header `{"alg", "kid", "typ": "JWT"}`: an OpenID
+    /// Connect id_token, which must never pass for an access token (RFC 9068 §4).
+    pub fn sign_id_token<C: Serialize>(&self, claims: &C) -> Result<String, KeyError> {
+        self.sign_with_header(&protected_header_typed(self.alg, &self.kid, "JWT"), claims)
+    }
+
+    fn sign_with_header<C: Serialize>(&self, header: &str, claims: &C) -> Result<String, KeyError> {
         let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
-        let mut jws = String::with_capacity(self.header.len() + payload.len() * 4 / 3 + 400);
-        jws.push_str(&self.header);
+        let mut jws = String::with_capacity(header.len() + payload.len() * 4 / 3 + 400);
+        jws.push_str(header);
         jws.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut jws);
         let signature = match &self.key {

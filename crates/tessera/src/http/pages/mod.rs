@@ -33,6 +33,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod login;
+pub mod oidc;
 mod theme;
 
 pub use cookies::CookiePolicy;
@@ -163,7 +164,10 @@ fn origin_of(url: &str) -> String {
 pub fn routes(state: &AppState) -> Router<AppState> {
     // Page routes go here, above the layer that gives the browser its CSRF cookie (a layer
     // wraps only the routes added before it).
-    let pages: Router<AppState> = Router::new();
+    let pages: Router<AppState> = Router::new()
+        .route("/oauth2/authorize", get(oidc::authorize_get).post(oidc::authorize_post))
+        .route("/consent", get(oidc::consent_page).post(oidc::consent_decide))
+        .route("/oauth2/logout", get(oidc::logout_get).post(oidc::logout_post));
     let pages = pages.layer(axum::middleware::from_fn_with_state(Arc::<Pages>::from_ref(state), csrf::ensure_cookie));
     Router::new().route("/assets/{name}", get(assets::serve)).merge(pages)
 }
