@@ -74,7 +74,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let created = tessera.register_client(spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let audiences = tessera.client_audiences(&created.client);
             let client = tessera::http::clients::ClientView::new(&created.client, audiences);
-            let view = tessera::http::clients::NewClientView { client, client_secret: created.secret.as_ref().map(|s| s.expose().to_owned()) };
+            let view =
+                tessera::http::clients::NewClientView { client, client_secret: created.secret.as_ref().map(|s| s.expose().to_owned()) };
             println!("{}", serde_json::to_string_pretty(&view)?);
         }
         Command::Audit { limit, cursor } => {

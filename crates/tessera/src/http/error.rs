@@ -107,6 +107,7 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::InvalidCredentials | Error::InvalidClient => (S::UNAUTHORIZED, "invalid_credentials"),
         Error::WrongCurrentPassword => (S::FORBIDDEN, "invalid_credentials"),
         Error::AccountDisabled => (S::FORBIDDEN, "account_disabled"),
+        Error::RegistrationClosed => (S::FORBIDDEN, "registration_closed"),
         Error::EmailTaken => (S::CONFLICT, "email_taken"),
         Error::UsernameTaken => (S::CONFLICT, "username_taken"),
         Error::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_failed"),

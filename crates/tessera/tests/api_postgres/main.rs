@@ -31,6 +31,8 @@ mod lockout;
 mod oauth;
 #[path = "../api/ops.rs"]
 mod ops;
+#[path = "../api/pages.rs"]
+mod pages;
 #[path = "../api/revocations.rs"]
 mod revocations;
 #[path = "../api/sealing.rs"]

@@ -9,6 +9,9 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use std::time::Duration;
 
+/// The base name of the browser session cookie (`__Host-tessera-session` on https).
+pub const SESSION_COOKIE: &str = "tessera-session";
+
 /// How cookies are named and flagged, decided once from the issuer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CookiePolicy {
