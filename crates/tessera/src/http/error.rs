@@ -94,6 +94,8 @@ error_sets! {
     /// 401 and 403 of an endpoint that checks credentials in its body: wrong ones, an invalid
     /// refresh token, a disabled account.
     CredentialsRefused: [("401", "UnauthorizedAnswer"), ("403", "ProblemAnswer")];
+    /// 403: a person may not register themselves (`registration_closed`).
+    RegistrationClosed: [("403", "ProblemAnswer")];
     /// 429: too many wrong passwords for this account.
     TooManyAttempts: [("429", "RetryLaterAnswer")];
     /// 422: a query parameter with a value outside its rules.

@@ -103,6 +103,11 @@ pub async fn page(
     if query.return_to.is_none() && session::current(&app, &pages, &headers).await?.is_some() {
         return Ok(session::see_other(ReturnTo::DEFAULT));
     }
+    Ok(form(&pages, csrf, query, app.settings().registration_open))
+}
+
+/// The sign-in form for `query`, empty but for its `login_hint`.
+pub fn form(pages: &Pages, csrf: CsrfToken, query: LoginQuery, registration_open: bool) -> Response {
     let identifier = query.login_hint.unwrap_or_default().chars().filter(|c| !c.is_control()).take(LOGIN_HINT_MAX_CHARS).collect();
     let page = LoginPage {
         layout: &pages.layout,
@@ -112,9 +117,9 @@ pub async fn page(
         error: None,
         identifier_error: None,
         password_error: None,
-        registration_open: app.settings().registration_open,
+        registration_open,
     };
-    Ok(html(&page))
+    html(&page)
 }
 
 /// The fields of the sign-in form.
