@@ -391,7 +391,7 @@ async fn the_account_page_lists_browser_and_api_sessions_and_signs_one_out() {
     let account = browser.get("/account").await;
     assert_eq!(account.body.matches("value=\"browser\"").count(), 2, "both browsers");
     assert_eq!(account.body.matches("This browser").count(), 1, "one is this one");
-    assert!(account.body.contains("Signed in through the API"), "the API sessions are listed");
+    assert!(account.body.contains("API sign-in"), "the API sessions are listed");
     let token_sessions = account.body.matches("value=\"token\"").count();
     assert_eq!(token_sessions, 2, "the registration's and the login's");
 

@@ -82,7 +82,7 @@ pub async fn page(
         .map(|s| SessionRow {
             kind: "browser",
             id: s.id.to_string(),
-            title: describe_agent(s.user_agent.as_deref()),
+            title: describe_agent(s.user_agent.as_deref()).unwrap_or_else(|| "Unknown browser".to_owned()),
             detail: where_and_when(s.ip, "Signed in", s.created_at),
             current: s.id == current.id,
         })
@@ -93,9 +93,10 @@ pub async fn page(
         .await?
         .into_iter()
         .map(|s| {
-            let title = match (&s.client_id, s.browser_session_id) {
+            let title = match (&s.client_id, describe_agent(s.user_agent.as_deref())) {
                 (Some(client), _) => format!("Application “{client}”"),
-                (None, _) => format!("Signed in through the API ({})", describe_agent(s.user_agent.as_deref())),
+                (None, Some(agent)) => format!("API sign-in from {agent}"),
+                (None, None) => "API sign-in".to_owned(),
             };
             let mut detail = where_and_when(s.ip, "Started", s.created_at);
             if s.offline {
@@ -170,9 +171,10 @@ fn where_and_when(ip: Option<std::net::IpAddr>, verb: &str, at: OffsetDateTime) 
     }
 }
 
-/// A short name for a `User-Agent`: "Firefox on Windows", "a browser" when unknown.
-fn describe_agent(agent: Option<&str>) -> String {
-    let Some(ua) = agent else { return "Unknown browser".to_owned() };
+/// A short name for a `User-Agent`: "Firefox on Windows", or the start of it when it names
+/// no browser or system Tessera knows; `None` without one.
+fn describe_agent(agent: Option<&str>) -> Option<String> {
+    let ua = agent.map(str::trim).filter(|ua| !ua.is_empty())?;
     let browser = [
         ("Edg/", "Edge"),
         ("OPR/", "Opera"),
@@ -196,12 +198,12 @@ fn describe_agent(agent: Option<&str>) -> String {
     .iter()
     .find(|(mark, _)| ua.contains(mark))
     .map(|(_, name)| *name);
-    match (browser, system) {
+    Some(match (browser, system) {
         (Some(b), Some(s)) => format!("{b} on {s}"),
         (Some(b), None) => b.to_owned(),
         (None, Some(s)) => format!("A browser on {s}"),
         (None, None) => ua.chars().take(40).collect(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -211,12 +213,13 @@ mod tests {
     #[test]
     fn user_agents_read_as_a_browser_on_a_system() {
         let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
-        assert_eq!(describe_agent(Some(chrome)), "Chrome on Linux");
+        assert_eq!(describe_agent(Some(chrome)).as_deref(), Some("Chrome on Linux"));
         let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0";
-        assert_eq!(describe_agent(Some(edge)), "Edge on Windows");
+        assert_eq!(describe_agent(Some(edge)).as_deref(), Some("Edge on Windows"));
         let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
-        assert_eq!(describe_agent(Some(safari)), "Safari on iOS");
-        assert_eq!(describe_agent(Some("curl/8.5.0")), "curl/8.5.0");
-        assert_eq!(describe_agent(None), "Unknown browser");
+        assert_eq!(describe_agent(Some(safari)).as_deref(), Some("Safari on iOS"));
+        assert_eq!(describe_agent(Some("curl/8.5.0")).as_deref(), Some("curl/8.5.0"));
+        assert_eq!(describe_agent(Some(" ")), None);
+        assert_eq!(describe_agent(None), None);
     }
 }
