@@ -169,6 +169,9 @@ async fn an_unknown_account_and_a_wrong_password_answer_alike() {
     assert!(wrong.set_cookie(SESSION).is_none() && browser.cookie(SESSION).is_none());
     assert!(wrong.body.contains(&format!("value=\"{email}\"")), "the identifier is kept");
     assert_eq!(hidden(&wrong.body, "return_to").as_deref(), Some("/account"));
+    let trail = app.get_with("/v1/audit?limit=50", &app.admin_token().await).await.json::<serde_json::Value>().await.unwrap();
+    let failed = trail["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "login.page.failed").count();
+    assert_eq!(failed, 2, "both failures are in the audit trail as page sign-ins");
 }
 
 #[tokio::test]
