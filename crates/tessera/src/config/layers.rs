@@ -45,6 +45,7 @@ const KEYS: &[&str] = &[
     "product_name",
     "logo_path",
     "brand_color",
+    "registration",
 ];
 
 pub(super) const PREFIX: &str = "TESSERA_";

@@ -40,6 +40,7 @@
 //! | `TESSERA_PRODUCT_NAME` | `Tessera` | the name the pages show; at most 60 characters |
 //! | `TESSERA_LOGO_PATH` | — | an `.svg`, `.png`, `.jpg` or `.webp` file the pages show, served by Tessera |
 //! | `TESSERA_BRAND_COLOR` | `#4f46e5` | the pages' accent colour, `#rrggbb` or `#rgb` |
+//! | `TESSERA_REGISTRATION` | `open` | `open` or `closed` (only admins and the CLI create accounts) |
 //!
 //! In the file, a duration may also be a whole number of seconds (`shutdown_grace = 30`), and a
 //! list (`audience`, `trusted_proxies`, `cors_origins`) either an array of strings or one string
@@ -129,6 +130,8 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     /// The product name, logo and colour the pages show.
     pub branding: Branding,
+    /// Whether people may register themselves (`TESSERA_REGISTRATION=open`).
+    pub registration_open: bool,
 }
 
 /// Which database engine a URL names.
@@ -314,6 +317,11 @@ impl Config {
             fresh_max_age: l.positive_duration("fresh_max_age", HumanDuration::from_secs(10 * 60), 0)?,
             metrics_token,
             branding,
+            registration_open: l.parse("registration", true, |s| match s.to_ascii_lowercase().as_str() {
+                "open" => Ok(true),
+                "closed" => Ok(false),
+                _ => Err(format!("`{}` is not open or closed", truncated(s, 20))),
+            })?,
         };
         config.validate()?;
         Ok(config)

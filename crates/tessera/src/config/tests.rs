@@ -59,6 +59,14 @@ fn defaults_follow_the_contract_with_an_empty_environment() {
     assert_eq!(c.hash_queue, 64);
     assert_eq!(c.shutdown_grace.as_secs(), 10);
     assert_eq!(c.database_kind(), DatabaseKind::Sqlite("tessera.db".into()));
+    assert!(c.registration_open);
+}
+
+#[test]
+fn registration_is_open_or_closed_and_nothing_else() {
+    assert!(!load(&[("TESSERA_REGISTRATION", "closed")]).unwrap().registration_open);
+    assert!(load(&[("TESSERA_REGISTRATION", "Open")]).unwrap().registration_open);
+    assert_eq!(load_err(&[("TESSERA_REGISTRATION", "invite")]), "TESSERA_REGISTRATION: `invite` is not open or closed");
 }
 
 #[test]
@@ -350,6 +358,7 @@ fn debug_of_config_names_every_field_and_shows_no_secret() {
         "fresh_max_age",
         "metrics_token",
         "branding",
+        "registration_open",
     ] {
         assert!(debug.contains(&format!("{field}: ")), "{field} missing from {debug}");
     }

@@ -1,6 +1,6 @@
 //! `/v1/auth/*`: register, login, refresh, logout, verify.
 
-use super::error::{ApiError, Conflict, CredentialsRefused};
+use super::error::{ApiError, Conflict, CredentialsRefused, RegistrationClosed};
 use super::extract::{Bearer, Json, OptionalJson, Query, parse_bearer};
 use super::views::{TokenView, Verification};
 use crate::service::{ClientMeta, Error, LoginId, Registration, Requirements};
@@ -26,9 +26,9 @@ pub struct RegisterBody {
 
 /// Register an account and log it in
 ///
-/// The access token is `fresh`.
+/// The access token is `fresh`. While `TESSERA_REGISTRATION=closed`: 403 `registration_closed`.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterBody,
-    responses((status = 201, description = "Registered and logged in", body = TokenView), Conflict))]
+    responses((status = 201, description = "Registered and logged in", body = TokenView), Conflict, RegistrationClosed))]
 pub async fn register(
     State(app): State<AppState>,
     meta: ClientMeta,

@@ -94,6 +94,8 @@ error_sets! {
     /// 401 and 403 of an endpoint that checks credentials in its body: wrong ones, an invalid
     /// refresh token, a disabled account.
     CredentialsRefused: [("401", "UnauthorizedAnswer"), ("403", "ProblemAnswer")];
+    /// 403: a person may not register themselves (`registration_closed`).
+    RegistrationClosed: [("403", "ProblemAnswer")];
     /// 429: too many wrong passwords for this account.
     TooManyAttempts: [("429", "RetryLaterAnswer")];
     /// 422: a query parameter with a value outside its rules.
@@ -107,6 +109,7 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::InvalidCredentials | Error::InvalidClient => (S::UNAUTHORIZED, "invalid_credentials"),
         Error::WrongCurrentPassword => (S::FORBIDDEN, "invalid_credentials"),
         Error::AccountDisabled => (S::FORBIDDEN, "account_disabled"),
+        Error::RegistrationClosed => (S::FORBIDDEN, "registration_closed"),
         Error::EmailTaken => (S::CONFLICT, "email_taken"),
         Error::UsernameTaken => (S::CONFLICT, "username_taken"),
         Error::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_failed"),

@@ -41,5 +41,12 @@ pub async fn failures_per_client_address(State(app): State<AppState>, request: R
 }
 
 fn refusal(path: &str, refused: Error) -> Response {
-    if path.starts_with("/oauth2/") { OAuthError::from(refused).into_response() } else { ApiError::from(refused).into_response() }
+    if path.starts_with("/oauth2/") {
+        OAuthError::from(refused).into_response()
+    } else if path.starts_with("/v1/") {
+        ApiError::from(refused).into_response()
+    } else {
+        // A page (the sign-in and registration forms): the error page.
+        super::pages::HtmlError::from(refused).into_response()
+    }
 }

@@ -8,7 +8,7 @@ mod discovery;
 pub mod error;
 pub mod extract;
 mod keys;
-mod limit;
+pub(crate) mod limit;
 pub mod oauth;
 mod observe;
 pub mod openapi;

@@ -50,6 +50,25 @@ pub struct UserPage {
     pub next_cursor: Option<String>,
 }
 
+/// Where a password sign-in comes from, which names its audit events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginChannel {
+    /// `POST /v1/auth/login`.
+    Api,
+    /// The sign-in page.
+    Page,
+}
+
+impl LoginChannel {
+    /// The audit kinds of a success, a lockout and a failure.
+    fn events(self) -> [&'static str; 3] {
+        match self {
+            LoginChannel::Api => ["login.succeeded", "login.locked", "login.failed"],
+            LoginChannel::Page => ["login.page.succeeded", "login.page.locked", "login.page.failed"],
+        }
+    }
+}
+
 /// The user id a person's token names (people's `sub` is a UUID; clients' is not).
 pub(crate) fn public_id(claims: &Claims) -> Option<UserId> {
     claims.sid.as_ref()?;
@@ -92,16 +111,46 @@ impl Tessera {
         Ok(user)
     }
 
-    /// Registers a person and logs them in (with a fresh token).
+    /// Registers a person and logs them in (with a fresh token), while registration is open.
     pub async fn register(&self, reg: Registration, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
-        let user = self.add_user(reg, meta).await?;
+        let user = self.register_account(reg, meta).await?;
         self.start_session(user, meta).await
+    }
+
+    /// Creates the account of a person registering themselves: refused while registration
+    /// is closed.
+    pub(crate) async fn register_account(&self, reg: Registration, meta: &ClientMeta) -> Result<User> {
+        if !self.settings.registration_open {
+            return Err(Error::RegistrationClosed);
+        }
+        self.add_user(reg, meta).await
     }
 
     /// Checks a password and starts a session. Unknown accounts cost the same as wrong passwords.
     pub async fn login(&self, id: LoginId, password: String, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
+        self.login_with(id, password, meta, LoginChannel::Api, |user| self.start_session(user, meta)).await
+    }
+
+    /// The one password sign-in, for the API and the pages alike: the failed-login count per
+    /// login name and address, the same cost whether the account exists or not, the metrics
+    /// and the audit trail; on success `start` begins whatever the channel signs in to.
+    pub(crate) async fn login_with<T, F, Fut>(
+        &self,
+        id: LoginId,
+        password: String,
+        meta: &ClientMeta,
+        channel: LoginChannel,
+        start: F,
+    ) -> Result<T>
+    where
+        F: FnOnce(User) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let mut account = None;
-        let result = self.check_password_and_start(&id, password, meta, &mut account).await;
+        let result = match self.check_password(&id, password, meta, &mut account).await {
+            Ok(user) => start(user).await,
+            Err(e) => Err(e),
+        };
         let outcome = match &result {
             Ok(_) => "success",
             Err(Error::InvalidCredentials) => "invalid_credentials",
@@ -115,21 +164,17 @@ impl Tessera {
             LoginId::Email(_) => "by email",
             LoginId::Username(_) => "by username",
         };
+        let [succeeded, locked, failed] = channel.events();
         match &result {
-            Ok(_) => self.audit(meta, "login.succeeded", account.as_deref(), account.as_deref(), Some(by.to_owned())).await,
-            Err(Error::RateLimited { .. }) => self.audit(meta, "login.locked", None, account.as_deref(), Some(by.to_owned())).await,
-            Err(_) => self.audit(meta, "login.failed", None, account.as_deref(), Some(format!("{outcome} {by}"))).await,
+            Ok(_) => self.audit(meta, succeeded, account.as_deref(), account.as_deref(), Some(by.to_owned())).await,
+            Err(Error::RateLimited { .. }) => self.audit(meta, locked, None, account.as_deref(), Some(by.to_owned())).await,
+            Err(_) => self.audit(meta, failed, None, account.as_deref(), Some(format!("{outcome} {by}"))).await,
         }
         result
     }
 
-    async fn check_password_and_start(
-        &self,
-        id: &LoginId,
-        password: String,
-        meta: &ClientMeta,
-        account: &mut Option<UserId>,
-    ) -> Result<(User, IssuedTokens)> {
+    /// The account `id` names, when `password` is its password and it may sign in.
+    async fn check_password(&self, id: &LoginId, password: String, meta: &ClientMeta, account: &mut Option<UserId>) -> Result<User> {
         let user = match id {
             LoginId::Email(e) => match Email::parse(e) {
                 Ok(email) => self.store.user_by_email(&email).await?,
@@ -159,7 +204,7 @@ impl Tessera {
             return Err(Error::AccountDisabled);
         }
         self.rehash_if_cost_changed(&user, &password).await;
-        self.start_session(user, meta).await
+        Ok(user)
     }
 
     /// After a successful check, re-hashes a password stored under another argon2 cost than

@@ -7,9 +7,10 @@
 //! carries anything that could be replayed as the cookie.
 
 use super::Tessera;
+use super::accounts::{LoginChannel, Registration};
 use super::error::{Error, Result};
-use super::sessions::ClientMeta;
-use crate::domain::{Amr, BrowserSession, BrowserSessionId, PlainToken, TokenKind, User, UserId};
+use super::sessions::{ClientMeta, LoginId};
+use crate::domain::{Amr, BrowserSession, BrowserSessionId, PlainToken, Session, SessionId, TokenKind, User, UserId};
 use crate::store::{BrowserSessionScope, EndedBrowserSessions};
 use time::Duration;
 
@@ -17,7 +18,81 @@ use time::Duration;
 /// requests with a cookie cost no write each.
 pub const TOUCH_EVERY: Duration = Duration::minutes(1);
 
+/// A browser that has just signed in: the person, their new session, and the cookie's secret.
+#[derive(Debug)]
+pub struct BrowserSignIn {
+    /// Who signed in.
+    pub user: User,
+    /// The new session.
+    pub session: BrowserSession,
+    /// The cookie's value (not stored).
+    pub secret: PlainToken,
+}
+
 impl Tessera {
+    /// Signs a browser in with a password, exactly as `POST /v1/auth/login` checks it (the
+    /// same failed-login count per login name and address, the same cost whether the account
+    /// exists or not), and starts a new browser session (`amr` `["pwd"]`). The session the
+    /// browser's `previous` cookie names, if any, is ended: a browser holds one sign-in, and
+    /// each sign-in gets a new id.
+    pub async fn sign_in_browser(&self, id: LoginId, password: String, meta: &ClientMeta, previous: Option<&str>) -> Result<BrowserSignIn> {
+        self.login_with(id, password, meta, LoginChannel::Page, |user| self.replace_browser_session(user, meta, previous)).await
+    }
+
+    /// Registers a person (while registration is open) and signs their browser in.
+    pub async fn register_browser(&self, reg: Registration, meta: &ClientMeta, previous: Option<&str>) -> Result<BrowserSignIn> {
+        let user = self.register_account(reg, meta).await?;
+        self.replace_browser_session(user, meta, previous).await
+    }
+
+    async fn replace_browser_session(&self, user: User, meta: &ClientMeta, previous: Option<&str>) -> Result<BrowserSignIn> {
+        if let Some(old) = previous {
+            self.sign_out_browser(old, meta).await?;
+        }
+        let (session, secret) = self.start_browser_session(&user, vec!["pwd".to_owned()], meta).await?;
+        Ok(BrowserSignIn { user, session, secret })
+    }
+
+    /// The person the cookie's `secret` signs in, with their session: `None` when the session
+    /// is unknown, ended or expired, or the account is gone or disabled.
+    pub async fn signed_in(&self, secret: &str) -> Result<Option<(BrowserSession, User)>> {
+        let Some(session) = self.browser_session_from_cookie(secret).await? else { return Ok(None) };
+        let user = self.store.user_by_id(session.user_id).await?;
+        Ok(user.filter(|u| !u.disabled).map(|u| (session, u)))
+    }
+
+    /// Signs out the browser whose cookie holds `secret`: ends its session and the token
+    /// sessions issued through it (except offline ones). Nothing to do when the cookie names
+    /// no live session.
+    pub async fn sign_out_browser(&self, secret: &str, meta: &ClientMeta) -> Result<Option<BrowserSessionId>> {
+        let Some(session) = self.store.browser_session_by_secret(&PlainToken::from_presented(secret).hash(), self.now()).await? else {
+            return Ok(None);
+        };
+        let user = session.user_id.to_string();
+        let ended = self.end_browser_sessions(BrowserSessionScope::One(session.user_id, session.id)).await?;
+        if ended.browser_sessions.is_empty() {
+            return Ok(None);
+        }
+        self.audit(meta, "logout.page", Some(&user), Some(&user), Some(format!("browser session {}", session.id))).await;
+        Ok(Some(session.id))
+    }
+
+    /// A person's live token sessions (the API's and the applications'), newest first.
+    pub async fn token_sessions_of(&self, user: UserId) -> Result<Vec<Session>> {
+        Ok(self.store.live_sessions(user, self.now()).await?)
+    }
+
+    /// Ends one of `user`'s token sessions (from the account page). `NotFound` when `user`
+    /// has no such live session.
+    pub async fn end_token_session_of(&self, user: UserId, id: SessionId, meta: &ClientMeta) -> Result<()> {
+        if self.end_sessions(crate::store::SessionScope::One(user, id)).await?.is_empty() {
+            return Err(Error::NotFound("session"));
+        }
+        let user = user.to_string();
+        self.audit(meta, "session.ended", Some(&user), Some(&user), Some(format!("session {id}"))).await;
+        Ok(())
+    }
+
     /// Starts a browser session for `user`, who has just signed in by `amr` (a new session
     /// for each sign-in, never a reused id). Returns it with the cookie's secret, which is
     /// not kept. It lasts `TESSERA_SESSION_MAX_AGE`.

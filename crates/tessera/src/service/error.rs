@@ -38,6 +38,9 @@ pub enum Error {
     /// The account is disabled.
     #[error("this account is disabled")]
     AccountDisabled,
+    /// Registration is closed (`TESSERA_REGISTRATION=closed`).
+    #[error("registration is closed; ask an administrator for an account")]
+    RegistrationClosed,
     /// Another account has this email.
     #[error("an account with this email already exists")]
     EmailTaken,

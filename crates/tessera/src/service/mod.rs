@@ -21,7 +21,7 @@ mod tokens;
 
 pub use accounts::{AdminUserPatch, ProfilePatch, Registration, UserPage};
 pub use audit::AuditPage;
-pub use browser::TOUCH_EVERY;
+pub use browser::{BrowserSignIn, TOUCH_EVERY};
 pub use clients::{ClientSpec, ClientUpdate, GrantRefused, InvalidClient, NewClient};
 pub use error::{Error, Result, TokenError};
 pub use forward::{Requirements, Unmet, meets};
@@ -82,6 +82,8 @@ pub struct Settings {
     pub session_max_age: Duration,
     /// How long after its password check a `fresh` token passes the fresh rule, seconds.
     pub fresh_max_age: i64,
+    /// Whether people may register themselves.
+    pub registration_open: bool,
 }
 
 impl Settings {
@@ -103,6 +105,7 @@ impl Settings {
             audit_retention: config.audit_retention.as_std(),
             session_max_age: config.session_max_age.as_std(),
             fresh_max_age: i64::try_from(config.fresh_max_age.as_secs()).unwrap_or(i64::MAX),
+            registration_open: config.registration_open,
         }
     }
 }

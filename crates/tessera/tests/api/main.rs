@@ -25,6 +25,7 @@ mod oauth_library;
 mod oidc;
 mod openapi;
 mod ops;
+mod pages;
 mod revocations;
 mod sealing;
 mod security;

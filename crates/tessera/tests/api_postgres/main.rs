@@ -33,6 +33,8 @@ mod oauth;
 mod oidc;
 #[path = "../api/ops.rs"]
 mod ops;
+#[path = "../api/pages.rs"]
+mod pages;
 #[path = "../api/revocations.rs"]
 mod revocations;
 #[path = "../api/sealing.rs"]

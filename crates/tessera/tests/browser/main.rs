@@ -33,3 +33,4 @@ mod webdriver;
 
 mod harness;
 mod pages;
+mod signin;

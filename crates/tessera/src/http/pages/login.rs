@@ -1,14 +1,20 @@
 //! The sign-in page.
 //!
-//! `GET /login` is ready but not routed yet: signing in from it needs browser sessions, and
-//! the page is routed together with its `POST` once they exist. The `POST` handler takes a
-//! `VerifiedForm` of the form's fields (`identifier`, `password`, `return_to`), calls the same
-//! service method as `POST /v1/auth/login` (lockout, per-address limits and constant-time
-//! answer included) and, on failure, renders [`LoginPage`] again with `error` set.
+//! `GET /login` shows the form (a signed-in person without a `return_to` goes to `/account`
+//! instead). `POST /login` checks the password through the same service path as
+//! `POST /v1/auth/login` (the failed-login count per login name and address, the same cost
+//! whether the account exists or not), behind the same per-address limit; on success it
+//! starts a new browser session and redirects to `return_to`, and on failure shows the form
+//! again with the identifier kept and the error in `role="alert"`.
 
-use super::{CsrfToken, HtmlError, Layout, PageQuery, Pages, html};
+use super::session::{self, cookie_secret};
+use super::{CsrfToken, HtmlError, Layout, PageQuery, Pages, VerifiedForm, html, html_response};
+use crate::http::error::retry_after;
+use crate::service::{ClientMeta, Error, LoginId};
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use std::fmt;
@@ -78,6 +84,8 @@ pub struct LoginPage<'a> {
     pub identifier_error: Option<String>,
     /// About the password field.
     pub password_error: Option<String>,
+    /// Whether to offer `/register`.
+    pub registration_open: bool,
 }
 
 /// The longest `login_hint` shown back in the form.
@@ -86,9 +94,19 @@ const LOGIN_HINT_MAX_CHARS: usize = 320;
 /// `GET /login`.
 pub async fn page(
     State(pages): State<Arc<Pages>>,
+    State(app): State<AppState>,
+    headers: HeaderMap,
     csrf: CsrfToken,
     PageQuery(query): PageQuery<LoginQuery>,
 ) -> Result<Response, HtmlError> {
+    if query.return_to.is_none() && session::current(&app, &pages, &headers).await?.is_some() {
+        return Ok(session::see_other(ReturnTo::DEFAULT));
+    }
+    Ok(form(&pages, csrf, query, app.settings().registration_open))
+}
+
+/// The sign-in form for `query`, empty but for its `login_hint`.
+pub fn form(pages: &Pages, csrf: CsrfToken, query: LoginQuery, registration_open: bool) -> Response {
     let identifier = query.login_hint.unwrap_or_default().chars().filter(|c| !c.is_control()).take(LOGIN_HINT_MAX_CHARS).collect();
     let page = LoginPage {
         layout: &pages.layout,
@@ -98,8 +116,84 @@ pub async fn page(
         error: None,
         identifier_error: None,
         password_error: None,
+        registration_open,
     };
-    Ok(html(&page))
+    html(&page)
+}
+
+/// The fields of the sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    /// An email (it has an `@`) or a username.
+    #[serde(default)]
+    identifier: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+/// `POST /login`.
+pub async fn sign_in(
+    State(pages): State<Arc<Pages>>,
+    State(app): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    csrf: CsrfToken,
+    VerifiedForm(form): VerifiedForm<LoginForm>,
+) -> Result<Response, HtmlError> {
+    let return_to = ReturnTo::or_default(form.return_to.as_deref());
+    let identifier = form.identifier.trim().to_owned();
+    let again = |status: StatusCode, error: Option<String>, identifier_error: Option<String>, password_error: Option<String>| {
+        let page = LoginPage {
+            layout: &pages.layout,
+            csrf: csrf.clone(),
+            return_to: return_to.clone(),
+            identifier: identifier.chars().take(LOGIN_HINT_MAX_CHARS).collect(),
+            error,
+            identifier_error,
+            password_error,
+            registration_open: app.settings().registration_open,
+        };
+        html_response(status, &page)
+    };
+    if identifier.is_empty() || form.password.is_empty() {
+        let missing = |empty: bool, what: &str| empty.then(|| format!("Enter your {what}."));
+        return Ok(again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            missing(identifier.is_empty(), "email or username"),
+            missing(form.password.is_empty(), "password"),
+        ));
+    }
+    let id = if identifier.contains('@') { LoginId::Email(identifier.clone()) } else { LoginId::Username(identifier.clone()) };
+    match app.sign_in_browser(id, form.password, &meta, cookie_secret(&pages, &headers)).await {
+        Ok(signed_in) => session::signed_in(&pages, &signed_in, &return_to),
+        Err(Error::InvalidCredentials) => Ok(again(
+            StatusCode::UNAUTHORIZED,
+            Some("That email or username and password do not match an account. Check them and try again.".to_owned()),
+            None,
+            None,
+        )),
+        Err(Error::AccountDisabled) => Ok(again(
+            StatusCode::FORBIDDEN,
+            Some("This account is disabled. Contact your administrator to have it enabled again.".to_owned()),
+            None,
+            None,
+        )),
+        Err(e @ Error::RateLimited { .. }) => {
+            let wait = retry_after(&e).unwrap_or_default().as_secs().max(1);
+            let minutes = wait.div_ceil(60);
+            let message = format!(
+                "Too many failed attempts to sign in to this account from here. Wait {} before trying again.",
+                if minutes <= 1 { "a minute".to_owned() } else { format!("{minutes} minutes") }
+            );
+            let mut response = again(StatusCode::TOO_MANY_REQUESTS, Some(message), None, None);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            Ok(response)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

@@ -28,12 +28,16 @@
 //!
 //! Every page answer carries [`SECURITY_HEADERS`] and `Cache-Control: no-store`.
 
+pub mod account;
 pub mod assets;
 pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod login;
+pub mod logout;
 pub mod oidc;
+pub mod register;
+pub mod session;
 mod theme;
 
 pub use cookies::CookiePolicy;
@@ -48,7 +52,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -164,7 +168,15 @@ fn origin_of(url: &str) -> String {
 pub fn routes(state: &AppState) -> Router<AppState> {
     // Page routes go here, above the layer that gives the browser its CSRF cookie (a layer
     // wraps only the routes added before it).
+    let app = state.clone();
+    let credentials = || axum::middleware::from_fn_with_state(app.clone(), crate::http::limit::per_client_address);
     let pages: Router<AppState> = Router::new()
+        // Signing in takes credentials: limited per client address like the API's login.
+        .route("/login", post(login::sign_in).route_layer(credentials()).get(login::page))
+        .route("/register", post(register::register).route_layer(credentials()).get(register::page))
+        .route("/logout", get(logout::page).post(logout::sign_out))
+        .route("/account", get(account::page))
+        .route("/account/sessions/end", post(account::end_session))
         .route("/oauth2/authorize", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/consent", get(oidc::consent_page).post(oidc::consent_decide))
         .route("/oauth2/logout", get(oidc::logout_get).post(oidc::logout_post));

@@ -155,7 +155,7 @@ pub async fn consent_decide(
 
 /// The sign-out page: a confirmation (with a form) or the signed-out notice.
 #[derive(Debug, Template)]
-#[template(path = "logout.html")]
+#[template(path = "rp_logout.html")]
 pub struct LogoutPage<'a> {
     layout: &'a Layout,
     csrf: Option<CsrfToken>,

@@ -43,7 +43,12 @@ async fn form_post(VerifiedForm(form): VerifiedForm<EmailForm>) -> String {
 fn app(pages: Arc<Pages>) -> Router {
     Router::new()
         .route("/form", get(form_page).post(form_post))
-        .route("/login", get(login::page))
+        .route(
+            "/login",
+            get(|State(pages): State<Arc<Pages>>, csrf: CsrfToken, PageQuery(q): PageQuery<login::LoginQuery>| async move {
+                login::form(&pages, csrf, q, true)
+            }),
+        )
         .layer(from_fn_with_state(pages.clone(), csrf::ensure_cookie))
         .route("/assets/{name}", get(assets::serve))
         .route("/boom", get(|| async { Err::<Response, _>(HtmlError::from(crate::service::Error::AccountDisabled)) }))
