@@ -23,6 +23,7 @@ mod lockout;
 mod oauth;
 mod oauth_library;
 mod oidc;
+mod oidc_library;
 mod openapi;
 mod ops;
 mod pages;
