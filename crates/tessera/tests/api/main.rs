@@ -24,6 +24,7 @@ mod oauth;
 mod oauth_library;
 mod openapi;
 mod ops;
+mod relying_party;
 mod revocations;
 mod sealing;
 mod security;
