@@ -101,6 +101,8 @@ async fn sign_in_with_the_crate(alg: SigningAlg, public: bool) {
     assert_eq!(claims.email().map(|e| e.as_str()), Some(email.as_str()));
     assert_eq!(claims.email_verified(), Some(false));
     assert!(claims.auth_time().is_some(), "auth_time");
+    let amr: Vec<&str> = claims.auth_method_refs().expect("amr").iter().map(|m| m.as_str()).collect();
+    assert_eq!(amr, ["pwd"]);
     let expected_hash = claims.access_token_hash().expect("the id_token carries at_hash");
     let actual_hash =
         AccessTokenHash::from_token(tokens.access_token(), id_token.signing_alg().unwrap(), id_token.signing_key(&id_verifier).unwrap())
