@@ -190,6 +190,8 @@ struct IdTokenClaims<'a> {
     sid: String,
     amr: &'a [String],
     at_hash: String,
+    /// `sub` and the claims the scopes allow (`sub` only here: a JSON object with a member
+    /// twice is one that strict parsers refuse).
     #[serde(flatten)]
     info: UserInfo,
 }
@@ -214,12 +216,17 @@ pub struct LogoutHint {
     pub sid: Option<String>,
 }
 
-/// `at_hash` (OpenID Connect Core §3.1.3.6): the left half of the SHA-256 of the access
-/// token, base64url. Every algorithm Tessera signs id_tokens with hashes with SHA-256
-/// (ES256, RS256; EdDSA/Ed25519 as the brief of the contract fixes it).
-pub fn at_hash(access_token: &str) -> String {
-    let digest = digest::digest(&digest::SHA256, access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+/// `at_hash` (OpenID Connect Core §3.1.3.6): the left half of the hash of the access token,
+/// base64url. The hash is the one of the id_token's `alg`: SHA-256 for ES256, RS256 and HS256, SHA-512
+/// for Ed25519 (OpenID Connect Core 1.0 errata 2 §3.1.3.6; what relying-party libraries check).
+pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
+    let hash = match alg {
+        SigningAlg::ES256 | SigningAlg::RS256 | SigningAlg::HS256 => &digest::SHA256,
+        SigningAlg::Ed25519 | SigningAlg::EdDSA => &digest::SHA512,
+    };
+    let digest = digest::digest(hash, access_token.as_bytes());
+    let half = digest.as_ref().len() / 2;
+    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..half])
 }
 
 /// Adds query parameters to a redirect URI that may already have a query.
@@ -572,6 +579,7 @@ impl Tessera {
 
     fn id_token(&self, client: &Client, user: &User, code: &AuthorizationCode, access_token: &str) -> Result<String> {
         let iat = self.now().unix_timestamp();
+        let keys = self.keys.get()?;
         let claims = IdTokenClaims {
             iss: &self.settings.issuer,
             aud: client.id.as_str(),
@@ -582,10 +590,10 @@ impl Tessera {
             nonce: code.nonce.as_deref(),
             sid: code.browser_session_id.to_string(),
             amr: &code.amr,
-            at_hash: at_hash(access_token),
+            at_hash: at_hash(access_token, keys.signer.alg()),
             info: user_info(user, &code.scope),
         };
-        self.keys.get()?.signer.sign_id_token(&claims).map_err(Error::internal)
+        keys.signer.sign_id_token(&claims).map_err(Error::internal)
     }
 
     /// Userinfo for an access token granted `openid` (OpenID Connect Core §5.3).
@@ -661,7 +669,38 @@ mod tests {
     #[test]
     fn at_hash_is_the_left_half_of_the_sha256_base64url() {
         // OpenID Connect Core §A.3: the example access token and its at_hash (RS256, SHA-256).
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", SigningAlg::RS256), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", SigningAlg::ES256), "77QmUPtjPfzWtF2AnpK9RQ");
+    }
+
+    #[test]
+    fn at_hash_of_an_ed25519_id_token_is_the_left_half_of_the_sha512() {
+        let token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+        let full = digest::digest(&digest::SHA512, token.as_bytes());
+        for alg in [SigningAlg::Ed25519, SigningAlg::EdDSA] {
+            assert_eq!(at_hash(token, alg), URL_SAFE_NO_PAD.encode(&full.as_ref()[..32]));
+            assert_eq!(at_hash(token, alg).len(), 43);
+        }
+    }
+
+    #[test]
+    fn an_id_token_names_its_subject_once() {
+        let info = UserInfo { sub: "u1".into(), email: None, email_verified: None, preferred_username: None, updated_at: None };
+        let claims = IdTokenClaims {
+            iss: "https://id",
+            aud: "c",
+            azp: "c",
+            exp: 2,
+            iat: 1,
+            auth_time: 1,
+            nonce: None,
+            sid: "s".into(),
+            amr: &[],
+            at_hash: "h".into(),
+            info,
+        };
+        let json = serde_json::to_string(&claims).unwrap();
+        assert_eq!(json.matches("\"sub\"").count(), 1, "{json}");
     }
 
     #[test]

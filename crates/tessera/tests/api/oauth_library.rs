@@ -10,7 +10,7 @@ use oauth2::{AuthUrl, ClientId, ClientSecret, HttpRequest, HttpResponse, Scope, 
 use serde_json::{Value, json};
 
 /// Adapts our reqwest to the library's HTTP client interface.
-async fn send(client: reqwest::Client, request: HttpRequest) -> Result<HttpResponse, reqwest::Error> {
+pub(crate) async fn send(client: reqwest::Client, request: HttpRequest) -> Result<HttpResponse, reqwest::Error> {
     let (parts, body) = request.into_parts();
     let mut builder = client.request(parts.method, parts.uri.to_string()).body(body);
     for (name, value) in &parts.headers {
