@@ -171,8 +171,9 @@ pub fn openapi_json() -> Value {
 /// parameters may find them malformed (400) or naming nothing (404); one with query parameters
 /// may find them malformed (400); one that takes credentials may refuse them (401), and one
 /// that takes a bearer token the caller (403); one behind a per-address limit may be limited
-/// (429). `/oauth2/*` says all of it in RFC 6749 errors, and 401 there is `invalid_client`; its
-/// successes carry `Cache-Control: no-store` and `Pragma: no-cache`. A
+/// (429). `/oauth2/*` says all of it in RFC 6749 errors, and 401 there is `invalid_client`
+/// (except userinfo, a bearer endpoint, which answers problems); its successes carry
+/// `Cache-Control: no-store` and `Pragma: no-cache`. A
 /// handler's own annotation lists its success answers and the errors peculiar to it (the error
 /// sets of `error.rs`), and wins where both name a status.
 fn add_common_errors(doc: &mut Value) {
@@ -196,8 +197,11 @@ fn add_common_errors(doc: &mut Value) {
                 .flat_map(|r| r.keys())
                 .collect();
             let is_limited = limited.iter().any(|(p, m)| p == path && m.as_str().eq_ignore_ascii_case(method));
+            // Userinfo sits under /oauth2/ but is a resource a bearer token opens: it answers
+            // problems like the API's bearer endpoints, not RFC 6749 errors.
+            let rfc6749 = oauth && !schemes.iter().any(|s| *s == "bearer");
             let mut common: Vec<(&str, &str)> = Vec::new();
-            if oauth {
+            if rfc6749 {
                 common.extend([("400", "OAuthErrorAnswer"), ("401", "OAuthUnauthorizedAnswer"), ("413", "OAuthErrorAnswer")]);
                 common.extend([("415", "OAuthErrorAnswer"), ("500", "OAuthErrorAnswer"), ("503", "OAuthRetryLaterAnswer")]);
                 if is_limited {

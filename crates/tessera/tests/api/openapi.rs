@@ -107,7 +107,8 @@ async fn errors_are_problems_except_on_oauth2_where_they_are_rfc_6749_errors() {
                 continue;
             }
             let content = resolve(&doc, response)["content"].as_object().unwrap();
-            let (media, schema) = if path.starts_with("/oauth2/") {
+            // Userinfo is a bearer resource under /oauth2/: it answers problems.
+            let (media, schema) = if path.starts_with("/oauth2/") && path != "/oauth2/userinfo" {
                 ("application/json", "#/components/schemas/OAuthErrorBody")
             } else {
                 ("application/problem+json", "#/components/schemas/Problem")
@@ -116,6 +117,10 @@ async fn errors_are_problems_except_on_oauth2_where_they_are_rfc_6749_errors() {
             assert_eq!(keys, [media], "{method} {path} {status}");
             assert_eq!(content[media]["schema"]["$ref"], schema, "{method} {path} {status}");
         }
+    }
+    for method in ["get", "post"] {
+        let responses = &doc["paths"]["/oauth2/userinfo"][method]["responses"];
+        assert!(responses.get("403").is_some(), "userinfo without openid is 403 insufficient_scope: {responses}");
     }
 }
 
