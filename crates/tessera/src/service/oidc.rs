@@ -19,8 +19,8 @@ use super::tokens::Grant;
 use crate::domain::keys::SigningAlg;
 use crate::domain::oidc::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, is_oidc_scope};
 use crate::domain::{
-    AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, CodeChallenge, Consent, PlainToken, Scopes, Session, SessionId,
-    TokenKind, User,
+    AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, CodeChallenge, Consent, PlainToken, Scopes, Session, TokenKind,
+    User,
 };
 use crate::store::{BrowserSessionScope, CodeRedemption, SessionScope};
 use aws_lc_rs::digest;
@@ -525,18 +525,11 @@ impl Tessera {
         };
         let now = self.now();
         let session = Session {
-            id: SessionId::new_random(),
-            user_id: user.id,
-            created_at: now,
-            last_used_at: now,
-            expires_at: now,
-            revoked_at: None,
-            user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(256).collect()),
-            ip: meta.ip,
             client_id: Some(client.id.clone()),
             scope: code.scope.clone(),
             browser_session_id: Some(code.browser_session_id),
             offline: code.scope.to_vec().iter().any(|s| s == OFFLINE_ACCESS),
+            ..super::sessions::new_session(&user, meta, now)
         };
         let (plain, record) = self.new_refresh_token(&session, now)?;
         let session = Session { expires_at: record.expires_at, ..session };

@@ -54,20 +54,7 @@ impl Tessera {
         for _ in 0..3 {
             self.wait_for_cutoff(&user).await;
             let now = self.now();
-            let session = Session {
-                id: SessionId::new_random(),
-                user_id: user.id,
-                created_at: now,
-                last_used_at: now,
-                expires_at: now,
-                revoked_at: None,
-                user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(256).collect()),
-                ip: meta.ip,
-                client_id: None,
-                scope: crate::domain::Scopes::default(),
-                browser_session_id: None,
-                offline: false,
-            };
+            let session = new_session(&user, meta, now);
             let (plain, record) = self.new_refresh_token(&session, now)?;
             let session = Session { expires_at: record.expires_at, ..session };
             if self.store.insert_session(&session, &record, &user).await? {
@@ -262,5 +249,25 @@ impl Tessera {
     /// The user behind a person's token; client tokens are refused.
     pub(crate) fn person(&self, claims: &Claims) -> Result<UserId> {
         public_id(claims).ok_or(Error::Forbidden("this operation is for people, not service clients"))
+    }
+}
+
+/// A token session of the first-party client begun at `now` for `user` from `meta`'s
+/// address; its expiry is set from its first refresh token. Applications' sessions are this
+/// with their client, scopes and browser session.
+pub(crate) fn new_session(user: &User, meta: &ClientMeta, now: OffsetDateTime) -> Session {
+    Session {
+        id: SessionId::new_random(),
+        user_id: user.id,
+        created_at: now,
+        last_used_at: now,
+        expires_at: now,
+        revoked_at: None,
+        user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(256).collect()),
+        ip: meta.ip,
+        client_id: None,
+        scope: crate::domain::Scopes::default(),
+        browser_session_id: None,
+        offline: false,
     }
 }
