@@ -42,10 +42,10 @@ async fn login_status(email: &str) -> (u16, Value) {
 /// Waits until the page's `h1` reads `text`.
 async fn wait_for_heading(browser: &Browser, text: &str) {
     for _ in 0..100 {
-        if let Ok(h1) = browser.try_find("h1").await {
-            if h1.text().await == text {
-                return;
-            }
+        if let Ok(h1) = browser.try_find("h1").await
+            && h1.text().await == text
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
