@@ -1,7 +1,7 @@
 //! `/admin/audit`: the audit trail filtered by kind, actor, subject and time, newest first,
 //! paged by cursor; each actor and subject links to the person's or the client's page.
 
-use super::{Admin, Nav, chrome, link_for, when};
+use super::{Admin, Nav, actor_link, chrome, subject_link, when};
 use crate::http::pages::{HtmlError, Layout, PageQuery, Pages, html};
 use crate::state::AppState;
 use crate::store::AuditFilter;
@@ -113,11 +113,11 @@ pub async fn page(
             let subject = e.subject.unwrap_or_default();
             EventRow {
                 at: when(e.at),
-                kind: e.kind,
-                actor_link: link_for(&actor),
+                actor_link: actor_link(&actor),
                 actor,
-                subject_link: link_for(&subject),
+                subject_link: subject_link(&e.kind, &subject),
                 subject,
+                kind: e.kind,
                 ip: e.ip.unwrap_or_default(),
                 detail: e.detail.unwrap_or_default(),
             }

@@ -139,9 +139,9 @@ pub fn when(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC).format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC")).unwrap_or_default()
 }
 
-/// The console page an audit event's actor or subject leads to: a person's page for a user
-/// id, a client's page for a client id.
-pub fn link_for(id: &str) -> Option<String> {
+/// The console page an audit event's actor leads to: a person's page for a user id, a
+/// client's page for a client id.
+pub fn actor_link(id: &str) -> Option<String> {
     if id.parse::<UserId>().is_ok() {
         return Some(format!("/admin/users/{id}"));
     }
@@ -149,6 +149,16 @@ pub fn link_for(id: &str) -> Option<String> {
         Some(client) if client.as_str() != ClientId::FIRST_PARTY => Some(format!("/admin/clients/{}", client.as_str())),
         _ => None,
     }
+}
+
+/// The console page an audit event's subject leads to: a person's page for a user id, a
+/// client's page for the subject of a `client.*` event (other subjects, such as the key id of
+/// `key.rotated`, have no page).
+pub fn subject_link(kind: &str, id: &str) -> Option<String> {
+    if id.parse::<UserId>().is_ok() {
+        return Some(format!("/admin/users/{id}"));
+    }
+    if kind.starts_with("client.") { actor_link(id) } else { None }
 }
 
 /// A notice shown after an action, by the `done` query value the action redirected with.
@@ -174,11 +184,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn audit_actors_link_to_the_person_or_the_client() {
+    fn audit_actors_and_subjects_link_to_the_person_or_the_client() {
         let id = UserId::new_time_ordered().to_string();
-        assert_eq!(link_for(&id), Some(format!("/admin/users/{id}")));
-        assert_eq!(link_for("tessera"), None);
-        assert_eq!(link_for("../etc"), None);
+        assert_eq!(actor_link(&id), Some(format!("/admin/users/{id}")));
+        assert_eq!(subject_link("user.disabled", &id), Some(format!("/admin/users/{id}")));
+        assert_eq!(actor_link("svc_abc"), Some("/admin/clients/svc_abc".to_owned()));
+        assert_eq!(subject_link("client.created", "svc_abc"), Some("/admin/clients/svc_abc".to_owned()));
+        assert_eq!(subject_link("key.rotated", "0JKwr64ktZGZFY0quC"), None, "a key id is no client");
+        assert_eq!(actor_link("tessera"), None);
+        assert_eq!(actor_link("../etc"), None);
         assert!(notice(Some("disabled")).is_some());
         assert_eq!(notice(Some("<script>")), None);
     }

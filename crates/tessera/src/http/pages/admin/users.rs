@@ -173,7 +173,7 @@ pub async fn person(
         .into_iter()
         .map(|e| {
             let actor = e.actor.unwrap_or_default();
-            EventRow { at: when(e.at), kind: e.kind, actor_link: super::link_for(&actor), actor, detail: e.detail.unwrap_or_default() }
+            EventRow { at: when(e.at), kind: e.kind, actor_link: super::actor_link(&actor), actor, detail: e.detail.unwrap_or_default() }
         })
         .collect();
     let (layout, nav) = chrome(&pages, &admin, "users");
