@@ -108,32 +108,73 @@ macro_rules! console_impl {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(classify)?,
-                    Some(prefix) => {
+                    Some(prefix) if !usernames => {
                         let upper = super::console::prefix_successor(prefix).unwrap_or_default();
                         sqlx::query_as(sql!(
                             "SELECT ",
                             user_columns!(),
                             " FROM users WHERE email_normalized",
                             $collate,
-                            " > $3 AND (",
-                            "(email_normalized",
+                            " >= $1 ",
+                            "AND email_normalized",
                             $collate,
-                            " >= $1 AND email_normalized",
+                            " < $2 AND email_normalized",
                             $collate,
-                            " < $2) OR ",
-                            "($4 AND username",
-                            $collate,
-                            " >= $1 AND username",
-                            $collate,
-                            " < $2)) ",
+                            " > $3 ",
                             "ORDER BY email_normalized",
                             $collate,
-                            " LIMIT $5"
+                            " LIMIT $4"
                         ))
                         .bind(prefix)
                         .bind(upper)
                         .bind(after)
-                        .bind(usernames)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(classify)?
+                    }
+                    // Two index ranges, each cut to a page before they are merged: an `OR` of
+                    // the two would be planned (with bound parameters) as a scan of the table.
+                    Some(prefix) => {
+                        let upper = super::console::prefix_successor(prefix).unwrap_or_default();
+                        sqlx::query_as(sql!(
+                            "SELECT ",
+                            user_columns!(),
+                            " FROM (",
+                            "SELECT * FROM (SELECT ",
+                            user_columns!(),
+                            ", email_normalized AS sort_key FROM users ",
+                            "WHERE email_normalized",
+                            $collate,
+                            " >= $1 AND email_normalized",
+                            $collate,
+                            " < $2 ",
+                            "AND email_normalized",
+                            $collate,
+                            " > $3 ORDER BY email_normalized",
+                            $collate,
+                            " LIMIT $4) AS by_email ",
+                            "UNION ",
+                            "SELECT * FROM (SELECT ",
+                            user_columns!(),
+                            ", email_normalized AS sort_key FROM users ",
+                            "WHERE username",
+                            $collate,
+                            " >= $1 AND username",
+                            $collate,
+                            " < $2 ",
+                            "AND email_normalized",
+                            $collate,
+                            " > $3 ORDER BY email_normalized",
+                            $collate,
+                            " LIMIT $4) AS by_username",
+                            ") AS found ORDER BY sort_key",
+                            $collate,
+                            " LIMIT $4"
+                        ))
+                        .bind(prefix)
+                        .bind(upper)
+                        .bind(after)
                         .bind(i64::from(limit))
                         .fetch_all(&self.pool)
                         .await
