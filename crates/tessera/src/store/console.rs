@@ -77,6 +77,18 @@ pub(crate) fn prefix_successor(prefix: &str) -> Option<String> {
     None
 }
 
+/// The conditions every audit filter statement ends with: `$1` the cursor (`seq` below it),
+/// `$2` kind, `$3` actor, `$4` subject, `$5`/`$6` the time range (each matching anything when
+/// NULL), newest first, `$7` rows.
+macro_rules! audit_filters {
+    () => {
+        "seq < $1 AND (CAST($2 AS TEXT) IS NULL OR kind = $2) AND (CAST($3 AS TEXT) IS NULL OR actor = $3) \
+         AND (CAST($4 AS TEXT) IS NULL OR subject = $4) AND (CAST($5 AS BIGINT) IS NULL OR at >= $5) \
+         AND (CAST($6 AS BIGINT) IS NULL OR at < $6) ORDER BY seq DESC LIMIT $7"
+    };
+}
+pub(crate) use audit_filters;
+
 /// The console's statements, written once for both engines like `store_impl!`. `$collate` is
 /// the collation clause that makes text compare in byte order (`COLLATE "C"` on PostgreSQL,
 /// nothing on SQLite, whose default is already binary).
@@ -190,25 +202,28 @@ macro_rules! console_impl {
                 before: Option<i64>,
                 limit: u32,
             ) -> Result<Vec<(i64, AuditEvent)>, StoreError> {
-                let rows: Vec<AuditRow> = sqlx::query_as(sql!(
-                    "SELECT ",
-                    audit_columns!(),
-                    " FROM audit_events WHERE seq < $1 ",
-                    "AND (CAST($2 AS TEXT) IS NULL OR kind = $2) AND (CAST($3 AS TEXT) IS NULL OR actor = $3) ",
-                    "AND (CAST($4 AS TEXT) IS NULL OR subject = $4) ",
-                    "AND (CAST($5 AS BIGINT) IS NULL OR at >= $5) AND (CAST($6 AS BIGINT) IS NULL OR at < $6) ",
-                    "ORDER BY seq DESC LIMIT $7"
-                ))
-                .bind(before.unwrap_or(i64::MAX))
-                .bind(filter.kind.as_deref())
-                .bind(filter.actor.as_deref())
-                .bind(filter.subject.as_deref())
-                .bind(filter.since.map(ms))
-                .bind(filter.until.map(ms))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(classify)?;
+                // The most selective filter given leads, so that its index ((subject, seq),
+                // (actor, seq), (kind, seq)) is walked newest first; the others filter.
+                let statement = if filter.subject.is_some() {
+                    sql!("SELECT ", audit_columns!(), " FROM audit_events WHERE subject = $4 AND ", super::console::audit_filters!())
+                } else if filter.actor.is_some() {
+                    sql!("SELECT ", audit_columns!(), " FROM audit_events WHERE actor = $3 AND ", super::console::audit_filters!())
+                } else if filter.kind.is_some() {
+                    sql!("SELECT ", audit_columns!(), " FROM audit_events WHERE kind = $2 AND ", super::console::audit_filters!())
+                } else {
+                    sql!("SELECT ", audit_columns!(), " FROM audit_events WHERE ", super::console::audit_filters!())
+                };
+                let rows: Vec<AuditRow> = sqlx::query_as(statement)
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(filter.kind.as_deref())
+                    .bind(filter.actor.as_deref())
+                    .bind(filter.subject.as_deref())
+                    .bind(filter.since.map(ms))
+                    .bind(filter.until.map(ms))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?;
                 Ok(rows.into_iter().map(<(i64, AuditEvent)>::from).collect())
             }
 
