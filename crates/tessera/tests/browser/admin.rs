@@ -111,7 +111,7 @@ async fn an_admin_finds_and_disables_a_person_makes_a_client_rotates_the_keys_an
     let (status, problem) = login_status(&person_email).await;
     assert_eq!((status, problem["code"].as_str()), (403, Some("account_disabled")));
     check_page(&browser, Some("admin-person")).await;
-    browser.goto(&server().url(&format!("/admin/users/{person_id}/delete"))).await;
+    browser.find(&format!("form[action='/admin/users/{person_id}/delete'] button")).await.click().await;
     wait_for_heading(&browser, &format!("Delete the account {person_email}?")).await;
     check_page(&browser, None).await;
 
