@@ -31,6 +31,7 @@ mod browser;
 mod server;
 mod webdriver;
 
+mod admin;
 mod harness;
 mod pages;
 mod signin;

@@ -9,12 +9,22 @@ use std::sync::OnceLock;
 pub struct Server {
     /// `http://127.0.0.1:PORT`, which is also the issuer.
     pub address: String,
+    /// Asks the server's runtime to make an admin (the email), answering with the user id.
+    admins: tokio::sync::mpsc::UnboundedSender<(String, tokio::sync::oneshot::Sender<String>)>,
 }
 
 impl Server {
     /// The URL of `path` on it.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// Makes an account with role `admin` and the tests' password, as `tessera users create
+    /// --admin` does; returns its id.
+    pub async fn create_admin(&self, email: &str) -> String {
+        let (done, id) = tokio::sync::oneshot::channel();
+        self.admins.send((email.to_owned(), done)).expect("the server runs");
+        id.await.expect("the admin is made")
     }
 }
 
@@ -23,6 +33,7 @@ pub fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
         let (started, address) = std::sync::mpsc::channel::<String>();
+        let (admins, mut requests) = tokio::sync::mpsc::unbounded_channel::<(String, tokio::sync::oneshot::Sender<String>)>();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
             runtime.block_on(async move {
@@ -34,11 +45,16 @@ pub fn server() -> &'static Server {
                 })
                 .await;
                 started.send(app.address.clone()).expect("the test is waiting");
-                // Serves until the test process exits.
-                let _serving = app;
+                // Serves until the test process exits, making admins when asked.
+                while let Some((email, done)) = requests.recv().await {
+                    let registration =
+                        tessera::service::Registration { email, password: crate::helpers::PASSWORD.into(), username: None, admin: true };
+                    let user = app.tessera.create_user(registration).await.expect("admin created");
+                    let _ = done.send(user.id.to_string());
+                }
                 std::future::pending::<()>().await;
             });
         });
-        Server { address: address.recv().expect("the server started") }
+        Server { address: address.recv().expect("the server started"), admins }
     })
 }
