@@ -17,6 +17,7 @@ mod cli;
 mod clients;
 mod connections;
 mod errors;
+mod factors;
 mod gateways;
 mod instances;
 mod keys;

@@ -21,6 +21,8 @@ mod auth;
 mod clients;
 #[path = "../api/errors.rs"]
 mod errors;
+#[path = "../api/factors.rs"]
+mod factors;
 #[path = "../api/instances.rs"]
 mod instances;
 #[path = "../api/keys.rs"]
