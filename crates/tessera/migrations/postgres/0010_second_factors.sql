@@ -30,7 +30,7 @@ CREATE TABLE mfa_challenges (
     hash       BYTEA PRIMARY KEY,
     user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     channel    TEXT NOT NULL,
-    failures   INTEGER NOT NULL DEFAULT 0,
+    failures   BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL
 );

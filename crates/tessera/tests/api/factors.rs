@@ -407,3 +407,83 @@ async fn an_mfa_token_of_the_api_does_not_sign_a_browser_in() {
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert!(page.set_cookie(SESSION).is_none());
 }
+
+/// Undoes the HTML escaping of an attribute value.
+fn unescape(value: &str) -> String {
+    value.replace("&#38;", "&").replace("&amp;", "&").replace("&#61;", "=").replace("&#39;", "'").replace("&#34;", "\"")
+}
+
+#[tokio::test]
+async fn the_authorization_code_flow_signs_in_with_the_second_factor_and_the_id_token_says_so() {
+    let app = spawn_app().await;
+    let (email, secret, _, _) = person_with_totp(&app).await;
+    let client = app
+        .tessera
+        .register_client(tessera::service::ClientSpec {
+            name: "Notes".into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            first_party: true,
+            ..tessera::service::ClientSpec::default()
+        })
+        .await
+        .unwrap();
+    let client_id = client.client.id.to_string();
+    let authorize = format!(
+        "/oauth2/authorize?{}",
+        serde_urlencoded::to_string([
+            ("response_type", "code"),
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", "https://app.example/cb"),
+            ("scope", "openid"),
+            ("nonce", "n-1"),
+            ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            ("code_challenge_method", "S256"),
+        ])
+        .unwrap()
+    );
+    let mut browser = Browser::new(&app);
+    let to_login = browser.get(&authorize).await.location.expect("sent to sign in");
+    let login = browser.get(&to_login).await;
+    let return_to = unescape(&crate::pages::hidden(&login.body, "return_to").unwrap());
+    let csrf = login.csrf();
+    let step = browser
+        .send(
+            Method::POST,
+            "/login",
+            Some(&[("csrf_token", &csrf), ("identifier", &email), ("password", PASSWORD), ("return_to", &return_to)]),
+        )
+        .await;
+    assert!(step.set_cookie(SESSION).is_none(), "no session from the password alone");
+    let mfa_token = crate::pages::hidden(&step.body, "mfa_token").unwrap();
+    let code = code_now(&app, &secret);
+    let done = browser
+        .send(
+            Method::POST,
+            "/login/mfa",
+            Some(&[("csrf_token", &step.csrf()), ("mfa_token", &mfa_token), ("code", &code), ("return_to", &return_to)]),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+
+    let back = browser.get(done.location.as_deref().unwrap()).await;
+
+    let redirect = url::Url::parse(back.location.as_deref().expect("back to the application")).unwrap();
+    let code = redirect.query_pairs().find(|(k, _)| k == "code").expect("a code").1.into_owned();
+    let res = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&client_id, client.secret.as_ref().map(|s| s.expose().to_owned()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            ("redirect_uri", "https://app.example/cb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let tokens: Value = res.json().await.unwrap();
+    assert_eq!(claims_of(tokens["id_token"].as_str().unwrap())["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims_of(tokens["access_token"].as_str().unwrap())["amr"], json!(["pwd", "otp", "mfa"]));
+}
