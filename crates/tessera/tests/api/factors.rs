@@ -487,3 +487,29 @@ async fn the_authorization_code_flow_signs_in_with_the_second_factor_and_the_id_
     assert_eq!(claims_of(tokens["id_token"].as_str().unwrap())["amr"], json!(["pwd", "otp", "mfa"]));
     assert_eq!(claims_of(tokens["access_token"].as_str().unwrap())["amr"], json!(["pwd", "otp", "mfa"]));
 }
+
+#[tokio::test]
+async fn pruning_drops_expired_mfa_tokens_only() {
+    use tessera::domain::{PlainToken, TokenKind};
+    use tessera::store::factors::MfaChallenge;
+    let app = spawn_app().await;
+    let (email, _, _, _) = person_with_totp(&app).await;
+    let user = app.tessera.store().user_by_email(&tessera::domain::Email::parse(&email).unwrap()).await.unwrap().unwrap().id;
+    let store = app.tessera.store();
+    let now = app.clock.now();
+    let [old, live] = [now - time::Duration::minutes(1), now + time::Duration::minutes(4)].map(|expires_at| MfaChallenge {
+        hash: PlainToken::generate(TokenKind::MfaToken).unwrap().hash(),
+        user_id: user,
+        channel: "api".into(),
+        failures: 0,
+        created_at: now,
+        expires_at,
+    });
+    store.insert_mfa_challenge(&old).await.unwrap();
+    store.insert_mfa_challenge(&live).await.unwrap();
+
+    assert_eq!(store.prune_factors(now).await.unwrap(), 1);
+
+    assert!(store.mfa_challenge(&live.hash, now).await.unwrap().is_some());
+    assert!(store.take_mfa_challenge(&old.hash, now - time::Duration::minutes(2)).await.unwrap().is_none(), "the expired one is gone");
+}
