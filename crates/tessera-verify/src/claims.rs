@@ -34,6 +34,10 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub fresh: Option<bool>,
+    /// How the person signed in (RFC 8176 values: `pwd`, `otp`, `hwk`, `user`, `mfa`), people only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub amr: Option<Vec<String>>,
 }
 
 impl Claims {
@@ -114,6 +118,7 @@ mod tests {
             roles: vec![],
             sid: None,
             fresh: None,
+            amr: None,
         };
         let json = serde_json::to_value(&claims).unwrap();
         assert!(json.get("sid").is_none() && json.get("fresh").is_none());

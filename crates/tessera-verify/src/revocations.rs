@@ -182,6 +182,7 @@ mod tests {
             roles: vec![],
             sid: sid.map(Into::into),
             fresh: None,
+            amr: None,
         }
     }
 

@@ -53,6 +53,13 @@ pub enum Command {
 pub enum UsersCommand {
     /// Create an account; the password is read from one line of standard input.
     Create(CreateUser),
+    /// Remove every second factor of an account (TOTP, recovery codes, passkeys), for a
+    /// person who lost their devices; prints the account.
+    ResetMfa {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// `tessera users create`

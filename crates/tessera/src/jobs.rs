@@ -60,6 +60,11 @@ pub fn spawn(tessera: Arc<Tessera>) -> Jobs {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot prune expired records"),
             }
+            match t.store().prune_factors(t.clock_now()).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned expired second-factor sign-ins and ceremonies"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot prune expired second-factor sign-ins"),
+            }
             match t.prune_audit(t.settings().audit_retention).await {
                 Ok(n) if n > 0 => tracing::info!(events = n, "pruned audit events past retention"),
                 Ok(_) => {}

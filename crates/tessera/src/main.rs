@@ -58,6 +58,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let user = tessera.create_user(reg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::to_string_pretty(&tessera::http::views::UserView::from(&user))?);
         }
+        Command::Users(UsersCommand::ResetMfa { email }) => {
+            let tessera = start_service(&config, Arc::new(SystemClock)).await?;
+            let user = tessera.reset_mfa_by_email(&email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&tessera::http::views::UserView::from(&user))?);
+        }
         Command::Clients(ClientsCommand::Create {
             name,
             scopes,

@@ -5,6 +5,7 @@ pub mod breached;
 pub mod client;
 pub mod duration;
 pub mod email;
+pub mod factors;
 pub mod ids;
 pub mod keys;
 pub mod oidc;

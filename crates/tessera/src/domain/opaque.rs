@@ -20,6 +20,8 @@ pub enum TokenKind {
     BrowserSession,
     /// An authorization code (RFC 6749 §4.1.2).
     AuthorizationCode,
+    /// A password sign-in waiting for its second factor (`mfa_token`).
+    MfaToken,
 }
 
 impl TokenKind {
@@ -29,6 +31,7 @@ impl TokenKind {
             TokenKind::ClientSecret => "tcs_",
             TokenKind::BrowserSession => "tbs_",
             TokenKind::AuthorizationCode => "tac_",
+            TokenKind::MfaToken => "tmf_",
         }
     }
 }

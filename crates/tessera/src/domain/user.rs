@@ -23,6 +23,8 @@ pub struct User {
     pub created_at: OffsetDateTime,
     /// When the account last changed.
     pub updated_at: OffsetDateTime,
+    /// Whether signing in needs a second factor (a confirmed TOTP secret or a passkey).
+    pub two_factor: bool,
 }
 
 /// A token session: a login's refresh-token family (the `sid` of its access tokens).
@@ -54,6 +56,8 @@ pub struct Session {
     pub browser_session_id: Option<BrowserSessionId>,
     /// `offline_access` was granted: the session outlives the browser session.
     pub offline: bool,
+    /// How the person signed in (`amr`), carried onto every access token of the session.
+    pub amr: Vec<String>,
 }
 
 impl Session {

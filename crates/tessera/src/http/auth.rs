@@ -52,7 +52,8 @@ pub struct LoginBody {
 /// Log in with a password
 ///
 /// The access token is `fresh`. While an account is locked by failed logins, even the right
-/// password gets 429.
+/// password gets 429. For a person with a second factor the right password answers 403
+/// `mfa_required` with `mfa_token` and `methods`; `POST /v1/auth/login/mfa` finishes it.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, description = "Logged in", body = TokenView), CredentialsRefused))]
 pub async fn login(State(app): State<AppState>, meta: ClientMeta, Json(body): Json<LoginBody>) -> Result<impl IntoResponse, ApiError> {

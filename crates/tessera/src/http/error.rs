@@ -118,6 +118,9 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::PublicClient => (S::CONFLICT, "public_client"),
         Error::Bearer(t) | Error::Refresh(t) => (S::UNAUTHORIZED, token_code(t)),
         Error::FreshTokenRequired => (S::FORBIDDEN, "fresh_token_required"),
+        Error::MfaRequired { .. } => (S::FORBIDDEN, "mfa_required"),
+        Error::InvalidCode => (S::UNAUTHORIZED, "invalid_code"),
+        Error::InvalidMfaToken => (S::UNAUTHORIZED, "invalid_mfa_token"),
         Error::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
         Error::InsufficientScope => (S::FORBIDDEN, "insufficient_scope"),
         Error::NotFound(_) => (S::NOT_FOUND, "not_found"),
@@ -173,7 +176,10 @@ impl IntoResponse for ApiError {
                     Error::Internal(_) => "something went wrong on our side; it has been logged".to_owned(),
                     other => other.to_string(),
                 };
-                let mut response = problem(status, code, detail.clone());
+                let mut response = match &e {
+                    Error::MfaRequired { mfa_token, methods } => mfa_problem(status, code, detail.clone(), mfa_token, methods),
+                    _ => problem(status, code, detail.clone()),
+                };
                 let headers = response.headers_mut();
                 if let Some(wait) = retry_after(&e) {
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
@@ -212,6 +218,22 @@ pub fn problem(status: StatusCode, code: &'static str, detail: String) -> Respon
         detail,
         code,
     };
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response
+}
+
+/// The problem of `mfa_required`, with its extra members `mfa_token` and `methods`.
+fn mfa_problem(status: StatusCode, code: &'static str, detail: String, mfa_token: &str, methods: &[&'static str]) -> Response {
+    let body = serde_json::json!({
+        "type": format!("urn:tessera:problem:{code}"),
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+        "code": code,
+        "mfa_token": mfa_token,
+        "methods": methods,
+    });
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     response

@@ -7,6 +7,7 @@ pub mod clients;
 mod discovery;
 pub mod error;
 pub mod extract;
+mod factors;
 mod keys;
 pub(crate) mod limit;
 pub mod oauth;
@@ -101,6 +102,7 @@ fn credential_routes() -> Routes {
     Routes::default()
         .post("/v1/auth/register", auth::register)
         .post("/v1/auth/login", auth::login)
+        .post("/v1/auth/login/mfa", factors::login_mfa)
         .post("/v1/auth/refresh", auth::refresh)
         .post("/oauth2/token", oauth::token)
         .post("/oauth2/revoke", oauth::revoke)
@@ -133,9 +135,14 @@ fn other_routes() -> Routes {
         .put("/v1/users/me/password", users::change_password)
         .get("/v1/users/me/sessions", users::sessions)
         .delete("/v1/users/me/sessions/{id}", users::end_session)
+        .post("/v1/users/me/totp", factors::enrol_totp)
+        .delete("/v1/users/me/totp", factors::remove_totp)
+        .post("/v1/users/me/totp/confirm", factors::confirm_totp)
+        .post("/v1/users/me/recovery-codes", factors::regenerate_recovery_codes)
         .get("/v1/users/{id}", users::get_user)
         .patch("/v1/users/{id}", users::admin_patch_user)
         .delete("/v1/users/{id}", users::admin_delete_user)
+        .delete("/v1/users/{id}/mfa", factors::admin_reset_mfa)
         .get("/v1/audit", audit::trail)
         .get("/v1/keys", keys::list)
         .post("/v1/keys/rotate", keys::rotate)

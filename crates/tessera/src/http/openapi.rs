@@ -3,7 +3,7 @@
 //! [`super::served_routes`], so a route cannot be added without being documented.
 
 use super::error::{OAuthErrorBody, Problem};
-use super::{audit, auth, clients, discovery, keys, oauth, ops, revocations, users};
+use super::{audit, auth, clients, discovery, factors, keys, oauth, ops, revocations, users};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -38,6 +38,12 @@ use utoipa::{Modify, OpenApi};
         users::list_users,
         users::admin_patch_user,
         users::admin_delete_user,
+        factors::enrol_totp,
+        factors::confirm_totp,
+        factors::remove_totp,
+        factors::regenerate_recovery_codes,
+        factors::login_mfa,
+        factors::admin_reset_mfa,
         clients::create,
         clients::list,
         clients::get,

@@ -32,6 +32,8 @@ pub struct UserView {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Whether signing in needs a second factor (TOTP or a passkey).
+    pub two_factor: bool,
 }
 
 impl From<&User> for UserView {
@@ -44,6 +46,7 @@ impl From<&User> for UserView {
             disabled: u.disabled,
             created_at: u.created_at,
             updated_at: u.updated_at,
+            two_factor: u.two_factor,
         }
     }
 }

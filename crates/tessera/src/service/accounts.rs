@@ -103,6 +103,7 @@ impl Tessera {
             tokens_not_before: 0,
             created_at: now,
             updated_at: now,
+            two_factor: false,
         };
         self.store.insert_user(&user).await?;
         tracing::info!(user = %user.id, "account registered");
@@ -128,7 +129,11 @@ impl Tessera {
 
     /// Checks a password and starts a session. Unknown accounts cost the same as wrong passwords.
     pub async fn login(&self, id: LoginId, password: String, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
-        self.login_with(id, password, meta, LoginChannel::Api, |user| self.start_session(user, meta)).await
+        self.login_with(id, password, meta, LoginChannel::Api, |user| async move {
+            self.require_second_factor_if_any(&user, super::factors::MfaChannel::Api).await?;
+            self.start_session(user, meta).await
+        })
+        .await
     }
 
     /// The one password sign-in, for the API and the pages alike: the failed-login count per
@@ -156,6 +161,7 @@ impl Tessera {
             Err(Error::InvalidCredentials) => "invalid_credentials",
             Err(Error::AccountDisabled) => "account_disabled",
             Err(Error::RateLimited { .. }) => "locked",
+            Err(Error::MfaRequired { .. }) => "mfa_required",
             Err(_) => "error",
         };
         crate::metrics::Metrics::count(&self.metrics.logins, "outcome", outcome);
@@ -168,6 +174,7 @@ impl Tessera {
         match &result {
             Ok(_) => self.audit(meta, succeeded, account.as_deref(), account.as_deref(), Some(by.to_owned())).await,
             Err(Error::RateLimited { .. }) => self.audit(meta, locked, None, account.as_deref(), Some(by.to_owned())).await,
+            Err(Error::MfaRequired { .. }) => self.audit(meta, "mfa.required", None, account.as_deref(), Some(by.to_owned())).await,
             Err(_) => self.audit(meta, failed, None, account.as_deref(), Some(format!("{outcome} {by}"))).await,
         }
         result
@@ -198,7 +205,10 @@ impl Tessera {
             self.password_check_failed(&counters).await?;
             return Err(Error::InvalidCredentials);
         };
-        self.password_check_passed(&counters).await?;
+        // With a second factor, only the finished sign-in clears the count (see factors.rs).
+        if !self.second_factors(user.id).await?.any() {
+            self.password_check_passed(&counters).await?;
+        }
         // Only someone who knows the password learns that the account is disabled.
         if user.disabled {
             return Err(Error::AccountDisabled);

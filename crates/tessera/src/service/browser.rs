@@ -36,7 +36,11 @@ impl Tessera {
     /// browser's `previous` cookie names, if any, is ended: a browser holds one sign-in, and
     /// each sign-in gets a new id.
     pub async fn sign_in_browser(&self, id: LoginId, password: String, meta: &ClientMeta, previous: Option<&str>) -> Result<BrowserSignIn> {
-        self.login_with(id, password, meta, LoginChannel::Page, |user| self.replace_browser_session(user, meta, previous)).await
+        self.login_with(id, password, meta, LoginChannel::Page, |user| async move {
+            self.require_second_factor_if_any(&user, super::factors::MfaChannel::Page).await?;
+            self.replace_browser_session(user, meta, previous).await
+        })
+        .await
     }
 
     /// Registers a person (while registration is open) and signs their browser in.
@@ -46,10 +50,21 @@ impl Tessera {
     }
 
     async fn replace_browser_session(&self, user: User, meta: &ClientMeta, previous: Option<&str>) -> Result<BrowserSignIn> {
+        self.replace_browser_session_by(user, vec!["pwd".to_owned()], meta, previous).await
+    }
+
+    /// Starts a browser session for `user`, who signed in by `amr`, ending the one `previous` names.
+    pub(crate) async fn replace_browser_session_by(
+        &self,
+        user: User,
+        amr: Amr,
+        meta: &ClientMeta,
+        previous: Option<&str>,
+    ) -> Result<BrowserSignIn> {
         if let Some(old) = previous {
             self.sign_out_browser(old, meta).await?;
         }
-        let (session, secret) = self.start_browser_session(&user, vec!["pwd".to_owned()], meta).await?;
+        let (session, secret) = self.start_browser_session(&user, amr, meta).await?;
         Ok(BrowserSignIn { user, session, secret })
     }
 

@@ -280,6 +280,7 @@ impl Tessera {
             roles: client.roles.to_vec(),
             sid: None,
             fresh: None,
+            amr: None,
         };
         let (access_token, claims) = self.issue_access_token_for(grant, aud)?;
         Ok(Ok(super::IssuedTokens { access_token, expires_in: claims.exp - claims.iat, claims, refresh_token: None }))

@@ -115,6 +115,8 @@ impl Tessera {
             roles: user.roles.to_vec(),
             sid: Some(session.id.to_string()),
             fresh: Some(true),
+            // Held only in memory for the service's admin checks, never issued.
+            amr: None,
         };
         Ok(ConsoleAdmin { user, session, claims })
     }

@@ -65,6 +65,21 @@ pub enum Error {
     /// A refresh token was refused.
     #[error("refresh token refused: {0}")]
     Refresh(TokenError),
+    /// The password was right and the person has a second factor: the sign-in continues at
+    /// `POST /v1/auth/login/mfa` with `mfa_token` (single use, 5 minutes).
+    #[error("this account has a second factor: finish signing in with one of the methods offered")]
+    MfaRequired {
+        /// The token naming this sign-in.
+        mfa_token: String,
+        /// The methods the person may finish with (`totp`, `recovery_code`, `passkey`).
+        methods: Vec<&'static str>,
+    },
+    /// A TOTP or recovery code is wrong, or was used already.
+    #[error("the code is wrong or was used already")]
+    InvalidCode,
+    /// An `mfa_token` is unknown, used, expired, or ended by too many wrong codes.
+    #[error("the sign-in has expired or ended; sign in again with your password")]
+    InvalidMfaToken,
     /// The operation needs a token straight from a password check.
     #[error("this operation needs a fresh token: log in again")]
     FreshTokenRequired,

@@ -93,6 +93,7 @@ mod tests {
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             sid: None,
             fresh: None,
+            amr: None,
         }
     }
 

@@ -9,6 +9,7 @@ mod cache;
 mod clients;
 mod console;
 mod error;
+mod factors;
 mod forward;
 mod introspection;
 mod keys;
@@ -26,6 +27,7 @@ pub use browser::{BrowserSignIn, TOUCH_EVERY};
 pub use clients::{ClientSpec, ClientUpdate, GrantRefused, InvalidClient, NewClient};
 pub use console::{ConsoleAdmin, FAILED_SIGN_IN_KINDS, Overview, PersonDetail, SIGN_IN_KINDS, SessionKind, UserSearchPage};
 pub use error::{Error, Result, TokenError};
+pub use factors::{MfaMethod, TotpEnrolment};
 pub use forward::{Requirements, Unmet, meets};
 pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use keys::{ALGORITHM_CHANGE_DELAY, KeyInfo, KeyRing, RotatedKey};
@@ -86,6 +88,8 @@ pub struct Settings {
     pub fresh_max_age: i64,
     /// Whether people may register themselves.
     pub registration_open: bool,
+    /// The product name people see (the issuer of TOTP entries in authenticator apps).
+    pub product_name: String,
 }
 
 impl Settings {
@@ -108,6 +112,7 @@ impl Settings {
             session_max_age: config.session_max_age.as_std(),
             fresh_max_age: i64::try_from(config.fresh_max_age.as_secs()).unwrap_or(i64::MAX),
             registration_open: config.registration_open,
+            product_name: config.branding.product_name.clone(),
         }
     }
 }

@@ -529,6 +529,7 @@ impl Tessera {
             scope: code.scope.clone(),
             browser_session_id: Some(code.browser_session_id),
             offline: code.scope.to_vec().iter().any(|s| s == OFFLINE_ACCESS),
+            amr: code.amr.clone(),
             ..super::sessions::new_session(&user, meta, now)
         };
         let (plain, record) = self.new_refresh_token(&session, now)?;
@@ -566,6 +567,7 @@ impl Tessera {
             roles: user.roles.to_vec(),
             sid: Some(session.id.to_string()),
             fresh: None,
+            amr: Some(session.amr.clone()).filter(|amr| !amr.is_empty()),
         })?;
         Ok(IssuedTokens { access_token, expires_in: claims.exp - claims.iat, claims, refresh_token: refresh })
     }

@@ -50,15 +50,21 @@ impl Tessera {
     /// refresh token of a new family. The session is stored only while the account is still as
     /// it was read; when an admin or the person changed it meanwhile (disabled it, changed its
     /// roles, cut its tokens off), it is read again, so no session outlives such a change.
-    pub(crate) async fn start_session(&self, mut user: User, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
+    pub(crate) async fn start_session(&self, user: User, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
+        self.start_session_by(user, vec!["pwd".to_owned()], meta).await
+    }
+
+    /// [`Tessera::start_session`] for a person who signed in by `amr` (a password, a second
+    /// factor, a passkey); the session and every access token of it carry `amr`.
+    pub(crate) async fn start_session_by(&self, mut user: User, amr: Vec<String>, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
         for _ in 0..3 {
             self.wait_for_cutoff(&user).await;
             let now = self.now();
-            let session = new_session(&user, meta, now);
+            let session = Session { amr: amr.clone(), ..new_session(&user, meta, now) };
             let (plain, record) = self.new_refresh_token(&session, now)?;
             let session = Session { expires_at: record.expires_at, ..session };
             if self.store.insert_session(&session, &record, &user).await? {
-                let tokens = self.issue_for_person(&user, session.id, true, Some(plain))?;
+                let tokens = self.issue_for_person(&user, &session, true, Some(plain))?;
                 return Ok((user, tokens));
             }
             user = self.store.user_by_id(user.id).await?.ok_or(Error::InvalidCredentials)?;
@@ -116,7 +122,7 @@ impl Tessera {
         if session.client_id.is_some() {
             return self.issue_for_app("refresh_token", &user, &session, Some(plain));
         }
-        self.issue_for_person(&user, session.id, false, Some(plain))
+        self.issue_for_person(&user, &session, false, Some(plain))
     }
 
     async fn end_session_for_reuse(&self, user: &User, sid: SessionId, meta: &ClientMeta) -> Result<()> {
@@ -233,15 +239,16 @@ impl Tessera {
         claims.is_fresh() && self.now().unix_timestamp() - claims.iat <= self.settings.fresh_max_age
     }
 
-    fn issue_for_person(&self, user: &User, sid: SessionId, fresh: bool, refresh: Option<PlainToken>) -> Result<IssuedTokens> {
+    fn issue_for_person(&self, user: &User, session: &Session, fresh: bool, refresh: Option<PlainToken>) -> Result<IssuedTokens> {
         let (access_token, claims) = self.issue_access_token(Grant {
             grant: if fresh { "password" } else { "refresh_token" },
             sub: user.id.to_string(),
             client_id: ClientId::FIRST_PARTY.to_owned(),
             scope: String::new(),
             roles: user.roles.to_vec(),
-            sid: Some(sid.to_string()),
+            sid: Some(session.id.to_string()),
             fresh: Some(fresh),
+            amr: Some(session.amr.clone()).filter(|amr| !amr.is_empty()),
         })?;
         Ok(IssuedTokens { access_token, expires_in: claims.exp - claims.iat, claims, refresh_token: refresh })
     }
@@ -269,5 +276,6 @@ pub(crate) fn new_session(user: &User, meta: &ClientMeta, now: OffsetDateTime) -
         scope: crate::domain::Scopes::default(),
         browser_session_id: None,
         offline: false,
+        amr: vec!["pwd".to_owned()],
     }
 }

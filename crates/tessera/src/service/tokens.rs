@@ -28,6 +28,8 @@ pub(crate) struct Grant {
     pub(crate) roles: Vec<String>,
     pub(crate) sid: Option<String>,
     pub(crate) fresh: Option<bool>,
+    /// How the person signed in (`amr`), for people's tokens.
+    pub(crate) amr: Option<Vec<String>>,
 }
 
 impl Tessera {
@@ -53,6 +55,7 @@ impl Tessera {
             roles: grant.roles,
             sid: grant.sid,
             fresh: grant.fresh,
+            amr: grant.amr,
         };
         let token = self.keys.get()?.signer.sign_jwt(&claims).map_err(super::Error::internal)?;
         self.metrics.hot.issued(grant_kind).inc();

@@ -24,12 +24,14 @@ macro_rules! migrator {
             step(6, "grace", include_str!(concat!("../../migrations/", $engine, "/0006_grace.sql"))),
             step(7, "client_audiences", include_str!(concat!("../../migrations/", $engine, "/0007_client_audiences.sql"))),
             step(8, "oidc", include_str!(concat!("../../migrations/", $engine, "/0008_oidc.sql"))),
+            step(10, "second_factors", include_str!(concat!("../../migrations/", $engine, "/0010_second_factors.sql"))),
             step(11, "console", include_str!(concat!("../../migrations/", $engine, "/0011_console.sql"))),
         ])
     }};
 }
 
 mod console;
+pub mod factors;
 mod postgres;
 mod rows;
 mod shared;
@@ -254,7 +256,7 @@ pub struct KeyRotation {
 
 /// Storage for everything Tessera keeps.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore {
+pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore + factors::FactorStore {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Connections in the pool: `(open, idle)`.

@@ -157,8 +157,8 @@ store_impl!(PgStore, Postgres, {
         }
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, \
-             client_id, scope, browser_session_id, offline) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10, $11)",
+             client_id, scope, browser_session_id, offline, amr) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(session.id.to_string())
         .bind(session.user_id.to_string())
@@ -171,6 +171,7 @@ store_impl!(PgStore, Postgres, {
         .bind(scopes_json(&session.scope))
         .bind(session.browser_session_id.map(|id| id.to_string()))
         .bind(session.offline)
+        .bind(amr_json(&session.amr))
         .execute(&mut *tx)
         .await
         .map_err(classify)?;
@@ -181,3 +182,4 @@ store_impl!(PgStore, Postgres, {
 });
 
 super::console::console_impl!(PgStore, " COLLATE \"C\"");
+super::factors::factors_impl!(PgStore);

@@ -64,7 +64,7 @@ fn hash(bytes: &[u8], what: &'static str) -> Result<TokenHash, StoreError> {
 
 macro_rules! user_columns {
     () => {
-        "id, email, username, password_hash, roles, disabled, tokens_not_before, created_at, updated_at"
+        "id, email, username, password_hash, roles, disabled, tokens_not_before, created_at, updated_at, two_factor"
     };
 }
 pub(crate) use user_columns;
@@ -80,6 +80,7 @@ pub(crate) struct UserRow {
     tokens_not_before: i64,
     created_at: i64,
     updated_at: i64,
+    two_factor: bool,
 }
 
 impl TryFrom<UserRow> for User {
@@ -96,6 +97,7 @@ impl TryFrom<UserRow> for User {
             tokens_not_before: row.tokens_not_before,
             created_at: from_ms(row.created_at),
             updated_at: from_ms(row.updated_at),
+            two_factor: row.two_factor,
         })
     }
 }
@@ -150,7 +152,7 @@ impl TryFrom<ClientRow> for Client {
 
 macro_rules! session_columns {
     () => {
-        "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, client_id, scope, browser_session_id, offline"
+        "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, client_id, scope, browser_session_id, offline, amr"
     };
 }
 pub(crate) use session_columns;
@@ -169,6 +171,7 @@ pub(crate) struct SessionRow {
     scope: String,
     browser_session_id: Option<String>,
     offline: bool,
+    amr: String,
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -188,6 +191,7 @@ impl TryFrom<SessionRow> for Session {
             scope: parse_list(&row.scope, Scopes::parse)?,
             browser_session_id: row.browser_session_id.map(|id| id.parse()).transpose().map_err(StoreError::other)?,
             offline: row.offline,
+            amr: strings(&row.amr)?,
         })
     }
 }

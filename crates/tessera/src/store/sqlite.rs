@@ -166,8 +166,8 @@ store_impl!(SqliteStore, Sqlite, {
         let mut tx = Self::begin(&mut writer).await?;
         let inserted = sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, \
-             client_id, scope, browser_session_id, offline) \
-             SELECT ?1, id, ?2, ?3, ?4, NULL, ?5, ?6, ?10, ?11, ?12, ?13 FROM users \
+             client_id, scope, browser_session_id, offline, amr) \
+             SELECT ?1, id, ?2, ?3, ?4, NULL, ?5, ?6, ?10, ?11, ?12, ?13, ?14 FROM users \
              WHERE id = ?7 AND disabled = 0 AND roles = ?8 AND tokens_not_before = ?9 \
              AND (?12 IS NULL OR EXISTS (SELECT 1 FROM browser_sessions WHERE id = ?12))",
         )
@@ -184,6 +184,7 @@ store_impl!(SqliteStore, Sqlite, {
         .bind(scopes_json(&session.scope))
         .bind(session.browser_session_id.map(|id| id.to_string()))
         .bind(session.offline)
+        .bind(amr_json(&session.amr))
         .execute(&mut *tx)
         .await
         .map_err(classify)?;
@@ -197,3 +198,4 @@ store_impl!(SqliteStore, Sqlite, {
 });
 
 super::console::console_impl!(SqliteStore, "");
+super::factors::factors_impl!(SqliteStore);

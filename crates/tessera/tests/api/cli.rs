@@ -335,3 +335,18 @@ fn serve_answers_and_exits_zero_on_sigterm() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn users_reset_mfa_removes_the_second_factors_of_the_account_and_audits_it() {
+    let env = Env::new();
+    env.json(&["users", "create", "--email", "lost@example.com"], "correct horse battery staple\n");
+
+    let user = env.json(&["users", "reset-mfa", "--email", "LOST@example.com"], "");
+
+    assert_eq!(user["email"], "lost@example.com");
+    assert_eq!(user["two_factor"], false);
+    let trail = env.json(&["audit", "--limit", "10"], "");
+    assert_eq!(trail["events"][0]["kind"], "mfa.reset");
+    let unknown = env.run(&["users", "reset-mfa", "--email", "nobody@example.com"], "");
+    assert!(!unknown.status.success());
+}

@@ -18,6 +18,7 @@ mod clients;
 mod connections;
 mod console;
 mod errors;
+mod factors;
 mod gateways;
 mod instances;
 mod keys;

@@ -12,7 +12,7 @@ use tessera::domain::{PlainToken, Scopes, Session, SessionId, TokenKind, UserId}
 use tessera::store::RefreshToken;
 
 /// A browser without JavaScript: a cookie jar and no automatic redirects.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     client: reqwest::Client,
     jar: BTreeMap<String, String>,
@@ -21,40 +21,40 @@ struct Browser<'a> {
 }
 
 /// An answer, read.
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) location: Option<String>,
+    pub(crate) set_cookies: Vec<String>,
+    pub(crate) body: String,
 }
 
 impl Page {
     /// The hidden CSRF token of the page's first form.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         hidden(&self.body, "csrf_token").expect("the page has a form with a CSRF token")
     }
 
     /// The `Set-Cookie` line for the cookie called `name`.
-    fn set_cookie(&self, name: &str) -> Option<&str> {
+    pub(crate) fn set_cookie(&self, name: &str) -> Option<&str> {
         self.set_cookies.iter().find(|c| c.starts_with(&format!("{name}="))).map(String::as_str)
     }
 
     /// The text of the first element with `role="alert"`.
-    fn alert(&self) -> Option<String> {
+    pub(crate) fn alert(&self) -> Option<String> {
         let at = self.body.find("role=\"alert\">")? + "role=\"alert\">".len();
         Some(self.body[at..].split('<').next()?.trim().to_owned())
     }
 }
 
 /// The value of the first hidden field called `name` after the start of `html`.
-fn hidden(html: &str, name: &str) -> Option<String> {
+pub(crate) fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let at = html.find(&marker)? + marker.len();
     Some(html[at..].split('"').next()?.to_owned())
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser { app, client, jar: BTreeMap::new(), from: None }
     }
@@ -63,7 +63,7 @@ impl<'a> Browser<'a> {
         self.jar.get(name).map(String::as_str)
     }
 
-    async fn send(&mut self, method: Method, path: &str, form: Option<&[(&str, &str)]>) -> Page {
+    pub(crate) async fn send(&mut self, method: Method, path: &str, form: Option<&[(&str, &str)]>) -> Page {
         let mut req = self.client.request(method, self.app.url(path)).header("accept", "text/html");
         if !self.jar.is_empty() {
             let line = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
@@ -91,24 +91,24 @@ impl<'a> Browser<'a> {
         Page { status, location, set_cookies, body: res.text().await.unwrap() }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         self.send(Method::GET, path, None).await
     }
 
     /// Posts `fields` with the CSRF token of the form at `form_page`.
-    async fn submit(&mut self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn submit(&mut self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
         let token = self.get(form_page).await.csrf();
         let mut all = vec![("csrf_token", token.as_str())];
         all.extend_from_slice(fields);
         self.send(Method::POST, action, Some(&all)).await
     }
 
-    async fn sign_in(&mut self, identifier: &str, password: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, identifier: &str, password: &str) -> Page {
         self.submit("/login", "/login", &[("identifier", identifier), ("password", password), ("return_to", "/account")]).await
     }
 }
 
-const SESSION: &str = "tessera-session";
+pub(crate) const SESSION: &str = "tessera-session";
 
 #[tokio::test]
 async fn signing_in_on_the_page_sets_the_session_cookie_and_lands_on_the_account_page() {
@@ -337,6 +337,7 @@ async fn tied_token_session(app: &TestApp, user: UserId, browser_session: &str, 
         scope: Scopes::default(),
         browser_session_id: Some(browser_session.parse().unwrap()),
         offline,
+        amr: vec!["pwd".to_owned()],
     };
     let plain = PlainToken::generate(TokenKind::Refresh).unwrap();
     let token =

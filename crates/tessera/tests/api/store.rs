@@ -35,6 +35,7 @@ fn user(email: &str, username: Option<&str>) -> User {
         tokens_not_before: 0,
         created_at: now(),
         updated_at: now(),
+        two_factor: false,
     }
 }
 
@@ -53,6 +54,7 @@ async fn session_for(store: &DynStore, user: &User) -> (Session, RefreshToken) {
         scope: Scopes::default(),
         browser_session_id: None,
         offline: false,
+        amr: vec!["pwd".to_owned()],
     };
     let token = refresh(session.id, at);
     assert!(store.insert_session(&session, &token, user).await.unwrap());
@@ -238,6 +240,7 @@ async fn a_session_is_not_started_for_an_account_that_changed_since_it_was_read(
         scope: Scopes::default(),
         browser_session_id: None,
         offline: false,
+        amr: vec!["pwd".to_owned()],
     };
 
     let started = store.insert_session(&session, &refresh(session.id, at), &dave).await.unwrap();
@@ -463,6 +466,7 @@ async fn live_sessions_are_the_ones_neither_ended_nor_expired_newest_first() {
             scope: Scopes::default(),
             browser_session_id: None,
             offline: false,
+            amr: vec!["pwd".to_owned()],
         };
         let token = RefreshToken { expires_at: expires, ..refresh(id, created) };
         let store = store.clone();
@@ -765,6 +769,7 @@ async fn app_session(
         scope: Scopes::parse(&["openid", "read"]).unwrap(),
         browser_session_id: browser,
         offline,
+        amr: vec!["pwd".to_owned()],
     };
     store.insert_session(&session, &refresh(session.id, at), user).await.unwrap().then_some(session)
 }

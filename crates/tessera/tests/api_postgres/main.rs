@@ -23,6 +23,8 @@ mod clients;
 mod console;
 #[path = "../api/errors.rs"]
 mod errors;
+#[path = "../api/factors.rs"]
+mod factors;
 #[path = "../api/instances.rs"]
 mod instances;
 #[path = "../api/keys.rs"]

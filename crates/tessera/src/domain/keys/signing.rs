@@ -159,6 +159,7 @@ mod tests {
             roles: vec![],
             sid: None,
             fresh: None,
+            amr: None,
         }
     }
 

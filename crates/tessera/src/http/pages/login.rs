@@ -169,6 +169,9 @@ pub async fn sign_in(
     let id = if identifier.contains('@') { LoginId::Email(identifier.clone()) } else { LoginId::Username(identifier.clone()) };
     match app.sign_in_browser(id, form.password, &meta, cookie_secret(&pages, &headers)).await {
         Ok(signed_in) => session::signed_in(&pages, &signed_in, &return_to),
+        Err(Error::MfaRequired { mfa_token, methods }) => {
+            Ok(super::factors::second_step(&pages, csrf.clone(), return_to.clone(), mfa_token, &methods))
+        }
         Err(Error::InvalidCredentials) => Ok(again(
             StatusCode::UNAUTHORIZED,
             Some("That email or username and password do not match an account. Check them and try again.".to_owned()),

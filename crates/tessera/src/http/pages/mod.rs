@@ -34,6 +34,7 @@ pub mod assets;
 pub mod cookies;
 pub mod csrf;
 pub mod error;
+pub mod factors;
 pub mod login;
 pub mod logout;
 pub mod oidc;
@@ -180,6 +181,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let pages: Router<AppState> = Router::new()
         // Signing in takes credentials: limited per client address like the API's login.
         .route("/login", post(login::sign_in).route_layer(credentials()).get(login::page))
+        .route("/login/mfa", post(factors::finish).route_layer(credentials()))
         .route("/register", post(register::register).route_layer(credentials()).get(register::page))
         .route("/logout", get(logout::page).post(logout::sign_out))
         .route("/account", get(account::page))
