@@ -31,6 +31,7 @@ mod browser;
 mod server;
 mod webdriver;
 
+mod authorize;
 mod harness;
 mod pages;
 mod signin;

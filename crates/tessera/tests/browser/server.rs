@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 pub struct Server {
     /// `http://127.0.0.1:PORT`, which is also the issuer.
     pub address: String,
+    /// An admin's email (password [`crate::helpers::PASSWORD`]), to register clients.
+    pub admin_email: String,
 }
 
 impl Server {
@@ -22,7 +24,7 @@ impl Server {
 pub fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let (started, address) = std::sync::mpsc::channel::<String>();
+        let (started, address) = std::sync::mpsc::channel::<(String, String)>();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
             runtime.block_on(async move {
@@ -33,12 +35,21 @@ pub fn server() -> &'static Server {
                     config.audience = vec![config.issuer.clone()];
                 })
                 .await;
-                started.send(app.address.clone()).expect("the test is waiting");
+                let admin = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
+                let registration = tessera::service::Registration {
+                    email: admin.clone(),
+                    password: crate::helpers::PASSWORD.into(),
+                    username: None,
+                    admin: true,
+                };
+                app.tessera.create_user(registration).await.expect("the admin is created");
+                started.send((app.address.clone(), admin)).expect("the test is waiting");
                 // Serves until the test process exits.
                 let _serving = app;
                 std::future::pending::<()>().await;
             });
         });
-        Server { address: address.recv().expect("the server started") }
+        let (address, admin_email) = address.recv().expect("the server started");
+        Server { address, admin_email }
     })
 }
