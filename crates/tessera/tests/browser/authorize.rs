@@ -5,6 +5,7 @@
 //! as the application would. The application is a tiny loopback listener that answers every
 //! request with a page of its own; the test reads the code from the browser's URL.
 
+use crate::apache::{free_port, start_apache, upstream};
 use crate::browser::{Browser, browser};
 use crate::helpers::{PASSWORD, claims_of};
 use crate::server::server;
@@ -54,8 +55,8 @@ async fn application_server() -> String {
     format!("http://127.0.0.1:{port}/cb")
 }
 
-/// Registers a third-party application with `redirect_uri`, through the admin API.
-async fn register_application(redirect_uri: &str) -> App {
+/// Registers a third-party application named `name` with `redirect_uri`, through the admin API.
+async fn register_application(name: &str, redirect_uri: &str) -> App {
     let http = reqwest::Client::new();
     let login: Value = http
         .post(server().url("/v1/auth/login"))
@@ -69,7 +70,7 @@ async fn register_application(redirect_uri: &str) -> App {
     let res = http
         .post(server().url("/v1/clients"))
         .bearer_auth(login["access_token"].as_str().unwrap())
-        .json(&json!({ "name": "Notes", "scopes": ["notes:read"], "redirect_uris": [redirect_uri] }))
+        .json(&json!({ "name": name, "scopes": ["notes:read"], "redirect_uris": [redirect_uri] }))
         .send()
         .await
         .unwrap();
@@ -83,7 +84,7 @@ async fn register_application(redirect_uri: &str) -> App {
 }
 
 async fn application() -> App {
-    register_application(&application_server().await).await
+    register_application("Notes", &application_server().await).await
 }
 
 /// The authorization request the application sends the browser to.
@@ -274,4 +275,42 @@ async fn withdrawing_an_applications_access_on_the_account_page_ends_its_session
     assert!(!refresh_works(&app, refresh).await, "its session ended, offline_access or not");
     browser.goto(&authorize_url(&app, "ask-again", &[])).await;
     wait_for_heading(&browser, "Allow Notes?").await;
+}
+
+#[tokio::test]
+async fn apache_with_mod_auth_openidc_signs_a_person_in_through_the_sign_in_and_consent_pages() {
+    let email = account().await;
+    let port = free_port();
+    let apache_url = format!("http://127.0.0.1:{port}");
+    let app = register_application("Apache", &format!("{apache_url}/protected/redirect_uri")).await;
+    let apache = start_apache(port, &server().address, &app.id, &app.secret, upstream().await).await;
+    let browser = browser().await;
+
+    browser.goto(&format!("{apache_url}/protected/hello")).await;
+    wait_for_heading(&browser, "Sign in").await;
+    assert!(browser.current_url().await.starts_with(&server().url("/login?return_to=")));
+    sign_in_with(&browser, &email, PASSWORD).await;
+    wait_for_heading(&browser, "Allow Apache?").await;
+    browser.find("button[name=decision][value=allow]").await.click().await;
+
+    // Apache redeemed the code, checked the id_token, and let the browser through to the
+    // service, which sees the person's claims.
+    let start = Instant::now();
+    while browser.current_url().await != format!("{apache_url}/protected/hello") {
+        assert!(start.elapsed() < WAIT, "not back at Apache: {}\n{}", browser.current_url().await, apache.error_log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = browser.execute("return document.body.innerText;", json!([])).await;
+    let claims: Value = serde_json::from_str(body.as_str().unwrap()).unwrap_or_else(|e| panic!("{e}: {body}\n{}", apache.error_log()));
+    assert_eq!(claims["oidc_claim_email"], email.as_str(), "{claims}");
+    assert_eq!(claims["oidc_claim_iss"], server().address.as_str(), "{claims}");
+    assert_eq!(claims["oidc_claim_aud"], app.id.as_str(), "{claims}");
+    let log = apache.error_log();
+    assert!(!log.contains(":error]"), "mod_auth_openidc complained:\n{log}");
+
+    // Apache's session is its own now, and Tessera's sign-in still serves another request.
+    browser.goto(&format!("{apache_url}/protected/again")).await;
+    let body = browser.execute("return document.body.innerText;", json!([])).await;
+    assert!(body.as_str().unwrap().contains(&email), "{body}");
+    drop(apache);
 }
