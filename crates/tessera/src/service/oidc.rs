@@ -333,13 +333,11 @@ impl Tessera {
                  so applications could not check who signed in. The operator must choose ES256, RS256 or EdDSA.",
             )));
         }
+        // From the cache of recently read clients, as at the token endpoint: a change on this
+        // instance evicts it, other instances see it within a second.
         let client = match params.client_id.as_deref() {
-            Some(id) => ClientId::parse(id).map(|id| async move { self.store.client(&id).await }),
+            Some(id) => self.recent_client(id).await?,
             None => return Ok(Err(page("invalid_request", "The application did not say who it is (client_id is missing)."))),
-        };
-        let client = match client {
-            Some(read) => read.await?,
-            None => None,
         };
         let Some(client) = client.filter(|c| !c.redirect_uris.is_empty()) else {
             return Ok(Err(page("invalid_client", "The application that sent you here is not known to this server.")));
