@@ -179,3 +179,5 @@ store_impl!(PgStore, Postgres, {
         Ok(true)
     }
 });
+
+super::console::console_impl!(PgStore, " COLLATE \"C\"");

@@ -195,3 +195,5 @@ store_impl!(SqliteStore, Sqlite, {
         Ok(true)
     }
 });
+
+super::console::console_impl!(SqliteStore, "");

@@ -17,6 +17,7 @@ mod auth;
 mod cli;
 mod clients;
 mod connections;
+mod console;
 mod errors;
 mod gateways;
 mod instances;

@@ -19,6 +19,8 @@ mod abuse;
 mod auth;
 #[path = "../api/clients.rs"]
 mod clients;
+#[path = "../api/console.rs"]
+mod console;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/instances.rs"]

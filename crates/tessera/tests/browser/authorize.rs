@@ -57,10 +57,12 @@ async fn application_server() -> String {
 
 /// Registers a third-party application named `name` with `redirect_uri`, through the admin API.
 async fn register_application(name: &str, redirect_uri: &str) -> App {
+    let admin = crate::helpers::unique_email();
+    server().create_admin(&admin).await;
     let http = reqwest::Client::new();
     let login: Value = http
         .post(server().url("/v1/auth/login"))
-        .json(&json!({ "email": server().admin_email, "password": PASSWORD }))
+        .json(&json!({ "email": admin, "password": PASSWORD }))
         .send()
         .await
         .unwrap()

@@ -33,6 +33,7 @@ mod browser;
 mod server;
 mod webdriver;
 
+mod admin;
 mod authorize;
 mod harness;
 mod pages;

@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 pub struct Server {
     /// `http://127.0.0.1:PORT`, which is also the issuer.
     pub address: String,
-    /// An admin's email (password [`crate::helpers::PASSWORD`]), to register clients.
-    pub admin_email: String,
+    /// Asks the server's runtime to make an admin (the email), answering with the user id.
+    admins: tokio::sync::mpsc::UnboundedSender<(String, tokio::sync::oneshot::Sender<String>)>,
 }
 
 impl Server {
@@ -18,13 +18,22 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
+
+    /// Makes an account with role `admin` and the tests' password, as `tessera users create
+    /// --admin` does; returns its id.
+    pub async fn create_admin(&self, email: &str) -> String {
+        let (done, id) = tokio::sync::oneshot::channel();
+        self.admins.send((email.to_owned(), done)).expect("the server runs");
+        id.await.expect("the admin is made")
+    }
 }
 
 /// Starts the server on first use.
 pub fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let (started, address) = std::sync::mpsc::channel::<(String, String)>();
+        let (started, address) = std::sync::mpsc::channel::<String>();
+        let (admins, mut requests) = tokio::sync::mpsc::unbounded_channel::<(String, tokio::sync::oneshot::Sender<String>)>();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
             runtime.block_on(async move {
@@ -35,21 +44,17 @@ pub fn server() -> &'static Server {
                     config.audience = vec![config.issuer.clone()];
                 })
                 .await;
-                let admin = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
-                let registration = tessera::service::Registration {
-                    email: admin.clone(),
-                    password: crate::helpers::PASSWORD.into(),
-                    username: None,
-                    admin: true,
-                };
-                app.tessera.create_user(registration).await.expect("the admin is created");
-                started.send((app.address.clone(), admin)).expect("the test is waiting");
-                // Serves until the test process exits.
-                let _serving = app;
+                started.send(app.address.clone()).expect("the test is waiting");
+                // Serves until the test process exits, making admins when asked.
+                while let Some((email, done)) = requests.recv().await {
+                    let registration =
+                        tessera::service::Registration { email, password: crate::helpers::PASSWORD.into(), username: None, admin: true };
+                    let user = app.tessera.create_user(registration).await.expect("admin created");
+                    let _ = done.send(user.id.to_string());
+                }
                 std::future::pending::<()>().await;
             });
         });
-        let (address, admin_email) = address.recv().expect("the server started");
-        Server { address, admin_email }
+        Server { address: address.recv().expect("the server started"), admins }
     })
 }

@@ -224,7 +224,7 @@ pub async fn withdraw_app(
 }
 
 /// "Signed in 30 Nov 2026, 17:05 UTC from 192.0.2.1".
-fn where_and_when(ip: Option<std::net::IpAddr>, verb: &str, at: OffsetDateTime) -> String {
+pub(crate) fn where_and_when(ip: Option<std::net::IpAddr>, verb: &str, at: OffsetDateTime) -> String {
     let when = at
         .to_offset(time::UtcOffset::UTC)
         .format(format_description!("[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"))
@@ -237,7 +237,7 @@ fn where_and_when(ip: Option<std::net::IpAddr>, verb: &str, at: OffsetDateTime) 
 
 /// A short name for a `User-Agent`: "Firefox on Windows", or the start of it when it names
 /// no browser or system Tessera knows; `None` without one.
-fn describe_agent(agent: Option<&str>) -> Option<String> {
+pub(crate) fn describe_agent(agent: Option<&str>) -> Option<String> {
     let ua = agent.map(str::trim).filter(|ua| !ua.is_empty())?;
     let browser = [
         ("Edg/", "Edge"),

@@ -17,6 +17,8 @@ use std::sync::Arc;
 const STYLESHEET: &[u8] = include_bytes!("../../../assets/tessera.css");
 const SCRIPT: &[u8] = include_bytes!("../../../assets/tessera.js");
 const ICON: &[u8] = include_bytes!("../../../assets/icon.svg");
+const ADMIN_STYLESHEET: &[u8] = include_bytes!("../../../assets/admin.css");
+const ADMIN_SCRIPT: &[u8] = include_bytes!("../../../assets/admin.js");
 
 /// The largest logo file accepted.
 const LOGO_MAX_BYTES: u64 = 512 * 1024;
@@ -39,6 +41,10 @@ pub struct Assets {
     pub icon: String,
     /// `/assets/logo-HASH.EXT`, when a logo is configured.
     pub logo: Option<String>,
+    /// `/assets/admin-HASH.css`: the console's own rules.
+    pub admin_stylesheet: String,
+    /// `/assets/admin-HASH.js`: the console's copy buttons.
+    pub admin_script: String,
 }
 
 #[derive(Debug)]
@@ -68,6 +74,8 @@ impl Assets {
         let theme = add("theme", "css", Bytes::from(super::theme::stylesheet(branding.brand_color)), "text/css; charset=utf-8");
         let script = add("tessera", "js", Bytes::from_static(SCRIPT), "text/javascript; charset=utf-8");
         let icon = add("icon", "svg", Bytes::from_static(ICON), "image/svg+xml");
+        let admin_stylesheet = add("admin", "css", Bytes::from_static(ADMIN_STYLESHEET), "text/css; charset=utf-8");
+        let admin_script = add("admin", "js", Bytes::from_static(ADMIN_SCRIPT), "text/javascript; charset=utf-8");
         let logo = match &branding.logo_path {
             None => None,
             Some(path) => {
@@ -75,7 +83,7 @@ impl Assets {
                 Some(add("logo", ext, read_logo(path, content_type)?, content_type))
             }
         };
-        Ok(Assets { files, stylesheet, theme, script, icon, logo })
+        Ok(Assets { files, stylesheet, theme, script, icon, logo, admin_stylesheet, admin_script })
     }
 }
 
@@ -145,7 +153,7 @@ mod tests {
         assert_eq!(one.stylesheet, two.stylesheet);
         assert_ne!(one.theme, two.theme);
         assert!(one.stylesheet.starts_with("/assets/tessera-") && one.stylesheet.ends_with(".css"), "{}", one.stylesheet);
-        assert_eq!(one.files.len(), 4);
+        assert_eq!(one.files.len(), 6);
         assert!(one.logo.is_none());
     }
 

@@ -93,7 +93,7 @@ impl From<Error> for HtmlError {
 
 /// The service's messages are lower-case fragments for the API (`the account is disabled`);
 /// a page shows a sentence.
-fn sentence(fragment: &str) -> String {
+pub(crate) fn sentence(fragment: &str) -> String {
     let mut chars = fragment.chars();
     let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
     out.push_str(chars.as_str());

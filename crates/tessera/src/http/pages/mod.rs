@@ -29,6 +29,7 @@
 //! Every page answer carries [`SECURITY_HEADERS`] and `Cache-Control: no-store`.
 
 pub mod account;
+pub mod admin;
 pub mod assets;
 pub mod cookies;
 pub mod csrf;
@@ -109,6 +110,10 @@ pub struct Layout {
     pub icon: String,
     /// URL of the operator's logo, when configured.
     pub logo: Option<String>,
+    /// URL of the admin console's stylesheet.
+    pub admin_stylesheet: String,
+    /// URL of the admin console's script.
+    pub admin_script: String,
 }
 
 /// The pages could not be set up.
@@ -135,6 +140,8 @@ impl Pages {
             script: assets.script.clone(),
             icon: assets.icon.clone(),
             logo: assets.logo.clone(),
+            admin_stylesheet: assets.admin_stylesheet.clone(),
+            admin_script: assets.admin_script.clone(),
         };
         Ok(Pages {
             layout,
@@ -180,7 +187,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/account/apps/withdraw", post(account::withdraw_app))
         .route("/oauth2/authorize", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/consent", get(oidc::consent_page).post(oidc::consent_decide))
-        .route("/oauth2/logout", get(oidc::logout_get).post(oidc::logout_post));
+        .route("/oauth2/logout", get(oidc::logout_get).post(oidc::logout_post))
+        .merge(admin::routes());
     let pages = pages.layer(axum::middleware::from_fn_with_state(Arc::<Pages>::from_ref(state), csrf::ensure_cookie));
     Router::new().route("/assets/{name}", get(assets::serve)).merge(pages)
 }
