@@ -30,6 +30,9 @@ pub struct Options {
     pub warmup: Duration,
     /// What to measure.
     pub target: Target,
+    /// The scenarios to run; all when empty. The two rows of verify alongside logins come
+    /// with `login`.
+    pub only: Vec<Scenario>,
 }
 
 /// One line of the table.
@@ -69,7 +72,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     // Measured again just before the logins: on a shared machine the cores' speed drifts
     // within a run, and the login ratio is only meaningful against its neighbour in time.
     let mut argon2_now = ceilings.argon2_per_sec;
-    for scenario in [Scenario::ClientCredentials, Scenario::Verify, Scenario::Introspect, Scenario::Refresh, Scenario::Login] {
+    let chosen = |s: &Scenario| options.only.is_empty() || options.only.contains(s);
+    for scenario in Scenario::ALL.into_iter().filter(chosen) {
         if scenario == Scenario::Login {
             argon2_now = ceilings::argon2_per_sec(ceiling_time)?;
         }
@@ -79,26 +83,30 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             Scenario::ClientCredentials | Scenario::Refresh => Some(("ES256 sign", ceilings.sign_per_sec)),
             Scenario::Verify | Scenario::Introspect => Some(("ES256 verify", ceilings.verify_per_sec)),
             Scenario::Login => Some(("argon2id", argon2_now)),
+            Scenario::LoginPage | Scenario::CodeFlow => None,
         };
         rows.push(Row { scenario: scenario.label().to_owned(), outcome, ceiling, rss_after_kib: server.rss_kib(), cpu_us_per_request });
     }
-    let (logins, verifies) = load::verify_during_logins(&server.endpoint, &fixtures, options).await?;
-    let rss_after_kib = server.rss_kib();
-    rows.push(Row {
-        scenario: "`POST /v1/auth/login` with verify alongside".into(),
-        outcome: logins,
-        ceiling: Some(("argon2id", argon2_now)),
-        rss_after_kib,
-        cpu_us_per_request: None,
-    });
-    let verify_p99_under_login_load = Some(verifies.p99);
-    rows.push(Row {
-        scenario: "`GET /v1/auth/verify` while logins saturate hashing".into(),
-        outcome: verifies,
-        ceiling: None,
-        rss_after_kib,
-        cpu_us_per_request: None,
-    });
+    let mut verify_p99_under_login_load = None;
+    if chosen(&Scenario::Login) {
+        let (logins, verifies) = load::verify_during_logins(&server.endpoint, &fixtures, options).await?;
+        let rss_after_kib = server.rss_kib();
+        rows.push(Row {
+            scenario: "`POST /v1/auth/login` with verify alongside".into(),
+            outcome: logins,
+            ceiling: Some(("argon2id", argon2_now)),
+            rss_after_kib,
+            cpu_us_per_request: None,
+        });
+        verify_p99_under_login_load = Some(verifies.p99);
+        rows.push(Row {
+            scenario: "`GET /v1/auth/verify` while logins saturate hashing".into(),
+            outcome: verifies,
+            ceiling: None,
+            rss_after_kib,
+            cpu_us_per_request: None,
+        });
+    }
     let peak_rss_kib = server.peak_rss_kib();
     server.stop().await;
     Ok(Report { rows, ceilings, startup, idle_rss_kib, peak_rss_kib, verify_p99_under_login_load })

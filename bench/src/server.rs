@@ -21,7 +21,14 @@ pub struct Endpoint {
     pub admin_email: String,
     pub client_id: String,
     pub client_secret: String,
+    /// A third-party application with a redirect URI, for the authorization code flow.
+    pub app_client_id: String,
+    pub app_client_secret: String,
 }
+
+/// The application's redirect URI (nothing listens there: the harness reads the code from
+/// the `Location` header).
+pub const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
 
 /// A running Tessera with an admin and a client.
 #[derive(Debug)]
@@ -89,11 +96,15 @@ impl Server {
                 };
                 run(&["users", "create", "--email", &admin_email, "--admin"], &format!("{PASSWORD}\n"))?;
                 let client = run(&["clients", "create", "--name", "bench", "--scope", "bench:read"], "")?;
+                let app = run(&["clients", "create", "--name", "bench-app", "--scope", "bench:read", "--redirect-uri", REDIRECT_URI], "")?;
+                let field = |v: &serde_json::Value, name: &str| v[name].as_str().unwrap_or_default().to_owned();
                 let endpoint = Endpoint {
                     base,
                     admin_email,
-                    client_id: client["client_id"].as_str().unwrap_or_default().to_owned(),
-                    client_secret: client["client_secret"].as_str().unwrap_or_default().to_owned(),
+                    client_id: field(&client, "client_id"),
+                    client_secret: field(&client, "client_secret"),
+                    app_client_id: field(&app, "client_id"),
+                    app_client_secret: field(&app, "client_secret"),
                 };
                 Ok(Server { endpoint: std::sync::Arc::new(endpoint), startup, pid: child.id(), child: Some(child), stop: None, _dir: dir })
             }
@@ -108,19 +119,27 @@ impl Server {
                 tessera.create_user(registration).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let spec = tessera::service::ClientSpec { name: "bench".into(), scopes: vec!["bench:read".into()], ..Default::default() };
                 let client = tessera.register_client(spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let spec = tessera::service::ClientSpec {
+                    name: "bench-app".into(),
+                    scopes: vec!["bench:read".into()],
+                    redirect_uris: vec![REDIRECT_URI.into()],
+                    ..Default::default()
+                };
+                let app_client = tessera.register_client(spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
                 tokio::spawn(app.run_until(async move {
                     let _ = stopped.await;
                 }));
+                let secret = |c: &tessera::service::NewClient| {
+                    c.secret.as_ref().map(|s| s.expose().to_owned()).ok_or_else(|| anyhow::anyhow!("a bench client has no secret"))
+                };
                 let endpoint = Endpoint {
                     base,
                     admin_email,
                     client_id: client.client.id.to_string(),
-                    client_secret: client
-                        .secret
-                        .as_ref()
-                        .map(|s| s.expose().to_owned())
-                        .ok_or_else(|| anyhow::anyhow!("the bench client has no secret"))?,
+                    client_secret: secret(&client)?,
+                    app_client_id: app_client.client.id.to_string(),
+                    app_client_secret: secret(&app_client)?,
                 };
                 Ok(Server { endpoint: std::sync::Arc::new(endpoint), startup, pid: None, child: None, stop: Some(stop), _dir: dir })
             }

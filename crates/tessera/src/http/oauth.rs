@@ -3,7 +3,6 @@
 
 use super::error::OAuthError;
 use super::extract::{BasicCredentials, MalformedBasic, form_rejection};
-use crate::domain::ClientId;
 use crate::service::{ClientAuth, ClientMeta, Introspection, IssuedTokens, OAuthRefusal, TokenGrant, TokenRequest, UserInfo};
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
@@ -202,8 +201,9 @@ pub enum IntrospectionAnswer<'a> {
         active: bool,
         #[schema(pattern = "^refresh_token$")]
         token_type: &'static str,
-        /// The public first-party client, `tessera`.
-        client_id: &'static str,
+        /// The client it was issued to: an application's id, or the public first-party
+        /// client `tessera` for a person's own sign-in.
+        client_id: String,
         /// The user.
         sub: String,
         /// The session.
@@ -264,15 +264,9 @@ pub async fn introspect(
         Introspection::Access(claims) => {
             token_response(IntrospectionAnswer::Access { active: true, token_type: "Bearer", claims: &claims })
         }
-        Introspection::Refresh { sub, sid, iat, exp } => token_response(IntrospectionAnswer::Refresh {
-            active: true,
-            token_type: "refresh_token",
-            client_id: ClientId::FIRST_PARTY,
-            sub,
-            sid,
-            iat,
-            exp,
-        }),
+        Introspection::Refresh { client_id, sub, sid, iat, exp } => {
+            token_response(IntrospectionAnswer::Refresh { active: true, token_type: "refresh_token", client_id, sub, sid, iat, exp })
+        }
     })
 }
 

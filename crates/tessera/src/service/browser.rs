@@ -61,8 +61,10 @@ impl Tessera {
         meta: &ClientMeta,
         previous: Option<&str>,
     ) -> Result<BrowserSignIn> {
-        if let Some(old) = previous {
-            self.sign_out_browser(old, meta).await?;
+        if let Some(old) = previous
+            && let Some(session) = self.browser_session_from_cookie(old).await?
+        {
+            self.sign_out(&session, meta).await?;
         }
         let (session, secret) = self.start_browser_session(&user, amr, meta).await?;
         Ok(BrowserSignIn { user, session, secret })
@@ -76,20 +78,17 @@ impl Tessera {
         Ok(user.filter(|u| !u.disabled).map(|u| (session, u)))
     }
 
-    /// Signs out the browser whose cookie holds `secret`: ends its session and the token
-    /// sessions issued through it (except offline ones). Nothing to do when the cookie names
-    /// no live session.
-    pub async fn sign_out_browser(&self, secret: &str, meta: &ClientMeta) -> Result<Option<BrowserSessionId>> {
-        let Some(session) = self.store.browser_session_by_secret(&PlainToken::from_presented(secret).hash(), self.now()).await? else {
-            return Ok(None);
-        };
-        let user = session.user_id.to_string();
+    /// Signs the browser session out (the sign-out page, RP-initiated logout, or a new
+    /// sign-in in the same browser): ends it and the token sessions issued through it, except
+    /// offline ones, and records `logout.page`. False when it had already ended.
+    pub async fn sign_out(&self, session: &BrowserSession, meta: &ClientMeta) -> Result<bool> {
         let ended = self.end_browser_sessions(BrowserSessionScope::One(session.user_id, session.id)).await?;
         if ended.browser_sessions.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
+        let user = session.user_id.to_string();
         self.audit(meta, "logout.page", Some(&user), Some(&user), Some(format!("browser session {}", session.id))).await;
-        Ok(Some(session.id))
+        Ok(true)
     }
 
     /// A person's live token sessions (the API's and the applications'), newest first.

@@ -198,7 +198,7 @@ impl Tessera {
     }
 
     /// A client by id, from the cache of recently read clients or the store.
-    async fn recent_client(&self, id: &str) -> Result<Option<Client>> {
+    pub(super) async fn recent_client(&self, id: &str) -> Result<Option<Client>> {
         let Some(id) = ClientId::parse(id) else { return Ok(None) };
         if let Some(cached) = self.clients.get(id.as_str()) {
             return Ok(Some(cached));

@@ -16,6 +16,9 @@ pub enum Introspection {
     Access(std::sync::Arc<Claims>),
     /// A live refresh token of a person's session.
     Refresh {
+        /// The client the token was issued to: an application's id, or `tessera` for a
+        /// person's own sign-in.
+        client_id: String,
         /// The user.
         sub: String,
         /// The session.
@@ -75,6 +78,7 @@ impl Tessera {
         let session = self.store.session(record.session_id).await?;
         match session {
             Some(s) if s.is_live(now) && record.rotated_at.is_none() && record.expires_at > now => Ok(Introspection::Refresh {
+                client_id: s.client_id.as_ref().map_or(ClientId::FIRST_PARTY, ClientId::as_str).to_owned(),
                 sub: s.user_id.to_string(),
                 sid: s.id.to_string(),
                 iat: record.created_at.unix_timestamp(),
@@ -90,14 +94,13 @@ impl Tessera {
             let Some(record) = self.store.refresh_token(&PlainToken::from_presented(token).hash()).await? else {
                 return Ok(Ok(()));
             };
-            if !by.may_revoke(ClientId::FIRST_PARTY) {
+            let Some(session) = self.store.session(record.session_id).await? else { return Ok(Ok(())) };
+            if !by.may_revoke(session.client_id.as_ref().map_or(ClientId::FIRST_PARTY, ClientId::as_str)) {
                 return Ok(Err(NotYourToken));
             }
-            if let Some(session) = self.store.session(record.session_id).await? {
-                self.end_sessions(SessionScope::One(session.user_id, session.id)).await?;
-                let detail = format!("refresh token of session {}", session.id);
-                self.audit(meta, "token.revoked", Some(by.actor()), Some(&session.user_id.to_string()), Some(detail)).await;
-            }
+            self.end_sessions(SessionScope::One(session.user_id, session.id)).await?;
+            let detail = format!("refresh token of session {}", session.id);
+            self.audit(meta, "token.revoked", Some(by.actor()), Some(&session.user_id.to_string()), Some(detail)).await;
             return Ok(Ok(()));
         }
         let claims = match self.check_token(token) {

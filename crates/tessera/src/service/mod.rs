@@ -33,8 +33,8 @@ pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use keys::{ALGORITHM_CHANGE_DELAY, KeyInfo, KeyRing, RotatedKey};
 pub use oauth::{ClientAuth, OAuthRefusal, OAuthResult, TokenGrant, TokenRequest};
 pub use oidc::{
-    AuthorizationRequest, AuthorizeOutcome, AuthorizeParams, AuthorizeRefusal, CODE_TTL, ConsentPrompt, GrantError, LogoutHint, Prompt,
-    UserInfo, at_hash,
+    AllowedApp, AuthorizationRequest, AuthorizeOutcome, AuthorizeParams, AuthorizeRefusal, CODE_TTL, ConsentPrompt, GrantError, LogoutHint,
+    Prompt, UserInfo, at_hash,
 };
 pub use passwords::PasswordHasher;
 pub use ratelimit::IpRateLimiter;
@@ -132,6 +132,8 @@ pub struct Tessera {
     pub(crate) verified: cache::VerifiedTokens,
     pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub(crate) clients: cache::RecentClients,
+    /// Signs the `login_after` markers of authorization requests.
+    pub(crate) markers: oidc::MarkerKey,
 }
 
 impl Tessera {
@@ -155,6 +157,7 @@ impl Tessera {
             verified: cache::VerifiedTokens::new(20_000),
             metrics,
             clients: cache::RecentClients::default(),
+            markers: oidc::MarkerKey::from_config(config)?,
         });
         tessera.seal_unsealed_keys().await?;
         tessera.ensure_keys().await?;

@@ -8,9 +8,13 @@
 //! sign in, consent, or a code.
 //!
 //! Sign-in that the request asked for (`prompt=login`, `max_age`) must not loop: the request
-//! the sign-in page returns to carries `login_after` (milliseconds), the moment the request
+//! the sign-in page returns to carries `login_after`, the moment (milliseconds) the request
 //! sent the person to sign in, and a browser session that began at or after it satisfies
-//! the request's demand for a new sign-in.
+//! the request's demand for a new sign-in. The marker is Tessera's, not the client's: it is
+//! `MILLIS.TAG`, TAG an HMAC-SHA256 of the moment, the client id and the PKCE challenge under
+//! a key derived from `TESSERA_MASTER_KEY` (random per process without one). A marker that
+//! does not check out counts as none, so nobody can write `login_after=0` into a request to
+//! skip the new sign-in that `prompt=login` or `max_age` demands.
 
 use super::Tessera;
 use super::error::{Error, Result};
@@ -19,11 +23,11 @@ use super::tokens::Grant;
 use crate::domain::keys::SigningAlg;
 use crate::domain::oidc::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, is_oidc_scope};
 use crate::domain::{
-    AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, CodeChallenge, Consent, PlainToken, Scopes, Session, TokenKind,
-    User,
+    AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, CodeChallenge, Consent, PlainToken, Scopes, Session, SessionId,
+    TokenKind, User, UserId,
 };
-use crate::store::{BrowserSessionScope, CodeRedemption, SessionScope};
-use aws_lc_rs::digest;
+use crate::store::{CodeRedemption, SessionScope};
+use aws_lc_rs::{digest, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -32,6 +36,53 @@ use time::Duration;
 
 /// How long an authorization code works.
 pub const CODE_TTL: Duration = Duration::seconds(60);
+
+/// The HKDF purpose of the key of `login_after` markers, under the master key.
+const MARKER_PURPOSE: &str = "tessera login_after marker v1";
+
+/// The key that signs `login_after` markers (see the module docs).
+pub(crate) struct MarkerKey(hmac::Key);
+
+impl std::fmt::Debug for MarkerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MarkerKey([redacted])")
+    }
+}
+
+impl MarkerKey {
+    /// Derived from the master key, which every instance shares; random for this process
+    /// without one (a marker then only checks out on the instance that made it).
+    pub(crate) fn from_config(config: &crate::config::Config) -> Result<MarkerKey> {
+        let bytes = match &config.master_key {
+            Some(master) => master.derive(MARKER_PURPOSE).map_err(Error::internal)?,
+            None => {
+                let mut bytes = [0u8; 32];
+                aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::internal("no random bytes for the marker key"))?;
+                bytes
+            }
+        };
+        Ok(MarkerKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+    }
+
+    fn message(client: &ClientId, challenge: &CodeChallenge, millis: i128) -> String {
+        format!("{}\n{}\n{millis}", client.as_str(), challenge.as_str())
+    }
+
+    /// The marker for a request of `client` with `challenge` sent to sign in at `millis`.
+    fn sign(&self, client: &ClientId, challenge: &CodeChallenge, millis: i128) -> String {
+        let tag = hmac::sign(&self.0, Self::message(client, challenge, millis).as_bytes());
+        format!("{millis}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// The moment a marker names, when it is one this key made for this client and challenge.
+    fn open(&self, client: &ClientId, challenge: &CodeChallenge, marker: &str) -> Option<i128> {
+        let (millis, tag) = marker.split_once('.')?;
+        let millis: i128 = millis.parse().ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        hmac::verify(&self.0, Self::message(client, challenge, millis).as_bytes(), &tag).ok()?;
+        Some(millis)
+    }
+}
 
 /// The parameters of an authorization request as sent (query or form), each at most once.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -58,8 +109,8 @@ pub struct AuthorizeParams {
     pub max_age: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login_hint: Option<String>,
-    /// Tessera's own marker (see the module docs): the request sent the person to sign in at
-    /// this moment, in milliseconds since the epoch.
+    /// Tessera's own signed marker (see the module docs): the request sent the person to sign
+    /// in at this moment, in milliseconds since the epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login_after: Option<String>,
 }
@@ -100,7 +151,8 @@ pub struct AuthorizationRequest {
     max_age: Option<i64>,
     /// The identifier to fill in on the sign-in page.
     pub login_hint: Option<String>,
-    login_after: Option<i64>,
+    /// The moment of a valid `login_after` marker, in milliseconds.
+    login_after: Option<i128>,
     /// The parameters as sent, to come back to the request.
     pub params: AuthorizeParams,
 }
@@ -143,6 +195,19 @@ pub struct ConsentPrompt {
     pub client_name: String,
     /// The scopes, in words.
     pub scopes: Vec<String>,
+}
+
+/// An application a person has allowed (a consent), as the account page lists it.
+#[derive(Debug, Clone)]
+pub struct AllowedApp {
+    /// The application.
+    pub client_id: ClientId,
+    /// Its name (its id when it no longer exists).
+    pub client_name: String,
+    /// What it may do, in words.
+    pub scopes: Vec<String>,
+    /// When the person (last) allowed it.
+    pub granted_at: time::OffsetDateTime,
 }
 
 /// A refused token request at the token endpoint (RFC 6749 §5.2).
@@ -268,13 +333,11 @@ impl Tessera {
                  so applications could not check who signed in. The operator must choose ES256, RS256 or EdDSA.",
             )));
         }
+        // From the cache of recently read clients, as at the token endpoint: a change on this
+        // instance evicts it, other instances see it within a second.
         let client = match params.client_id.as_deref() {
-            Some(id) => ClientId::parse(id).map(|id| async move { self.store.client(&id).await }),
+            Some(id) => self.recent_client(id).await?,
             None => return Ok(Err(page("invalid_request", "The application did not say who it is (client_id is missing)."))),
-        };
-        let client = match client {
-            Some(read) => read.await?,
-            None => None,
         };
         let Some(client) = client.filter(|c| !c.redirect_uris.is_empty()) else {
             return Ok(Err(page("invalid_client", "The application that sent you here is not known to this server.")));
@@ -346,7 +409,7 @@ impl Tessera {
                 _ => return Ok(Err(fail("invalid_request", "max_age must be a number of seconds"))),
             },
         };
-        let login_after = params.login_after.as_deref().and_then(|v| v.parse::<i64>().ok());
+        let login_after = params.login_after.as_deref().and_then(|m| self.markers.open(&client.id, &code_challenge, m));
         Ok(Ok(AuthorizationRequest {
             redirect_uri_named: params.redirect_uri.is_some(),
             redirect_uri,
@@ -384,7 +447,8 @@ impl Tessera {
                 return AuthorizeOutcome::Redirect(self.authorize_error(request, "login_required", why));
             }
             let mut params = request.params.clone();
-            params.login_after = Some((now.unix_timestamp_nanos() / 1_000_000).to_string());
+            let millis = now.unix_timestamp_nanos() / 1_000_000;
+            params.login_after = Some(self.markers.sign(&request.client.id, &request.code_challenge, millis));
             AuthorizeOutcome::SignIn {
                 return_to: format!("/oauth2/authorize?{}", params.to_query()),
                 login_hint: request.login_hint.clone(),
@@ -392,7 +456,7 @@ impl Tessera {
         };
         let Some(session) = session.filter(|s| s.is_live(now)) else { return Ok(sign_in("the person is not signed in")) };
         let auth_ms = session.auth_time.unix_timestamp_nanos() / 1_000_000;
-        let signed_in_since = request.login_after.is_some_and(|after| i128::from(after) <= auth_ms);
+        let signed_in_since = request.login_after.is_some_and(|after| after <= auth_ms);
         let too_old = request.max_age.is_some_and(|max| (now - session.auth_time).whole_seconds() > max);
         if (request.prompt.login || too_old) && !signed_in_since {
             return Ok(sign_in("a new sign-in is required"));
@@ -429,18 +493,7 @@ impl Tessera {
 
     /// What the consent page shows for `request`.
     pub fn consent_prompt(&self, request: &AuthorizationRequest) -> ConsentPrompt {
-        let scopes = request
-            .scope
-            .to_vec()
-            .iter()
-            .map(|s| match s.as_str() {
-                OPENID => "Know who you are (your account id)".to_owned(),
-                PROFILE => "See your username".to_owned(),
-                EMAIL => "See your email address".to_owned(),
-                OFFLINE_ACCESS => "Stay signed in after you sign out here".to_owned(),
-                other => format!("Use the permission “{other}”"),
-            })
-            .collect();
+        let scopes = scopes_in_words(&request.scope);
         ConsentPrompt { client_name: request.client.name.as_str().to_owned(), scopes }
     }
 
@@ -459,6 +512,49 @@ impl Tessera {
         let user = session.user_id.to_string();
         self.audit(meta, "consent.granted", Some(&user), Some(request.client.id.as_str()), Some(format!("scopes {scopes}"))).await;
         Ok(())
+    }
+
+    /// The applications `user` has allowed (their consents), newest first.
+    pub async fn allowed_apps(&self, user: UserId) -> Result<Vec<AllowedApp>> {
+        let consents = self.store.consents_of(user).await?;
+        let mut apps = Vec::with_capacity(consents.len());
+        for consent in consents {
+            let name = self.store.client(&consent.client_id).await?.map(|c| c.name.as_str().to_owned());
+            apps.push(AllowedApp {
+                client_name: name.unwrap_or_else(|| consent.client_id.as_str().to_owned()),
+                scopes: scopes_in_words(&consent.scopes),
+                client_id: consent.client_id,
+                granted_at: consent.granted_at,
+            });
+        }
+        Ok(apps)
+    }
+
+    /// Withdraws what `user` allowed `client` (from the account page): the consent is
+    /// deleted, so the application must ask again, and every token session the application
+    /// holds for the person ends at once, offline ones included (it no longer has their
+    /// permission to act for them). Records `consent.withdrawn`. `NotFound` when there was
+    /// no such consent. Returns how many token sessions ended.
+    pub async fn withdraw_consent(&self, user: UserId, client: &str, meta: &ClientMeta) -> Result<usize> {
+        let Some(client) = ClientId::parse(client) else { return Err(Error::NotFound("consent")) };
+        if !self.store.delete_consent(user, &client).await? {
+            return Err(Error::NotFound("consent"));
+        }
+        let held: Vec<SessionId> = self
+            .store
+            .live_sessions(user, self.now())
+            .await?
+            .into_iter()
+            .filter(|s| s.client_id.as_ref() == Some(&client))
+            .map(|s| s.id)
+            .collect();
+        let mut ended = 0;
+        for id in held {
+            ended += self.end_sessions(SessionScope::One(user, id)).await?.len();
+        }
+        let who = user.to_string();
+        self.audit(meta, "consent.withdrawn", Some(&who), Some(client.as_str()), Some(format!("{ended} token sessions ended"))).await;
+        Ok(ended)
     }
 
     async fn issue_code(&self, request: &AuthorizationRequest, session: &BrowserSession) -> Result<PlainToken> {
@@ -629,20 +725,26 @@ impl Tessera {
         Ok(Some(with_query(uri, &[("state", state)])))
     }
 
-    /// Signs the browser session out (RP-initiated logout or the sign-out page): ends it and
-    /// the token sessions issued through it, except offline ones.
-    pub async fn sign_out(&self, session: &BrowserSession, meta: &ClientMeta) -> Result<()> {
-        self.end_browser_sessions(BrowserSessionScope::One(session.user_id, session.id)).await?;
-        let user = session.user_id.to_string();
-        self.audit(meta, "browser_session.ended", Some(&user), Some(&user), Some(format!("browser session {}", session.id))).await;
-        Ok(())
-    }
-
     /// A browser session by its public id (`sid` of id_tokens).
     pub async fn browser_session_by_id(&self, id: &str) -> Result<Option<BrowserSession>> {
         let Ok(id) = id.parse::<BrowserSessionId>() else { return Ok(None) };
         Ok(self.store.browser_session(id, self.now()).await?)
     }
+}
+
+/// What each scope lets an application do, in words (the consent page, the account page).
+fn scopes_in_words(scope: &Scopes) -> Vec<String> {
+    scope
+        .to_vec()
+        .iter()
+        .map(|s| match s.as_str() {
+            OPENID => "Know who you are (your account id)".to_owned(),
+            PROFILE => "See your username".to_owned(),
+            EMAIL => "See your email address".to_owned(),
+            OFFLINE_ACCESS => "Stay signed in after you sign out here".to_owned(),
+            other => format!("Use the permission “{other}”"),
+        })
+        .collect()
 }
 
 fn user_info(user: &User, scope: &Scopes) -> UserInfo {

@@ -626,3 +626,169 @@ async fn with_hs256_there_is_no_openid_connect() {
     assert!(m.get("userinfo_endpoint").is_none());
     assert_eq!(m["response_types_supported"], serde_json::json!([]));
 }
+
+/// A page's CSRF cookie (`name=value`) and the token of its forms.
+async fn form_token(app: &TestApp, path: &str, cookie: &str) -> (String, String) {
+    let res = app.client.get(app.url(path)).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{path}");
+    let csrf_cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tessera-csrf="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .expect("the page sets the CSRF cookie");
+    let html = res.text().await.unwrap();
+    let token = html.split(r#"name="csrf_token" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    (csrf_cookie, token)
+}
+
+async fn audit_kinds(app: &TestApp) -> Vec<String> {
+    let admin = app.admin_token().await;
+    let audit: Value = app.get_with("/v1/audit?limit=100", &admin).await.json().await.unwrap();
+    audit["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn withdrawing_consent_on_the_account_page_deletes_it_and_ends_the_applications_sessions() {
+    let app = spawn_app().await;
+    let rp = application(&app, false, false).await;
+    let other = application(&app, false, true).await;
+    let p = person(&app).await;
+    let q = query(&rp, &[("scope", "openid email offline_access")]);
+    let back = location(&consent(&app, &p, &q, "allow").await);
+    let code = callback(&authorize(&app, Some(&p.cookie), back.trim_start_matches("/oauth2/authorize?")).await)["code"].clone();
+    let online = tokens(&app, &rp, &code).await;
+    let offline = tokens(&app, &rp, &code_for(&app, &p, &rp, &[("scope", "openid offline_access")]).await).await;
+    let untouched = tokens(&app, &other, &code_for(&app, &p, &other, &[]).await).await;
+    let html = app.client.get(app.url("/account")).header("cookie", &p.cookie).send().await.unwrap().text().await.unwrap();
+    let section = html.split(r#"id="allowed-title""#).nth(1).expect("the allowed applications' section");
+    assert!(section.contains("Notes") && section.contains("See your email address"), "{section}");
+    assert!(section.contains(&format!(r#"name="client_id" value="{}""#, rp.id)), "{section}");
+    assert!(!section.contains(&other.id), "a first-party application was never asked, so it is not listed");
+
+    let (csrf, token) = form_token(&app, "/account", &p.cookie).await;
+    let withdraw = |client_id: String, with_token: bool| {
+        let mut form = vec![("client_id", client_id)];
+        if with_token {
+            form.push(("csrf_token", token.clone()));
+        }
+        app.client.post(app.url("/account/apps/withdraw")).header("cookie", format!("{}; {csrf}", p.cookie)).form(&form).send()
+    };
+    assert_eq!(withdraw(rp.id.clone(), false).await.unwrap().status(), StatusCode::FORBIDDEN, "CSRF");
+    let res = withdraw(rp.id.clone(), true).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/account?withdrawn=1");
+
+    for (tokens, what) in [(&online, "online"), (&offline, "offline_access")] {
+        let at = tokens["access_token"].as_str().unwrap();
+        assert_eq!(app.get_with("/oauth2/userinfo", at).await.status(), StatusCode::UNAUTHORIZED, "{what}");
+        let refresh = [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())];
+        let res = app.client.post(app.url("/oauth2/token")).basic_auth(&rp.id, rp.secret.as_ref()).form(&refresh).send().await.unwrap();
+        oauth_error(res, "invalid_grant").await;
+    }
+    let at = untouched["access_token"].as_str().unwrap();
+    assert_eq!(app.get_with("/oauth2/userinfo", at).await.status(), StatusCode::OK, "another application keeps its session");
+    assert!(location(&authorize(&app, Some(&p.cookie), &q).await).starts_with("/consent?"), "asked again");
+    assert_eq!(withdraw(rp.id.clone(), true).await.unwrap().status(), StatusCode::NOT_FOUND, "nothing left to withdraw");
+    let kinds = audit_kinds(&app).await;
+    assert!(kinds.iter().any(|k| k == "consent.granted") && kinds.iter().any(|k| k == "consent.withdrawn"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn a_login_after_marker_the_client_wrote_does_not_skip_the_new_sign_in() {
+    let app = spawn_app().await;
+    let rp = application(&app, false, true).await;
+    let p = person(&app).await;
+    app.advance(Duration::from_secs(120));
+    // A genuine marker, made for another request (another PKCE challenge).
+    let res = authorize(&app, Some(&p.cookie), &query(&rp, &[("prompt", "login"), ("code_challenge", &"A".repeat(43))])).await;
+    let loc = location(&res);
+    let params: HashMap<String, String> = url::Url::parse(&format!("http://x{loc}")).unwrap().query_pairs().into_owned().collect();
+    let returned: HashMap<String, String> =
+        url::Url::parse(&format!("http://x{}", params["return_to"])).unwrap().query_pairs().into_owned().collect();
+    let genuine = returned["login_after"].clone();
+    assert!(genuine.contains('.'), "signed: {genuine}");
+    let millis = genuine.split('.').next().unwrap().to_owned();
+
+    for forged in ["0", "0.AAAA", &millis, &format!("{millis}.AAAA"), &genuine] {
+        for extra in [("prompt", "login"), ("max_age", "60")] {
+            let res = authorize(&app, Some(&p.cookie), &query(&rp, &[extra, ("login_after", forged)])).await;
+            assert!(location(&res).starts_with("/login?"), "{extra:?} with login_after={forged}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_of_an_applications_tokens_name_the_application() {
+    let app = spawn_app().await;
+    let rp = application(&app, false, true).await;
+    let p = person(&app).await;
+    let body = tokens(&app, &rp, &code_for(&app, &p, &rp, &[]).await).await;
+    let introspect = |token: String| {
+        app.client.post(app.url("/oauth2/introspect")).basic_auth(&rp.id, rp.secret.as_ref()).form(&[("token", token)]).send()
+    };
+    for kind in ["access_token", "refresh_token"] {
+        let answer: Value = introspect(body[kind].as_str().unwrap().to_owned()).await.unwrap().json().await.unwrap();
+        assert_eq!(answer["active"], true, "{kind}: {answer}");
+        assert_eq!(answer["client_id"], rp.id.as_str(), "{kind}: {answer}");
+        assert_eq!(answer["sub"], p.user.id.to_string());
+    }
+    // RFC 7009: the application may revoke its own refresh token.
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let res =
+        app.client.post(app.url("/oauth2/revoke")).basic_auth(&rp.id, rp.secret.as_ref()).form(&[("token", refresh)]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let answer: Value = introspect(refresh.to_owned()).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["active"], false);
+    // A person's own refresh token still says the first-party client.
+    let email = unique_email();
+    app.register(&email).await;
+    let own = app.login(&email).await;
+    let answer: Value = introspect(own["refresh_token"].as_str().unwrap().to_owned()).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["client_id"], "tessera", "{answer}");
+}
+
+#[tokio::test]
+async fn signing_out_on_the_page_and_through_rp_logout_is_one_path_recorded_alike() {
+    let app = spawn_app().await;
+    let rp = application(&app, false, true).await;
+    let hinted = person(&app).await;
+    let on_page = person(&app).await;
+    let online = tokens(&app, &rp, &code_for(&app, &on_page, &rp, &[]).await).await;
+    let id_token = tokens(&app, &rp, &code_for(&app, &hinted, &rp, &[]).await).await["id_token"].as_str().unwrap().to_owned();
+
+    let hint = serde_urlencoded::to_string([("id_token_hint", id_token.as_str())]).unwrap();
+    let res = app.client.get(app.url(&format!("/oauth2/logout?{hint}"))).header("cookie", &hinted.cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (csrf, token) = form_token(&app, "/logout", &on_page.cookie).await;
+    let res = app
+        .client
+        .post(app.url("/logout"))
+        .header("cookie", format!("{}; {csrf}", on_page.cookie))
+        .form(&[("csrf_token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.get_with("/oauth2/userinfo", online["access_token"].as_str().unwrap()).await.status(), StatusCode::UNAUTHORIZED);
+
+    let admin = app.admin_token().await;
+    let audit: Value = app.get_with("/v1/audit?limit=100", &admin).await.json().await.unwrap();
+    let signed_out: Vec<String> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "logout.page")
+        .filter_map(|e| e["actor"].as_str().map(str::to_owned))
+        .collect();
+    for who in [&hinted, &on_page] {
+        assert_eq!(signed_out.iter().filter(|a| **a == who.user.id.to_string()).count(), 1, "{signed_out:?}");
+    }
+    // Signing out again (the session already ended) records nothing more.
+    let res = app.client.get(app.url(&format!("/oauth2/logout?{hint}"))).header("cookie", &hinted.cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let audit: Value = app.get_with("/v1/audit?limit=100", &admin).await.json().await.unwrap();
+    assert_eq!(audit["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "logout.page").count(), 2);
+}

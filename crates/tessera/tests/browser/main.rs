@@ -19,6 +19,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // The API tests' helpers, shared: this binary uses a part of them.
 #![allow(dead_code)]
+#[path = "../api/apache.rs"]
+mod apache;
 #[path = "../api/helpers.rs"]
 mod helpers;
 #[path = "../api/postgres.rs"]
@@ -32,6 +34,7 @@ mod server;
 mod webdriver;
 
 mod admin;
+mod authorize;
 mod harness;
 mod pages;
 mod signin;

@@ -7,10 +7,10 @@ use crate::server::server;
 use serde_json::json;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// An account made through the API (the server runs in another runtime).
-async fn account() -> String {
+pub(crate) async fn account() -> String {
     let email = unique_email();
     let res = reqwest::Client::new()
         .post(server().url("/v1/auth/register"))
@@ -23,18 +23,18 @@ async fn account() -> String {
 }
 
 /// Fills the sign-in form on the current page and sends it.
-async fn sign_in_with(browser: &Browser, identifier: &str, password: &str) {
+pub(crate) async fn sign_in_with(browser: &Browser, identifier: &str, password: &str) {
     browser.find("#identifier").await.send_keys(identifier).await;
     browser.find("#password").await.send_keys(password).await;
     browser.find("button[type=submit]").await.click().await;
 }
 
-async fn heading(browser: &Browser) -> String {
+pub(crate) async fn heading(browser: &Browser) -> String {
     browser.wait_for("h1", WAIT).await.text().await
 }
 
 /// Waits until the page's `h1` reads `text` (the page after a form was sent).
-async fn wait_for_heading(browser: &Browser, text: &str) {
+pub(crate) async fn wait_for_heading(browser: &Browser, text: &str) {
     for _ in 0..100 {
         if browser.try_find("h1").await.is_ok() && heading(browser).await == text {
             return;

@@ -50,6 +50,21 @@ pub struct AccountPage<'a> {
     pub token_sessions: Vec<SessionRow>,
     /// A confirmation to show (`role="status"`).
     pub notice: Option<&'static str>,
+    /// Applications the person has allowed (`_account_apps.html`).
+    pub allowed_apps: Vec<AllowedAppRow>,
+}
+
+/// One application the person has allowed, with its "Withdraw" form.
+#[derive(Debug)]
+pub struct AllowedAppRow {
+    /// The client id the form sends.
+    pub client_id: String,
+    /// The application's name.
+    pub name: String,
+    /// What it may do, in words.
+    pub scopes: Vec<String>,
+    /// "Allowed 30 Nov 2026, 17:05 UTC".
+    pub detail: String,
 }
 
 /// The query of `GET /account`.
@@ -58,6 +73,9 @@ pub struct AccountQuery {
     /// Set after a session was signed out.
     #[serde(default)]
     ended: Option<String>,
+    /// Set after an application's access was withdrawn.
+    #[serde(default)]
+    withdrawn: Option<String>,
 }
 
 /// Where a browser without a session is sent.
@@ -106,6 +124,22 @@ pub async fn page(
             SessionRow { kind: "token", id: s.id.to_string(), title, detail, current: false }
         })
         .collect();
+    let allowed_apps = app
+        .allowed_apps(user.id)
+        .await?
+        .into_iter()
+        .map(|a| AllowedAppRow {
+            client_id: a.client_id.as_str().to_owned(),
+            name: a.client_name,
+            scopes: a.scopes,
+            detail: where_and_when(None, "Allowed", a.granted_at),
+        })
+        .collect();
+    let notice = if query.withdrawn.is_some() {
+        Some("The application's access was withdrawn and its sessions ended.")
+    } else {
+        query.ended.is_some().then_some("The session was signed out.")
+    };
     let page = AccountPage {
         layout: &pages.layout,
         csrf,
@@ -113,7 +147,8 @@ pub async fn page(
         username: user.username.as_ref().map(|u| u.as_str().to_owned()),
         browser_sessions,
         token_sessions,
-        notice: query.ended.is_some().then_some("The session was signed out."),
+        notice,
+        allowed_apps,
     };
     Ok(html(&page))
 }
@@ -159,6 +194,33 @@ pub async fn end_session(
         _ => return Err(HtmlError::bad_request("invalid_form", "The form was incomplete. Go back and try again.")),
     }
     Ok(see_other("/account?ended=1"))
+}
+
+/// The form of each allowed application's "Withdraw" button.
+#[derive(Debug, Deserialize)]
+pub struct WithdrawForm {
+    client_id: String,
+}
+
+/// `POST /account/apps/withdraw`: withdraws what the person allowed an application, and
+/// ends the sessions it holds for them.
+pub async fn withdraw_app(
+    State(pages): State<Arc<Pages>>,
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    meta: ClientMeta,
+    VerifiedForm(form): VerifiedForm<WithdrawForm>,
+) -> Result<Response, HtmlError> {
+    let Some((_, user)) = session::current(&app, &pages, &headers).await? else {
+        return Ok(to_sign_in());
+    };
+    match app.withdraw_consent(user.id, &form.client_id, &meta).await {
+        Ok(_) => Ok(see_other("/account?withdrawn=1")),
+        Err(crate::service::Error::NotFound(_)) => {
+            Err(HtmlError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "That application no longer has your permission."))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// "Signed in 30 Nov 2026, 17:05 UTC from 192.0.2.1".

@@ -59,8 +59,10 @@ pub async fn sign_out(
     meta: ClientMeta,
     VerifiedForm(LogoutForm {}): VerifiedForm<LogoutForm>,
 ) -> Result<Response, HtmlError> {
-    if let Some(secret) = cookie_secret(&pages, &headers) {
-        app.sign_out_browser(secret, &meta).await?;
+    if let Some(secret) = cookie_secret(&pages, &headers)
+        && let Some(session) = app.browser_session_from_cookie(secret).await?
+    {
+        app.sign_out(&session, &meta).await?;
     }
     let mut response = html(&SignedOutPage { layout: &pages.layout });
     session::signed_out(&pages, &mut response)?;

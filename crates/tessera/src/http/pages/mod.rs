@@ -186,6 +186,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/logout", get(logout::page).post(logout::sign_out))
         .route("/account", get(account::page))
         .route("/account/sessions/end", post(account::end_session))
+        .route("/account/apps/withdraw", post(account::withdraw_app))
         .route("/oauth2/authorize", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/consent", get(oidc::consent_page).post(oidc::consent_decide))
         .route("/oauth2/logout", get(oidc::logout_get).post(oidc::logout_post))
