@@ -46,6 +46,11 @@ const KEYS: &[&str] = &[
     "logo_path",
     "brand_color",
     "registration",
+    "smtp_url",
+    "email_from",
+    "require_verified_email",
+    "email_link_ttl",
+    "password_reset_ttl",
 ];
 
 pub(super) const PREFIX: &str = "TESSERA_";
@@ -128,6 +133,7 @@ pub(super) fn file_layer(path: &Path) -> Result<Vec<(&'static str, Entry)>, Conf
         let raw = match value {
             Value::String(_, s) => Raw::Text(s),
             Value::Char(_, c) => Raw::Text(c.to_string()),
+            Value::Bool(_, b) => Raw::Text(b.to_string()),
             Value::Num(_, n) => match n.to_i128() {
                 Some(i) => Raw::Int(i),
                 None => Raw::Text(n.to_f64().map(|f| f.to_string()).unwrap_or_default()),

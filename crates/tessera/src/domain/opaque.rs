@@ -20,6 +20,8 @@ pub enum TokenKind {
     BrowserSession,
     /// An authorization code (RFC 6749 §4.1.2).
     AuthorizationCode,
+    /// The token of a link sent by mail (address verification, password reset).
+    EmailLink,
 }
 
 impl TokenKind {
@@ -29,6 +31,7 @@ impl TokenKind {
             TokenKind::ClientSecret => "tcs_",
             TokenKind::BrowserSession => "tbs_",
             TokenKind::AuthorizationCode => "tac_",
+            TokenKind::EmailLink => "tml_",
         }
     }
 }

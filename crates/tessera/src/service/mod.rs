@@ -7,10 +7,12 @@ mod audit;
 mod browser;
 mod cache;
 mod clients;
+mod email;
 mod error;
 mod forward;
 mod introspection;
 mod keys;
+mod mail;
 mod oauth;
 mod oidc;
 mod passwords;
@@ -23,10 +25,12 @@ pub use accounts::{AdminUserPatch, ProfilePatch, Registration, UserPage};
 pub use audit::AuditPage;
 pub use browser::{BrowserSignIn, TOUCH_EVERY};
 pub use clients::{ClientSpec, ClientUpdate, GrantRefused, InvalidClient, NewClient};
+pub use email::{RESET_MAILS_PER_HOUR, VERIFY_MAILS_PER_HOUR};
 pub use error::{Error, Result, TokenError};
 pub use forward::{Requirements, Unmet, meets};
 pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use keys::{ALGORITHM_CHANGE_DELAY, KeyInfo, KeyRing, RotatedKey};
+pub use mail::{FIRST_BACKOFF, GIVE_UP_AFTER, MAIL_BATCH, MAX_BACKOFF, backoff};
 pub use oauth::{ClientAuth, OAuthRefusal, OAuthResult, TokenGrant, TokenRequest};
 pub use oidc::{
     AuthorizationRequest, AuthorizeOutcome, AuthorizeParams, AuthorizeRefusal, CODE_TTL, ConsentPrompt, GrantError, LogoutHint, Prompt,
@@ -125,6 +129,7 @@ pub struct Tessera {
     pub(crate) verified: cache::VerifiedTokens,
     pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub(crate) clients: cache::RecentClients,
+    pub(crate) outbox: mail::Outbox,
 }
 
 impl Tessera {
@@ -148,6 +153,7 @@ impl Tessera {
             verified: cache::VerifiedTokens::new(20_000),
             metrics,
             clients: cache::RecentClients::default(),
+            outbox: mail::Outbox::from_config(config)?,
         });
         tessera.seal_unsealed_keys().await?;
         tessera.ensure_keys().await?;
@@ -177,6 +183,12 @@ impl Tessera {
         let (size, idle) = self.store.pool_stats();
         m.db_connections.get_or_create(&vec![("state", "idle".to_owned())]).set(i64::from(idle));
         m.db_connections.get_or_create(&vec![("state", "in_use".to_owned())]).set(i64::from(size.saturating_sub(idle)));
+        match self.oldest_unsent_mail_age().await {
+            Ok(age) => {
+                m.mail_oldest_unsent_age.set(age);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the age of the oldest unsent mail"),
+        }
         if let Ok(keys) = self.list_keys() {
             for status in
                 [crate::domain::keys::KeyStatus::Next, crate::domain::keys::KeyStatus::Active, crate::domain::keys::KeyStatus::Retiring]

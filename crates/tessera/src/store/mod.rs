@@ -24,10 +24,12 @@ macro_rules! migrator {
             step(6, "grace", include_str!(concat!("../../migrations/", $engine, "/0006_grace.sql"))),
             step(7, "client_audiences", include_str!(concat!("../../migrations/", $engine, "/0007_client_audiences.sql"))),
             step(8, "oidc", include_str!(concat!("../../migrations/", $engine, "/0008_oidc.sql"))),
+            step(9, "email", include_str!(concat!("../../migrations/", $engine, "/0009_email.sql"))),
         ])
     }};
 }
 
+mod mail;
 mod postgres;
 mod rows;
 mod shared;
@@ -47,6 +49,7 @@ pub fn now_ms(t: OffsetDateTime) -> i64 {
     rows::ms(t)
 }
 
+pub use mail::{Enqueued, LinkKind, LinkToken, MailKind, MailLimit, MailStore, OutgoingMail, QueuedMail};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -251,7 +254,7 @@ pub struct KeyRotation {
 
 /// Storage for everything Tessera keeps.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: Send + Sync + std::fmt::Debug + 'static + MailStore {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Connections in the pool: `(open, idle)`.

@@ -64,7 +64,7 @@ fn hash(bytes: &[u8], what: &'static str) -> Result<TokenHash, StoreError> {
 
 macro_rules! user_columns {
     () => {
-        "id, email, username, password_hash, roles, disabled, tokens_not_before, created_at, updated_at"
+        "id, email, username, password_hash, roles, disabled, tokens_not_before, created_at, updated_at, email_verified"
     };
 }
 pub(crate) use user_columns;
@@ -80,6 +80,7 @@ pub(crate) struct UserRow {
     tokens_not_before: i64,
     created_at: i64,
     updated_at: i64,
+    email_verified: bool,
 }
 
 impl TryFrom<UserRow> for User {
@@ -89,6 +90,7 @@ impl TryFrom<UserRow> for User {
         Ok(User {
             id: row.id.parse().map_err(StoreError::other)?,
             email: Email::parse(&row.email).map_err(StoreError::other)?,
+            email_verified: row.email_verified,
             username: row.username.map(|u| Username::parse(&u)).transpose().map_err(StoreError::other)?,
             password_hash: PasswordHash::new(row.password_hash),
             roles: parse_list(&row.roles, Roles::parse)?,

@@ -19,6 +19,8 @@ mod abuse;
 mod auth;
 #[path = "../api/clients.rs"]
 mod clients;
+#[path = "../api/email.rs"]
+mod email;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/instances.rs"]
@@ -43,6 +45,8 @@ mod sealing;
 mod security;
 #[path = "../api/sessions.rs"]
 mod sessions;
+#[path = "../api/smtp_sink.rs"]
+mod smtp_sink;
 #[path = "../api/store.rs"]
 mod store;
 #[path = "../api/users.rs"]

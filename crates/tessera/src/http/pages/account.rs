@@ -42,6 +42,8 @@ pub struct AccountPage<'a> {
     pub csrf: CsrfToken,
     /// The account's email.
     pub email: String,
+    /// Whether the person verified it.
+    pub email_verified: bool,
     /// The account's username, if it has one.
     pub username: Option<String>,
     /// Browser sign-ins, the current one first.
@@ -58,6 +60,9 @@ pub struct AccountQuery {
     /// Set after a session was signed out.
     #[serde(default)]
     ended: Option<String>,
+    /// Set after a verification link was mailed.
+    #[serde(default)]
+    mailed: Option<String>,
 }
 
 /// Where a browser without a session is sent.
@@ -110,10 +115,15 @@ pub async fn page(
         layout: &pages.layout,
         csrf,
         email: user.email.as_str().to_owned(),
+        email_verified: user.email_verified,
         username: user.username.as_ref().map(|u| u.as_str().to_owned()),
         browser_sessions,
         token_sessions,
-        notice: query.ended.is_some().then_some("The session was signed out."),
+        notice: if query.mailed.is_some() {
+            Some("A new link is on its way to your address.")
+        } else {
+            query.ended.is_some().then_some("The session was signed out.")
+        },
     };
     Ok(html(&page))
 }

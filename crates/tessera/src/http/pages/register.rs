@@ -127,7 +127,7 @@ pub async fn register(
 }
 
 /// A service message fragment as a sentence.
-fn sentence(fragment: &str) -> String {
+pub(crate) fn sentence(fragment: &str) -> String {
     let mut chars = fragment.trim().chars();
     let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
     out.push_str(chars.as_str());
