@@ -23,6 +23,8 @@
 mod helpers;
 #[path = "../api/postgres.rs"]
 mod postgres;
+#[path = "../api/smtp_sink.rs"]
+mod smtp_sink;
 
 /// The server of this binary runs on SQLite.
 const ENGINE: helpers::Engine = helpers::Engine::Sqlite;
@@ -31,6 +33,7 @@ mod browser;
 mod server;
 mod webdriver;
 
+mod email;
 mod harness;
 mod pages;
 mod signin;
