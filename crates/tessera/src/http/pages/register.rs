@@ -121,6 +121,13 @@ pub async fn register(
             StatusCode::CONFLICT
         }
         Err(Error::RegistrationClosed) => return Err(HtmlError::not_found()),
+        Err(Error::EmailNotVerified) => {
+            return Err(HtmlError::new(
+                StatusCode::FORBIDDEN,
+                "email_not_verified",
+                "Your account is created. Open the link we mailed to your address to confirm it, then sign in.",
+            ));
+        }
         Err(e) => return Err(e.into()),
     };
     Ok(html_response(status, &RegisterPage { layout: &pages.layout, csrf, return_to, fields }))
