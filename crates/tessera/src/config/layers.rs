@@ -133,7 +133,6 @@ pub(super) fn file_layer(path: &Path) -> Result<Vec<(&'static str, Entry)>, Conf
         let raw = match value {
             Value::String(_, s) => Raw::Text(s),
             Value::Char(_, c) => Raw::Text(c.to_string()),
-            Value::Bool(_, b) => Raw::Text(b.to_string()),
             Value::Num(_, n) => match n.to_i128() {
                 Some(i) => Raw::Int(i),
                 None => Raw::Text(n.to_f64().map(|f| f.to_string()).unwrap_or_default()),
