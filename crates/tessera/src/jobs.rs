@@ -17,6 +17,9 @@ const KEY_POLL: Duration = Duration::from_secs(5);
 /// The longest the rotation job sleeps before looking at the due time again.
 const ROTATION_RECHECK: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// How often the mail worker looks for due mails when nothing wakes it (retries come due,
+/// other instances queue mails, a claim's lease expires).
+pub const MAIL_POLL: Duration = Duration::from_secs(1);
 
 /// Handle to the running jobs.
 #[derive(Debug)]
@@ -65,6 +68,11 @@ pub fn spawn(tessera: Arc<Tessera>) -> Jobs {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot prune expired second-factor sign-ins"),
             }
+            match t.prune_mail().await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned sent mails and expired links"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot prune the outbox"),
+            }
             match t.prune_audit(t.settings().audit_retention).await {
                 Ok(n) if n > 0 => tracing::info!(events = n, "pruned audit events past retention"),
                 Ok(_) => {}
@@ -72,6 +80,7 @@ pub fn spawn(tessera: Arc<Tessera>) -> Jobs {
             }
         }),
     ];
+    tasks.push(tokio::spawn(send_mail(tessera.clone(), stopped.clone())));
     tasks.push(tokio::spawn(rotate_when_due(tessera, stopped)));
     Jobs { stop, tasks }
 }
@@ -98,6 +107,28 @@ async fn rotate_when_due(tessera: Arc<Tessera>, mut stopped: watch::Receiver<boo
         };
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// The mail worker: sends what is due, then waits until a mail is queued here, or
+/// [`MAIL_POLL`] passes, and looks again. A full batch means more may be due: it goes on at once.
+async fn send_mail(tessera: Arc<Tessera>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let more = match tessera.deliver_due_mail().await {
+            Ok(n) => n >= crate::service::MAIL_BATCH as usize,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot send queued mail");
+                false
+            }
+        };
+        if more && !*stopped.borrow() {
+            continue;
+        }
+        tokio::select! {
+            () = tessera.mail_wakeup().notified() => {}
+            () = tokio::time::sleep(MAIL_POLL) => {}
             _ = stopped.changed() => return,
         }
     }

@@ -43,6 +43,16 @@ pub struct Metrics {
     pub signing_keys: Family<Labels, Gauge>,
     /// Verified-token cache hits and misses.
     pub token_cache: Family<Labels, Counter>,
+    /// Mails queued, by kind.
+    pub mail_queued: Family<Labels, Counter>,
+    /// Mails handed to the mail server (or, without one in `dev`, to the log).
+    pub mail_sent: Counter,
+    /// Sends that failed and were scheduled again.
+    pub mail_retried: Counter,
+    /// Mails given up after a day of failures.
+    pub mail_failed: Counter,
+    /// Seconds since the oldest mail still waiting was queued.
+    pub mail_oldest_unsent_age: Gauge,
     /// Handles on the hot paths, made once so counting costs no allocation.
     pub hot: Hot,
 }
@@ -97,6 +107,11 @@ impl Default for Metrics {
             db_connections: Family::default(),
             signing_keys: Family::default(),
             token_cache,
+            mail_queued: Family::default(),
+            mail_sent: Counter::default(),
+            mail_retried: Counter::default(),
+            mail_failed: Counter::default(),
+            mail_oldest_unsent_age: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests by route, method and status", m.requests.clone());
@@ -110,6 +125,15 @@ impl Default for Metrics {
         registry.register("db_connections", "Database pool connections by state", m.db_connections.clone());
         registry.register("signing_keys", "Signing keys by status", m.signing_keys.clone());
         registry.register("verified_token_cache", "Verified-token cache look-ups by result", m.token_cache.clone());
+        registry.register("mail_queued", "Mails queued, by kind", m.mail_queued.clone());
+        registry.register("mail_sent", "Mails handed to the mail server", m.mail_sent.clone());
+        registry.register("mail_retried", "Mail sends that failed and were scheduled again", m.mail_retried.clone());
+        registry.register("mail_failed", "Mails given up after a day of failures", m.mail_failed.clone());
+        registry.register(
+            "mail_oldest_unsent_age_seconds",
+            "Seconds since the oldest mail still waiting was queued",
+            m.mail_oldest_unsent_age.clone(),
+        );
         Metrics { registry, ..m }
     }
 }

@@ -46,6 +46,11 @@ const KEYS: &[&str] = &[
     "logo_path",
     "brand_color",
     "registration",
+    "smtp_url",
+    "email_from",
+    "require_verified_email",
+    "email_link_ttl",
+    "password_reset_ttl",
 ];
 
 pub(super) const PREFIX: &str = "TESSERA_";

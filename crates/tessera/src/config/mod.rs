@@ -41,6 +41,10 @@
 //! | `TESSERA_LOGO_PATH` | — | an `.svg`, `.png`, `.jpg` or `.webp` file the pages show, served by Tessera |
 //! | `TESSERA_BRAND_COLOR` | `#4f46e5` | the pages' accent colour, `#rrggbb` or `#rgb` |
 //! | `TESSERA_REGISTRATION` | `open` | `open` or `closed` (only admins and the CLI create accounts) |
+//! | `TESSERA_SMTP_URL` | — | `smtp://host:port` (no TLS), `smtp+starttls://user:pass@host:587`, `smtps://user:pass@host:465` |
+//! | `TESSERA_EMAIL_FROM` | `Tessera <no-reply@HOST>` | sender of every mail (the product name, HOST the issuer's host) |
+//! | `TESSERA_REQUIRE_VERIFIED_EMAIL` | `false` | `true`: no sign-in until the address is verified |
+//! | `TESSERA_EMAIL_LINK_TTL` / `TESSERA_PASSWORD_RESET_TTL` | `24h` / `30m` | how long a verification / reset link works |
 //!
 //! In the file, a duration may also be a whole number of seconds (`shutdown_grace = 30`), and a
 //! list (`audience`, `trusted_proxies`, `cors_origins`) either an array of strings or one string
@@ -49,10 +53,12 @@
 mod branding;
 mod database_url;
 mod layers;
+mod smtp;
 mod values;
 
 pub use branding::{BrandColor, Branding, LOGO_TYPES};
 pub use database_url::DatabaseUrl;
+pub use smtp::{SmtpSecurity, SmtpUrl};
 
 use crate::domain::duration::HumanDuration;
 use crate::domain::keys::{MasterKey, SigningAlg};
@@ -132,6 +138,16 @@ pub struct Config {
     pub branding: Branding,
     /// Whether people may register themselves (`TESSERA_REGISTRATION=open`).
     pub registration_open: bool,
+    /// The mail server; `None`: mails are logged (`dev`) or not sent (`prod`).
+    pub smtp_url: Option<SmtpUrl>,
+    /// The sender of every mail, as a mailbox (`Name <address>`).
+    pub email_from: String,
+    /// Whether signing in needs a verified address.
+    pub require_verified_email: bool,
+    /// How long a verification link works.
+    pub email_link_ttl: HumanDuration,
+    /// How long a password-reset link works.
+    pub password_reset_ttl: HumanDuration,
 }
 
 /// Which database engine a URL names.
@@ -322,6 +338,30 @@ impl Config {
                 "closed" => Ok(false),
                 _ => Err(format!("`{}` is not open or closed", truncated(s, 20))),
             })?,
+            smtp_url: None,
+            email_from: String::new(),
+            require_verified_email: false,
+            email_link_ttl: HumanDuration::from_secs(86_400),
+            password_reset_ttl: HumanDuration::from_secs(30 * 60),
+        };
+        let config = Config {
+            smtp_url: l
+                .text("smtp_url")?
+                .filter(|(s, _)| !s.is_empty())
+                .map(|(s, from)| smtp::parse_smtp_url(&s).map_err(|e| fail("smtp_url", from, e)))
+                .transpose()?,
+            email_from: match l.text("email_from")? {
+                Some((s, from)) => smtp::parse_sender(&s).map_err(|e| fail("email_from", from, e))?,
+                None => smtp::default_sender(&config.branding.product_name, &config.issuer),
+            },
+            require_verified_email: l.parse("require_verified_email", false, |s| match s.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(format!("`{}` is not true or false", truncated(s, 20))),
+            })?,
+            email_link_ttl: l.positive_duration("email_link_ttl", HumanDuration::from_secs(86_400), 60)?,
+            password_reset_ttl: l.positive_duration("password_reset_ttl", HumanDuration::from_secs(30 * 60), 60)?,
+            ..config
         };
         config.validate()?;
         Ok(config)
@@ -377,6 +417,9 @@ impl Config {
                     "TESSERA_LOGIN_MAX_FAILURES={} is over {PROD_MAX_LOGIN_FAILURES}: passwords could be guessed at leisure",
                     self.login_max_failures
                 ));
+            }
+            if self.require_verified_email && self.smtp_url.is_none() {
+                problems.push("TESSERA_REQUIRE_VERIFIED_EMAIL=true without TESSERA_SMTP_URL: nobody could verify an address".to_owned());
             }
             if !problems.is_empty() {
                 return Err(ConfigError(format!("TESSERA_PROFILE=prod: {}", problems.join("; "))));

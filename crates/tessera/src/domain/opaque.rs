@@ -22,6 +22,8 @@ pub enum TokenKind {
     AuthorizationCode,
     /// A password sign-in waiting for its second factor (`mfa_token`).
     MfaToken,
+    /// The token of a link sent by mail (address verification, password reset).
+    EmailLink,
 }
 
 impl TokenKind {
@@ -32,6 +34,7 @@ impl TokenKind {
             TokenKind::BrowserSession => "tbs_",
             TokenKind::AuthorizationCode => "tac_",
             TokenKind::MfaToken => "tmf_",
+            TokenKind::EmailLink => "tml_",
         }
     }
 }

@@ -9,6 +9,8 @@ pub struct User {
     pub id: UserId,
     /// Login address, trimmed.
     pub email: Email,
+    /// Whether the person proved the address is theirs (a verification or reset link).
+    pub email_verified: bool,
     /// Optional login name, folded to lower case.
     pub username: Option<Username>,
     /// argon2id verifier of the password.

@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, Conflict, CredentialsRefused, RegistrationClosed};
 use super::extract::{Bearer, Json, OptionalJson, Query, parse_bearer};
-use super::views::{TokenView, Verification};
+use super::views::{TokenView, UserView, Verification};
 use crate::service::{ClientMeta, Error, LoginId, Registration, Requirements};
 use crate::state::AppState;
 use axum::extract::State;
@@ -24,19 +24,42 @@ pub struct RegisterBody {
     username: Option<String>,
 }
 
+/// A registration's answer: the account and its tokens, or, while
+/// `TESSERA_REQUIRE_VERIFIED_EMAIL=true`, the account alone (sign in once the address is verified).
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Registered {
+    /// Registered and logged in.
+    SignedIn(TokenView),
+    /// Registered; the address must be verified before signing in.
+    Unverified(RegisteredAccount),
+}
+
+/// The account alone.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct RegisteredAccount {
+    user: UserView,
+}
+
 /// Register an account and log it in
 ///
-/// The access token is `fresh`. While `TESSERA_REGISTRATION=closed`: 403 `registration_closed`.
+/// The access token is `fresh`. A link to verify the address is mailed. While
+/// `TESSERA_REQUIRE_VERIFIED_EMAIL=true`, the answer is `{user}` without tokens. While
+/// `TESSERA_REGISTRATION=closed`: 403 `registration_closed`.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterBody,
-    responses((status = 201, description = "Registered and logged in", body = TokenView), Conflict, RegistrationClosed))]
+    responses((status = 201, description = "Registered (and logged in, unless the address must be verified first)", body = Registered), Conflict, RegistrationClosed))]
 pub async fn register(
     State(app): State<AppState>,
     meta: ClientMeta,
     Json(body): Json<RegisterBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let reg = Registration { email: body.email, password: body.password, username: body.username, admin: false };
+    if app.registration_needs_verification() {
+        let user = app.register_account(reg, &meta).await?;
+        return Ok((StatusCode::CREATED, axum::Json(Registered::Unverified(RegisteredAccount { user: UserView::from(&user) }))));
+    }
     let (user, tokens) = app.register(reg, &meta).await?;
-    Ok((StatusCode::CREATED, axum::Json(TokenView::new(Some(&user), tokens))))
+    Ok((StatusCode::CREATED, axum::Json(Registered::SignedIn(TokenView::new(Some(&user), tokens)))))
 }
 
 /// `email` or `username` names the account; `email` wins when both are given.

@@ -102,6 +102,8 @@ error_sets! {
     InvalidQuery: [("422", "ProblemAnswer")];
 }
 
+pub(crate) use error_sets;
+
 /// Status, code and extra headers of a service error.
 pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {
     use StatusCode as S;
@@ -110,6 +112,9 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::WrongCurrentPassword => (S::FORBIDDEN, "invalid_credentials"),
         Error::AccountDisabled => (S::FORBIDDEN, "account_disabled"),
         Error::RegistrationClosed => (S::FORBIDDEN, "registration_closed"),
+        Error::EmailNotVerified => (S::FORBIDDEN, "email_not_verified"),
+        Error::EmailUnavailable => (S::SERVICE_UNAVAILABLE, "email_unavailable"),
+        Error::InvalidLink => (S::BAD_REQUEST, "invalid_link"),
         Error::EmailTaken => (S::CONFLICT, "email_taken"),
         Error::UsernameTaken => (S::CONFLICT, "username_taken"),
         Error::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_failed"),
@@ -272,7 +277,9 @@ impl From<Error> for OAuthError {
         log(&e);
         let retry_after = retry_after(&e);
         let (status, error, description) = match &e {
-            Error::Refresh(_) | Error::AccountDisabled => (StatusCode::BAD_REQUEST, "invalid_grant", e.to_string()),
+            Error::Refresh(_) | Error::AccountDisabled | Error::EmailNotVerified => {
+                (StatusCode::BAD_REQUEST, "invalid_grant", e.to_string())
+            }
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string()),
             Error::Busy { .. } | Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", e.to_string()),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "something went wrong on our side".to_owned()),

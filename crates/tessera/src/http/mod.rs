@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 pub mod clients;
 mod discovery;
+mod email;
 pub mod error;
 pub mod extract;
 mod factors;
@@ -104,6 +105,9 @@ fn credential_routes() -> Routes {
         .post("/v1/auth/login", auth::login)
         .post("/v1/auth/login/mfa", factors::login_mfa)
         .post("/v1/auth/refresh", auth::refresh)
+        .post("/v1/auth/password/forgot", email::forgot_password)
+        .post("/v1/auth/password/reset", email::reset_password)
+        .post("/v1/auth/email/verify", email::verify_email)
         .post("/oauth2/token", oauth::token)
         .post("/oauth2/revoke", oauth::revoke)
 }
@@ -133,6 +137,7 @@ fn other_routes() -> Routes {
         .patch("/v1/users/me", users::patch_me)
         .delete("/v1/users/me", users::delete_me)
         .put("/v1/users/me/password", users::change_password)
+        .post("/v1/users/me/email/verification", email::resend_verification)
         .get("/v1/users/me/sessions", users::sessions)
         .delete("/v1/users/me/sessions/{id}", users::end_session)
         .post("/v1/users/me/totp", factors::enrol_totp)

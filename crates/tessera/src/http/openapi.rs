@@ -3,7 +3,7 @@
 //! [`super::served_routes`], so a route cannot be added without being documented.
 
 use super::error::{OAuthErrorBody, Problem};
-use super::{audit, auth, clients, discovery, factors, keys, oauth, ops, revocations, users};
+use super::{audit, auth, clients, discovery, email, factors, keys, oauth, ops, revocations, users};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -28,6 +28,10 @@ use utoipa::{Modify, OpenApi};
         auth::logout,
         auth::logout_all,
         auth::verify,
+        email::verify_email,
+        email::forgot_password,
+        email::reset_password,
+        email::resend_verification,
         users::me,
         users::patch_me,
         users::delete_me,

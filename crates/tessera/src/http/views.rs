@@ -24,6 +24,8 @@ pub struct UserView {
     #[schema(format = "uuid")]
     pub id: String,
     pub email: String,
+    /// Whether the person opened a verification (or reset) link sent to `email`.
+    pub email_verified: bool,
     #[schema(required)]
     pub username: Option<String>,
     pub roles: Vec<String>,
@@ -41,6 +43,7 @@ impl From<&User> for UserView {
         UserView {
             id: u.id.to_string(),
             email: u.email.as_str().to_owned(),
+            email_verified: u.email_verified,
             username: u.username.as_ref().map(|n| n.as_str().to_owned()),
             roles: u.roles.to_vec(),
             disabled: u.disabled,

@@ -78,10 +78,10 @@ pub(crate) fn public_id(claims: &Claims) -> Option<UserId> {
 impl Tessera {
     /// Creates an account without starting a session (the command line uses this).
     pub async fn create_user(&self, reg: Registration) -> Result<User> {
-        self.add_user(reg, &ClientMeta::default()).await
+        self.add_user(reg, &ClientMeta::default(), false).await
     }
 
-    async fn add_user(&self, reg: Registration, meta: &ClientMeta) -> Result<User> {
+    async fn add_user(&self, reg: Registration, meta: &ClientMeta, send_verification: bool) -> Result<User> {
         let email = Email::parse(&reg.email).map_err(|e| Error::Validation(format!("email: {e}")))?;
         let username = reg.username.as_deref().map(Username::parse).transpose().map_err(|e| Error::Validation(format!("username: {e}")))?;
         let local = email.as_str().split('@').next().unwrap_or_default();
@@ -96,6 +96,7 @@ impl Tessera {
         let user = User {
             id: UserId::new_time_ordered(),
             email,
+            email_verified: false,
             username,
             password_hash,
             roles,
@@ -105,7 +106,7 @@ impl Tessera {
             updated_at: now,
             two_factor: false,
         };
-        self.store.insert_user(&user).await?;
+        self.insert_new_user(&user, send_verification, meta).await?;
         tracing::info!(user = %user.id, "account registered");
         let id = user.id.to_string();
         self.audit(meta, "user.registered", Some(&id), Some(&id), reg.admin.then(|| "admin".to_owned())).await;
@@ -124,7 +125,7 @@ impl Tessera {
         if !self.settings.registration_open {
             return Err(Error::RegistrationClosed);
         }
-        self.add_user(reg, meta).await
+        self.add_user(reg, meta, true).await
     }
 
     /// Checks a password and starts a session. Unknown accounts cost the same as wrong passwords.
@@ -213,6 +214,7 @@ impl Tessera {
         if user.disabled {
             return Err(Error::AccountDisabled);
         }
+        self.require_verified(&user)?;
         self.rehash_if_cost_changed(&user, &password).await;
         Ok(user)
     }
@@ -258,7 +260,7 @@ impl Tessera {
         if email.is_none() && username.is_none() {
             return Ok(before);
         }
-        let user = self.store.update_profile(id, email.as_ref(), username.as_ref(), self.now()).await?.ok_or(Error::NotFound("user"))?;
+        let user = self.apply_profile_change(&before, email.as_ref(), username.as_ref(), meta).await?.ok_or(Error::NotFound("user"))?;
         let subject = id.to_string();
         if user.email.normalized() != before.email.normalized() {
             self.end_sessions(other_sessions(claims, id)).await?;
@@ -301,7 +303,7 @@ impl Tessera {
         let new = NewPassword::parse(new, &context).map_err(|e| Error::WeakPassword(e.0))?;
         let hash = self.hasher.hash(&new).await?;
         // Compare and set: a change that lost a race to another one must not silently win.
-        if !self.store.replace_password_hash(user.id, &user.password_hash, &hash, self.now()).await? {
+        if !self.replace_password_noticed(&user, &hash).await? {
             return Err(Error::Conflict("the password was changed at the same time; sign in again"));
         }
         self.end_sessions(other_sessions(claims, user.id)).await?;

@@ -46,6 +46,8 @@ impl Tessera {
     /// Registers a person (while registration is open) and signs their browser in.
     pub async fn register_browser(&self, reg: Registration, meta: &ClientMeta, previous: Option<&str>) -> Result<BrowserSignIn> {
         let user = self.register_account(reg, meta).await?;
+        // The account exists; signing in waits for the address to be verified when required.
+        self.require_verified(&user)?;
         self.replace_browser_session(user, meta, previous).await
     }
 

@@ -38,6 +38,15 @@ pub enum Error {
     /// The account is disabled.
     #[error("this account is disabled")]
     AccountDisabled,
+    /// The address must be verified before signing in (`TESSERA_REQUIRE_VERIFIED_EMAIL=true`).
+    #[error("the email address of this account is not verified yet; open the link we sent to it")]
+    EmailNotVerified,
+    /// The operation's purpose is a mail and no mail server is configured (profile `prod`).
+    #[error("email is not available on this server")]
+    EmailUnavailable,
+    /// A link token that is unknown, used or expired.
+    #[error("this link is not valid: it may have been used already, or expired")]
+    InvalidLink,
     /// Registration is closed (`TESSERA_REGISTRATION=closed`).
     #[error("registration is closed; ask an administrator for an account")]
     RegistrationClosed,

@@ -8,11 +8,13 @@ mod browser;
 mod cache;
 mod clients;
 mod console;
+mod email;
 mod error;
 mod factors;
 mod forward;
 mod introspection;
 mod keys;
+mod mail;
 mod oauth;
 mod oidc;
 mod passwords;
@@ -26,11 +28,13 @@ pub use audit::AuditPage;
 pub use browser::{BrowserSignIn, TOUCH_EVERY};
 pub use clients::{ClientSpec, ClientUpdate, GrantRefused, InvalidClient, NewClient};
 pub use console::{ConsoleAdmin, FAILED_SIGN_IN_KINDS, Overview, PersonDetail, SIGN_IN_KINDS, SessionKind, UserSearchPage};
+pub use email::{RESET_MAILS_PER_HOUR, VERIFY_MAILS_PER_HOUR};
 pub use error::{Error, Result, TokenError};
 pub use factors::{MfaMethod, TotpEnrolment};
 pub use forward::{Requirements, Unmet, meets};
 pub use introspection::{Introspection, NotYourToken, Revoker};
 pub use keys::{ALGORITHM_CHANGE_DELAY, KeyInfo, KeyRing, RotatedKey};
+pub use mail::{FIRST_BACKOFF, GIVE_UP_AFTER, MAIL_BATCH, MAX_BACKOFF, backoff};
 pub use oauth::{ClientAuth, OAuthRefusal, OAuthResult, TokenGrant, TokenRequest};
 pub use oidc::{
     AllowedApp, AuthorizationRequest, AuthorizeOutcome, AuthorizeParams, AuthorizeRefusal, CODE_TTL, ConsentPrompt, GrantError, LogoutHint,
@@ -134,6 +138,7 @@ pub struct Tessera {
     pub(crate) clients: cache::RecentClients,
     /// Signs the `login_after` markers of authorization requests.
     pub(crate) markers: oidc::MarkerKey,
+    pub(crate) outbox: mail::Outbox,
 }
 
 impl Tessera {
@@ -158,6 +163,7 @@ impl Tessera {
             metrics,
             clients: cache::RecentClients::default(),
             markers: oidc::MarkerKey::from_config(config)?,
+            outbox: mail::Outbox::from_config(config)?,
         });
         tessera.seal_unsealed_keys().await?;
         tessera.ensure_keys().await?;
@@ -187,6 +193,12 @@ impl Tessera {
         let (size, idle) = self.store.pool_stats();
         m.db_connections.get_or_create(&vec![("state", "idle".to_owned())]).set(i64::from(idle));
         m.db_connections.get_or_create(&vec![("state", "in_use".to_owned())]).set(i64::from(size.saturating_sub(idle)));
+        match self.oldest_unsent_mail_age().await {
+            Ok(age) => {
+                m.mail_oldest_unsent_age.set(age);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the age of the oldest unsent mail"),
+        }
         if let Ok(keys) = self.list_keys() {
             for status in
                 [crate::domain::keys::KeyStatus::Next, crate::domain::keys::KeyStatus::Active, crate::domain::keys::KeyStatus::Retiring]

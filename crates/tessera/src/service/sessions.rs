@@ -108,6 +108,7 @@ impl Tessera {
         if user.disabled {
             return Err(Error::AccountDisabled);
         }
+        self.require_verified(&user)?;
         let (plain, next) = self.new_refresh_token(&session, now)?;
         let rotated = token.rotated_at.is_none() && self.store.rotate_refresh_token(&hash, &next).await?;
         if !rotated {

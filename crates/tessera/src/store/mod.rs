@@ -24,6 +24,7 @@ macro_rules! migrator {
             step(6, "grace", include_str!(concat!("../../migrations/", $engine, "/0006_grace.sql"))),
             step(7, "client_audiences", include_str!(concat!("../../migrations/", $engine, "/0007_client_audiences.sql"))),
             step(8, "oidc", include_str!(concat!("../../migrations/", $engine, "/0008_oidc.sql"))),
+            step(9, "email", include_str!(concat!("../../migrations/", $engine, "/0009_email.sql"))),
             step(10, "second_factors", include_str!(concat!("../../migrations/", $engine, "/0010_second_factors.sql"))),
             step(11, "console", include_str!(concat!("../../migrations/", $engine, "/0011_console.sql"))),
         ])
@@ -32,6 +33,7 @@ macro_rules! migrator {
 
 mod console;
 pub mod factors;
+mod mail;
 mod postgres;
 mod rows;
 mod shared;
@@ -52,6 +54,7 @@ pub fn now_ms(t: OffsetDateTime) -> i64 {
 }
 
 pub use console::{AuditFilter, ConsoleCounts, ConsoleStore};
+pub use mail::{Enqueued, LinkKind, LinkToken, MailKind, MailLimit, MailStore, OutgoingMail, QueuedMail};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -256,7 +259,7 @@ pub struct KeyRotation {
 
 /// Storage for everything Tessera keeps.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore + factors::FactorStore {
+pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore + factors::FactorStore + MailStore {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Connections in the pool: `(open, idle)`.

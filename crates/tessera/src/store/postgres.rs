@@ -3,6 +3,7 @@
 //! entries commit in `seq` order and a follower's cursor never passes an entry that is still
 //! being written.
 
+use super::mail::{Enqueued, LinkKind, LinkToken, MailKind, MailLimit, MailStore, OutgoingMail, QueuedMail, mail_impl};
 use super::rows::*;
 use super::shared::store_impl;
 use super::{
@@ -183,3 +184,4 @@ store_impl!(PgStore, Postgres, {
 
 super::console::console_impl!(PgStore, " COLLATE \"C\"");
 super::factors::factors_impl!(PgStore);
+mail_impl!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED", " FOR UPDATE");

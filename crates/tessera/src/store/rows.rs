@@ -64,7 +64,7 @@ fn hash(bytes: &[u8], what: &'static str) -> Result<TokenHash, StoreError> {
 
 macro_rules! user_columns {
     () => {
-        "id, email, username, password_hash, roles, disabled, tokens_not_before, created_at, updated_at, two_factor"
+        "id, email, username, password_hash, roles, disabled, tokens_not_before, created_at, updated_at, two_factor, email_verified"
     };
 }
 pub(crate) use user_columns;
@@ -81,6 +81,7 @@ pub(crate) struct UserRow {
     created_at: i64,
     updated_at: i64,
     two_factor: bool,
+    email_verified: bool,
 }
 
 impl TryFrom<UserRow> for User {
@@ -90,6 +91,7 @@ impl TryFrom<UserRow> for User {
         Ok(User {
             id: row.id.parse().map_err(StoreError::other)?,
             email: Email::parse(&row.email).map_err(StoreError::other)?,
+            email_verified: row.email_verified,
             username: row.username.map(|u| Username::parse(&u)).transpose().map_err(StoreError::other)?,
             password_hash: PasswordHash::new(row.password_hash),
             roles: parse_list(&row.roles, Roles::parse)?,

@@ -28,7 +28,7 @@ macro_rules! store_impl {
                 let mut w = self.write().await?;
                 sqlx::query(sql!(
                     "INSERT INTO users (id, email, email_normalized, username, password_hash, roles, disabled, ",
-                    "tokens_not_before, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    "tokens_not_before, created_at, updated_at, email_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                 ))
                 .bind(user.id.to_string())
                 .bind(user.email.as_str())
@@ -40,6 +40,7 @@ macro_rules! store_impl {
                 .bind(user.tokens_not_before)
                 .bind(ms(user.created_at))
                 .bind(ms(user.updated_at))
+                .bind(user.email_verified)
                 .execute(&mut *w)
                 .await
                 .map(|_| ())

@@ -2,6 +2,7 @@
 //! transactions begun `IMMEDIATE` so two writers queue on the busy timeout instead of
 //! failing when a read lock cannot be upgraded.
 
+use super::mail::{Enqueued, LinkKind, LinkToken, MailKind, MailLimit, MailStore, OutgoingMail, QueuedMail, mail_impl};
 use super::rows::*;
 use super::shared::{dollar_to_question, store_impl};
 use super::{
@@ -199,3 +200,4 @@ store_impl!(SqliteStore, Sqlite, {
 
 super::console::console_impl!(SqliteStore, "");
 super::factors::factors_impl!(SqliteStore);
+mail_impl!(SqliteStore, Sqlite, "", "");

@@ -490,6 +490,7 @@ async fn seed_people(app: &TestApp, n: usize) {
             roles: Roles::default(),
             disabled: false,
             two_factor: false,
+            email_verified: false,
             tokens_not_before: 0,
             created_at: now,
             updated_at: now,

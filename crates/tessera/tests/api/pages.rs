@@ -463,3 +463,20 @@ async fn closed_registration_offers_no_page_and_the_api_refuses() {
         browser.send(Method::POST, "/register", Some(&[("csrf_token", &token), ("email", &unique_email()), ("password", PASSWORD)])).await;
     assert_eq!(posted.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn with_verified_email_required_the_pages_sign_in_nobody_whose_address_is_unverified() {
+    let app = spawn_app_with(|c| c.require_verified_email = true).await;
+    let mut browser = Browser::new(&app);
+    let email = unique_email();
+
+    let registered = browser.submit("/register", "/register", &[("email", &email), ("password", PASSWORD)]).await;
+    assert_eq!(registered.status, StatusCode::FORBIDDEN, "{}", registered.body);
+    assert!(registered.body.contains("Open the link we mailed"), "{}", registered.body);
+    assert!(browser.cookie("tessera-session").is_none(), "registering signed the browser in");
+    let signed_in = browser.submit("/login", "/login", &[("identifier", &email), ("password", PASSWORD)]).await;
+
+    assert_eq!(signed_in.status, StatusCode::FORBIDDEN);
+    assert!(signed_in.alert().is_some_and(|a| a.contains("Confirm your email address")), "{}", signed_in.body);
+    assert!(browser.cookie("tessera-session").is_none());
+}

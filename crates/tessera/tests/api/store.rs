@@ -28,6 +28,7 @@ fn user(email: &str, username: Option<&str>) -> User {
     User {
         id: UserId::new_time_ordered(),
         email: Email::parse(email).unwrap(),
+        email_verified: false,
         username: username.map(|u| Username::parse(u).unwrap()),
         password_hash: PasswordHash::new("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
         roles: Roles::parse(&["admin"]).unwrap(),

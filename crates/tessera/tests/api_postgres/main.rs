@@ -21,6 +21,8 @@ mod auth;
 mod clients;
 #[path = "../api/console.rs"]
 mod console;
+#[path = "../api/email.rs"]
+mod email;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/factors.rs"]
@@ -47,6 +49,8 @@ mod sealing;
 mod security;
 #[path = "../api/sessions.rs"]
 mod sessions;
+#[path = "../api/smtp_sink.rs"]
+mod smtp_sink;
 #[path = "../api/store.rs"]
 mod store;
 #[path = "../api/users.rs"]

@@ -25,6 +25,8 @@ mod apache;
 mod helpers;
 #[path = "../api/postgres.rs"]
 mod postgres;
+#[path = "../api/smtp_sink.rs"]
+mod smtp_sink;
 
 /// The server of this binary runs on SQLite.
 const ENGINE: helpers::Engine = helpers::Engine::Sqlite;
@@ -35,6 +37,7 @@ mod webdriver;
 
 mod admin;
 mod authorize;
+mod email;
 mod harness;
 mod pages;
 mod signin;

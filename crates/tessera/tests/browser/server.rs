@@ -3,6 +3,7 @@
 //! that the browser's origin is the issuer's, as in a deployment.
 
 use crate::helpers::{TestApp, spawn_app_with};
+use crate::smtp_sink::SmtpSink;
 use std::sync::OnceLock;
 
 /// The shared server.
@@ -11,6 +12,8 @@ pub struct Server {
     pub address: String,
     /// Asks the server's runtime to make an admin (the email), answering with the user id.
     admins: tokio::sync::mpsc::UnboundedSender<(String, tokio::sync::oneshot::Sender<String>)>,
+    /// The mail server it sends to.
+    pub mail: SmtpSink,
 }
 
 impl Server {
@@ -32,19 +35,27 @@ impl Server {
 pub fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let (started, address) = std::sync::mpsc::channel::<String>();
+        let (started, address) = std::sync::mpsc::channel::<(String, SmtpSink)>();
         let (admins, mut requests) = tokio::sync::mpsc::unbounded_channel::<(String, tokio::sync::oneshot::Sender<String>)>();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
             runtime.block_on(async move {
+                let mail = SmtpSink::start().await;
                 let app: TestApp = spawn_app_with(|config| {
+                    config.smtp_url = Some(tessera::config::SmtpUrl {
+                        security: tessera::config::SmtpSecurity::Plain,
+                        host: "127.0.0.1".into(),
+                        port: mail.port,
+                        username: None,
+                        password: None,
+                    });
                     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
                     config.listen = listener.local_addr().expect("bound");
                     config.issuer = format!("http://{}", config.listen);
                     config.audience = vec![config.issuer.clone()];
                 })
                 .await;
-                started.send(app.address.clone()).expect("the test is waiting");
+                started.send((app.address.clone(), mail)).expect("the test is waiting");
                 // Serves until the test process exits, making admins when asked.
                 while let Some((email, done)) = requests.recv().await {
                     let registration =
@@ -55,6 +66,7 @@ pub fn server() -> &'static Server {
                 std::future::pending::<()>().await;
             });
         });
-        Server { address: address.recv().expect("the server started"), admins }
+        let (address, mail) = address.recv().expect("the server started");
+        Server { address, mail, admins }
     })
 }

@@ -42,6 +42,8 @@ pub struct AccountPage<'a> {
     pub csrf: CsrfToken,
     /// The account's email.
     pub email: String,
+    /// Whether the person verified it.
+    pub email_verified: bool,
     /// The account's username, if it has one.
     pub username: Option<String>,
     /// Browser sign-ins, the current one first.
@@ -76,6 +78,9 @@ pub struct AccountQuery {
     /// Set after an application's access was withdrawn.
     #[serde(default)]
     withdrawn: Option<String>,
+    /// Set after a verification link was mailed.
+    #[serde(default)]
+    mailed: Option<String>,
 }
 
 /// Where a browser without a session is sent.
@@ -137,6 +142,8 @@ pub async fn page(
         .collect();
     let notice = if query.withdrawn.is_some() {
         Some("The application's access was withdrawn and its sessions ended.")
+    } else if query.mailed.is_some() {
+        Some("A new link is on its way to your address.")
     } else {
         query.ended.is_some().then_some("The session was signed out.")
     };
@@ -144,6 +151,7 @@ pub async fn page(
         layout: &pages.layout,
         csrf,
         email: user.email.as_str().to_owned(),
+        email_verified: user.email_verified,
         username: user.username.as_ref().map(|u| u.as_str().to_owned()),
         browser_sessions,
         token_sessions,

@@ -184,6 +184,12 @@ pub async fn sign_in(
             None,
             None,
         )),
+        Err(Error::EmailNotVerified) => Ok(again(
+            StatusCode::FORBIDDEN,
+            Some("Confirm your email address first: open the link we mailed to it, then sign in.".to_owned()),
+            None,
+            None,
+        )),
         Err(e @ Error::RateLimited { .. }) => {
             let wait = retry_after(&e).unwrap_or_default().as_secs().max(1);
             let minutes = wait.div_ceil(60);

@@ -38,9 +38,11 @@ pub mod factors;
 pub mod login;
 pub mod logout;
 pub mod oidc;
+pub mod password;
 pub mod register;
 pub mod session;
 mod theme;
+pub mod verify_email;
 
 pub use cookies::CookiePolicy;
 pub use csrf::{CsrfToken, VerifiedForm};
@@ -187,6 +189,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/account", get(account::page))
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/apps/withdraw", post(account::withdraw_app))
+        .route("/account/email/verification", post(verify_email::resend))
+        .route("/password/forgot", post(password::forgot).route_layer(credentials()).get(password::forgot_page))
+        .route("/password/reset", post(password::reset).route_layer(credentials()).get(password::reset_page))
+        .route("/verify-email", post(verify_email::verify).route_layer(credentials()).get(verify_email::page))
         .route("/oauth2/authorize", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/consent", get(oidc::consent_page).post(oidc::consent_decide))
         .route("/oauth2/logout", get(oidc::logout_get).post(oidc::logout_post))

@@ -121,13 +121,20 @@ pub async fn register(
             StatusCode::CONFLICT
         }
         Err(Error::RegistrationClosed) => return Err(HtmlError::not_found()),
+        Err(Error::EmailNotVerified) => {
+            return Err(HtmlError::new(
+                StatusCode::FORBIDDEN,
+                "email_not_verified",
+                "Your account is created. Open the link we mailed to your address to confirm it, then sign in.",
+            ));
+        }
         Err(e) => return Err(e.into()),
     };
     Ok(html_response(status, &RegisterPage { layout: &pages.layout, csrf, return_to, fields }))
 }
 
 /// A service message fragment as a sentence.
-fn sentence(fragment: &str) -> String {
+pub(crate) fn sentence(fragment: &str) -> String {
     let mut chars = fragment.trim().chars();
     let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
     out.push_str(chars.as_str());
