@@ -35,6 +35,7 @@ mod webdriver;
 
 mod admin;
 mod authorize;
+mod factors;
 mod harness;
 mod pages;
 mod signin;
