@@ -101,24 +101,31 @@ impl Tessera {
         if !user.roles.is_admin() || user.disabled {
             return Err(Error::Forbidden("the console is for people with the admin role"));
         }
+        let claims = self.browser_caller(&session, &user);
+        Ok(ConsoleAdmin { user, session, claims })
+    }
+
+    /// The person of a browser session as the caller the service's calls take (`sub`, roles,
+    /// the session as `sid`, `fresh` counted from the session's sign-in time), so a page
+    /// action is the API's call under the API's rules, the fresh rule included. Held only in
+    /// memory, never issued.
+    pub fn browser_caller(&self, session: &BrowserSession, user: &User) -> Claims {
         let auth_time = session.auth_time.unix_timestamp();
-        let claims = Claims {
+        Claims {
             iss: self.settings.issuer.clone(),
             sub: user.id.to_string(),
             aud: Audience::One(self.settings.issuer.clone()),
             exp: session.expires_at.unix_timestamp(),
             iat: auth_time,
             nbf: auth_time,
-            jti: format!("console:{}", session.id),
+            jti: format!("browser:{}", session.id),
             scope: String::new(),
             client_id: ClientId::FIRST_PARTY.to_owned(),
             roles: user.roles.to_vec(),
             sid: Some(session.id.to_string()),
             fresh: Some(true),
-            // Held only in memory for the service's admin checks, never issued.
             amr: None,
-        };
-        Ok(ConsoleAdmin { user, session, claims })
+        }
     }
 
     /// Refuses with [`Error::FreshTokenRequired`] unless the admin signed in within

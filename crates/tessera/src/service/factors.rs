@@ -101,6 +101,23 @@ impl Tessera {
         Ok(TotpEnrolment { secret: secret.base32(), otpauth_uri: secret.otpauth_uri(&self.settings.product_name, user.email.as_str()) })
     }
 
+    /// The caller's pending TOTP secret, to show again until a code confirms it; `None`
+    /// when no enrolment is pending.
+    pub async fn pending_totp(&self, claims: &Claims) -> Result<Option<TotpEnrolment>> {
+        let user = self.me(claims).await?;
+        let Some(stored) = self.store.totp(user.id).await?.filter(|t| t.confirmed_at.is_none()) else { return Ok(None) };
+        let secret = self.open_totp(user.id, stored.secret, stored.sealed)?;
+        Ok(Some(TotpEnrolment {
+            secret: secret.base32(),
+            otpauth_uri: secret.otpauth_uri(&self.settings.product_name, user.email.as_str()),
+        }))
+    }
+
+    /// Whether `user` started a TOTP enrolment and has not confirmed it.
+    pub async fn has_pending_totp(&self, user: UserId) -> Result<bool> {
+        Ok(self.store.totp(user).await?.is_some_and(|t| t.confirmed_at.is_none()))
+    }
+
     /// Confirms the pending TOTP secret with its first code; returns ten new recovery codes
     /// (the old ones void), shown this once.
     pub async fn confirm_totp(&self, claims: &Claims, code: &str, meta: &ClientMeta) -> Result<Vec<String>> {

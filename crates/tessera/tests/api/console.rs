@@ -589,3 +589,44 @@ async fn the_overview_counts_people_sessions_clients_and_the_last_days_sign_ins(
     assert_eq!(figure("failed sign-ins"), "1");
     assert!(page.body.contains("Answering"), "the database answers");
 }
+
+#[tokio::test]
+async fn resetting_second_factors_on_the_console_removes_totp_and_is_audited_with_the_admin_as_actor() {
+    let app = spawn_app().await;
+    let (admin_id, admin_email) = new_admin(&app).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&admin_email).await;
+    let email = unique_email();
+    let body = app.register(&email).await;
+    let (victim, token) = (body["user"]["id"].as_str().unwrap().to_owned(), body["access_token"].as_str().unwrap().to_owned());
+    let enrolment: Value = app.send_with(Method::POST, "/v1/users/me/totp", &token, None).await.json().await.unwrap();
+    let secret = totp_rs::Secret::try_from_base32(enrolment["secret"].as_str().unwrap()).unwrap();
+    let now = u64::try_from(tessera::clock::Clock::now(&app.clock).unix_timestamp()).unwrap();
+    let code = tessera::domain::factors::TotpSecret::from_bytes(secret.as_bytes().to_vec()).code_at(now).unwrap();
+    let confirmed = app.send_with(Method::POST, "/v1/users/me/totp/confirm", &token, Some(&json!({ "code": code }))).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    let page = format!("/admin/users/{victim}");
+    let shown = browser.get(&page).await;
+    assert!(shown.body.contains("<dt>Two-step sign-in</dt><dd>On</dd>"), "{}", shown.body);
+    assert!(shown.body.contains(">Reset second factors</button>"));
+    let csrf = shown.csrf();
+    app.advance(app.config.fresh_max_age.as_std() + Duration::from_secs(1));
+    let stale = browser.send(Method::POST, &format!("{page}/reset-mfa"), Some(&[("csrf_token", &csrf)])).await;
+    assert_eq!(stale.location, Some(format!("/login?return_to=%2Fadmin%2Fusers%2F{victim}")), "the fresh rule");
+    let refused = app.post_json("/v1/auth/login", &json!({ "email": email, "password": PASSWORD })).await;
+    crate::helpers::problem(refused, StatusCode::FORBIDDEN, "mfa_required").await;
+    let forged = browser.send(Method::POST, &format!("{page}/reset-mfa"), Some(&[])).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "no CSRF token, no reset");
+    browser.sign_in(&admin_email).await;
+
+    let done = browser.submit(&page, &format!("{page}/reset-mfa"), &[]).await;
+
+    assert_eq!(done.location.as_deref(), Some(format!("{page}?done=mfa-reset").as_str()));
+    app.login(&email).await;
+    let events = audit_events(&app, &app.admin_token().await).await;
+    let reset = events.iter().find(|e| e["kind"] == "mfa.reset").expect("mfa.reset in the audit trail");
+    assert_eq!((reset["actor"].as_str(), reset["subject"].as_str()), (Some(admin_id.as_str()), Some(victim.as_str())));
+    let shown = browser.get(&page).await;
+    assert!(shown.body.contains("<dt>Two-step sign-in</dt><dd><span class=\"muted\">Off</span></dd>"));
+    assert!(!shown.body.contains(">Reset second factors</button>"));
+}

@@ -11,6 +11,7 @@ mod postgres;
 const ENGINE: helpers::Engine = helpers::Engine::Sqlite;
 
 mod abuse;
+mod account_factors;
 mod apache;
 mod apache_rp;
 mod auth;

@@ -15,6 +15,8 @@ const ENGINE: helpers::Engine = helpers::Engine::Postgres;
 
 #[path = "../api/abuse.rs"]
 mod abuse;
+#[path = "../api/account_factors.rs"]
+mod account_factors;
 #[path = "../api/auth.rs"]
 mod auth;
 #[path = "../api/clients.rs"]

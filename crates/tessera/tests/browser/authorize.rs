@@ -20,7 +20,7 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// A registered third-party application (not first-party: it gets the consent page).
-struct App {
+pub(crate) struct App {
     id: String,
     secret: String,
     redirect_uri: String,
@@ -85,12 +85,12 @@ async fn register_application(name: &str, redirect_uri: &str) -> App {
     }
 }
 
-async fn application() -> App {
+pub(crate) async fn application() -> App {
     register_application("Notes", &application_server().await).await
 }
 
 /// The authorization request the application sends the browser to.
-fn authorize_url(app: &App, state: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(app: &App, state: &str, extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![
         ("response_type", "code"),
         ("client_id", app.id.as_str()),
@@ -109,7 +109,7 @@ fn authorize_url(app: &App, state: &str, extra: &[(&str, &str)]) -> String {
 }
 
 /// Waits until the browser is back at the application; returns the query it arrived with.
-async fn back_at_application(browser: &Browser, app: &App) -> HashMap<String, String> {
+pub(crate) async fn back_at_application(browser: &Browser, app: &App) -> HashMap<String, String> {
     let start = Instant::now();
     loop {
         let url = browser.current_url().await;
@@ -139,7 +139,7 @@ async fn exchange(app: &App, code: &str) -> reqwest::Response {
 }
 
 /// Exchanges a code that must work; returns the token answer.
-async fn tokens(app: &App, params: &HashMap<String, String>) -> Value {
+pub(crate) async fn tokens(app: &App, params: &HashMap<String, String>) -> Value {
     assert_eq!(params.get("iss"), Some(&server().address), "{params:?}");
     let code = params.get("code").unwrap_or_else(|| panic!("a code in {params:?}"));
     let res = exchange(app, code).await;

@@ -38,6 +38,7 @@ mod webdriver;
 mod admin;
 mod authorize;
 mod email;
+mod factors;
 mod harness;
 mod pages;
 mod signin;

@@ -54,6 +54,8 @@ pub struct AccountPage<'a> {
     pub notice: Option<&'static str>,
     /// Applications the person has allowed (`_account_apps.html`).
     pub allowed_apps: Vec<AllowedAppRow>,
+    /// Two-step sign-in (`_account_factors.html`).
+    pub factors: super::account_factors::FactorsSection,
 }
 
 /// One application the person has allowed, with its "Withdraw" form.
@@ -81,6 +83,9 @@ pub struct AccountQuery {
     /// Set after a verification link was mailed.
     #[serde(default)]
     mailed: Option<String>,
+    /// Set after a change of two-step sign-in.
+    #[serde(default)]
+    two_step: Option<String>,
 }
 
 /// Where a browser without a session is sent.
@@ -140,7 +145,10 @@ pub async fn page(
             detail: where_and_when(None, "Allowed", a.granted_at),
         })
         .collect();
-    let notice = if query.withdrawn.is_some() {
+    let factors = super::account_factors::FactorsSection::of(&app, user.id).await?;
+    let notice = if let Some(notice) = super::account_factors::notice(query.two_step.as_deref()) {
+        Some(notice)
+    } else if query.withdrawn.is_some() {
         Some("The application's access was withdrawn and its sessions ended.")
     } else if query.mailed.is_some() {
         Some("A new link is on its way to your address.")
@@ -157,6 +165,7 @@ pub async fn page(
         token_sessions,
         notice,
         allowed_apps,
+        factors,
     };
     Ok(html(&page))
 }

@@ -29,6 +29,7 @@
 //! Every page answer carries [`SECURITY_HEADERS`] and `Cache-Control: no-store`.
 
 pub mod account;
+pub mod account_factors;
 pub mod admin;
 pub mod assets;
 pub mod cookies;
@@ -193,6 +194,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/password/forgot", post(password::forgot).route_layer(credentials()).get(password::forgot_page))
         .route("/password/reset", post(password::reset).route_layer(credentials()).get(password::reset_page))
         .route("/verify-email", post(verify_email::verify).route_layer(credentials()).get(verify_email::page))
+        .route("/account/totp", get(account_factors::setup).post(account_factors::start))
+        .route("/account/totp/confirm", post(account_factors::confirm))
+        .route("/account/totp/remove", post(account_factors::remove))
+        .route("/account/recovery-codes", post(account_factors::regenerate))
         .route("/oauth2/authorize", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/consent", get(oidc::consent_page).post(oidc::consent_decide))
         .route("/oauth2/logout", get(oidc::logout_get).post(oidc::logout_post))

@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/remove-admin", post(users::remove_admin))
         .route("/admin/users/{id}/end-sessions", post(users::end_sessions))
         .route("/admin/users/{id}/sessions/end", post(users::end_session))
+        .route("/admin/users/{id}/reset-mfa", post(users::reset_mfa))
         .route("/admin/users/{id}/delete", get(users::confirm_delete).post(users::delete))
         .route("/admin/clients", get(clients::list).post(clients::create))
         .route("/admin/clients/new", get(clients::new_form))
@@ -170,6 +171,9 @@ pub fn notice(done: Option<&str>) -> Option<&'static str> {
         "removed" => "The admin role is removed. The account's tokens were revoked.",
         "ended" => "Every session of the account is ended and its tokens are revoked.",
         "session" => "The session is ended.",
+        "mfa-reset" => {
+            "Every second factor of the account is removed. Its owner signs in with their password alone and can set up two-step sign-in again."
+        }
         "deleted" => "The account is deleted.",
         "updated" => "The client is saved.",
         "client-deleted" => "The client is deleted. Its tokens stop working.",

@@ -116,6 +116,8 @@ pub struct PersonPage<'a> {
     roles: String,
     admin: bool,
     disabled: bool,
+    /// Whether signing in asks for a second factor (the user's `two_factor`).
+    two_factor: bool,
     yourself: bool,
     created: String,
     updated: String,
@@ -187,6 +189,7 @@ pub async fn person(
         roles: user.roles.to_vec().join(", "),
         admin: user.roles.is_admin(),
         disabled: user.disabled,
+        two_factor: user.two_factor,
         yourself: user.id == admin.0.user.id,
         created: when(user.created_at),
         updated: when(user.updated_at),
@@ -304,6 +307,23 @@ pub async fn end_sessions(
     }
     app.admin_end_sessions(admin.claims(), &id, &meta).await?;
     Ok(back_to(&id, "ended"))
+}
+
+/// `POST /admin/users/{id}/reset-mfa`: removes every second factor of the person, the API's
+/// `DELETE /v1/users/{id}/mfa` (recent sign-in required).
+pub async fn reset_mfa(
+    State(app): State<AppState>,
+    admin: Admin,
+    meta: ClientMeta,
+    Path(id): Path<String>,
+    VerifiedForm(_): VerifiedForm<ButtonForm>,
+) -> Result<Response, HtmlError> {
+    let id = checked_id(&id)?;
+    if let Some(again) = admin.stale(&app, &format!("/admin/users/{id}")) {
+        return Ok(again);
+    }
+    app.admin_reset_mfa(admin.claims(), &id, &meta).await?;
+    Ok(back_to(&id, "mfa-reset"))
 }
 
 /// The form of a session's "End" button.
