@@ -81,6 +81,10 @@ pub struct Overview {
     pub pool: (u32, u32),
     /// The revocation feed's head: the cursor a reader starting now would get.
     pub feed_head: i64,
+    /// How mails leave (SMTP, the log, or not at all).
+    pub mail_delivery: &'static str,
+    /// Seconds the oldest mail still waiting in the outbox has waited (0: none waits).
+    pub mail_oldest_unsent_age: i64,
 }
 
 /// Which kind of session the console ends.
@@ -148,6 +152,8 @@ impl Tessera {
             database_ok: self.store.ping().await.is_ok(),
             pool: self.store.pool_stats(),
             feed_head: self.revocations.cursor(),
+            mail_delivery: self.outbox.delivery(),
+            mail_oldest_unsent_age: self.oldest_unsent_mail_age().await?,
         })
     }
 

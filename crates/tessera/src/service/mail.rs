@@ -100,6 +100,15 @@ impl Outbox {
         })
     }
 
+    /// How mails leave, in words: the console's overview shows it.
+    pub(crate) fn delivery(&self) -> &'static str {
+        match self.delivery {
+            Delivery::Smtp(_) => "sent over SMTP",
+            Delivery::Log => "written to the log (no mail server set)",
+            Delivery::Off => "off (no mail server set)",
+        }
+    }
+
     /// Whether mails are queued at all (not in `prod` without a mail server).
     pub(crate) fn enabled(&self) -> bool {
         !matches!(self.delivery, Delivery::Off)

@@ -588,6 +588,11 @@ async fn the_overview_counts_people_sessions_clients_and_the_last_days_sign_ins(
     assert_eq!(figure("sign-ins"), "2");
     assert_eq!(figure("failed sign-ins"), "1");
     assert!(page.body.contains("Answering"), "the database answers");
+    assert!(page.body.contains("Mails are written to the log"), "a test app has no mail server: {}", page.body);
+    assert!(page.body.contains("Nothing waiting") || page.body.contains("Oldest unsent mail waiting"), "the outbox's health");
+    let person_id = app.tessera.store().user_by_email(&tessera::domain::Email::parse(&email).unwrap()).await.unwrap().unwrap().id;
+    let person_page = browser.get(&format!("/admin/users/{person_id}")).await;
+    assert!(person_page.body.contains("Not verified"), "the person's address was never verified");
 }
 
 #[tokio::test]

@@ -26,6 +26,8 @@ pub struct OverviewPage<'a> {
     pool_open: u32,
     pool_idle: u32,
     feed_head: i64,
+    mail_delivery: &'static str,
+    mail_oldest_unsent_age: i64,
 }
 
 /// `GET /admin`.
@@ -47,5 +49,7 @@ pub async fn page(State(pages): State<Arc<Pages>>, State(app): State<AppState>, 
         pool_open: overview.pool.0,
         pool_idle: overview.pool.1,
         feed_head: overview.feed_head,
+        mail_delivery: overview.mail_delivery,
+        mail_oldest_unsent_age: overview.mail_oldest_unsent_age,
     }))
 }

@@ -118,6 +118,8 @@ pub struct PersonPage<'a> {
     disabled: bool,
     /// Whether signing in asks for a second factor (the user's `two_factor`).
     two_factor: bool,
+    /// Whether the person showed they read mail sent to the address.
+    email_verified: bool,
     yourself: bool,
     created: String,
     updated: String,
@@ -190,6 +192,7 @@ pub async fn person(
         admin: user.roles.is_admin(),
         disabled: user.disabled,
         two_factor: user.two_factor,
+        email_verified: user.email_verified,
         yourself: user.id == admin.0.user.id,
         created: when(user.created_at),
         updated: when(user.updated_at),
