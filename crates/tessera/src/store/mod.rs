@@ -32,6 +32,7 @@ macro_rules! migrator {
 
 mod console;
 pub mod factors;
+pub mod flow;
 mod postgres;
 mod rows;
 mod shared;
@@ -256,7 +257,7 @@ pub struct KeyRotation {
 
 /// Storage for everything Tessera keeps.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore + factors::FactorStore {
+pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore + factors::FactorStore + flow::FlowStore {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Connections in the pool: `(open, idle)`.

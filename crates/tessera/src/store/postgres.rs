@@ -183,3 +183,4 @@ store_impl!(PgStore, Postgres, {
 
 super::console::console_impl!(PgStore, " COLLATE \"C\"");
 super::factors::factors_impl!(PgStore);
+super::flow::flow_impl!(PgStore, " FOR SHARE");

@@ -199,3 +199,4 @@ store_impl!(SqliteStore, Sqlite, {
 
 super::console::console_impl!(SqliteStore, "");
 super::factors::factors_impl!(SqliteStore);
+super::flow::flow_impl!(SqliteStore, "");
