@@ -138,10 +138,17 @@ impl Tessera {
         let Some(mut session) = self.store.browser_session_by_secret(&PlainToken::from_presented(secret).hash(), now).await? else {
             return Ok(None);
         };
+        self.touch_browser_session(&mut session, now).await?;
+        Ok(Some(session))
+    }
+
+    /// Records that `session` was seen at `now`, when it was last seen [`TOUCH_EVERY`] ago or
+    /// more (so requests with a cookie cost no write each).
+    pub(crate) async fn touch_browser_session(&self, session: &mut BrowserSession, now: time::OffsetDateTime) -> Result<()> {
         if now - session.last_seen_at >= TOUCH_EVERY && self.store.touch_browser_session(session.id, now).await? {
             session.last_seen_at = now;
         }
-        Ok(Some(session))
+        Ok(())
     }
 
     /// A person's live browser sessions, newest first.

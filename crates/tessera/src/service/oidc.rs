@@ -439,8 +439,12 @@ impl Tessera {
         )
     }
 
-    /// Decides what answers a valid request, given the browser session (if any).
-    pub async fn authorize(&self, request: &AuthorizationRequest, session: Option<&BrowserSession>) -> Result<AuthorizeOutcome> {
+    /// Decides what answers a valid request, given the browser's session cookie (if any).
+    ///
+    /// One read finds the cookie's live session, whether its account may sign in and the
+    /// person's consent to the client (see `store/flow.rs`); the session is touched as
+    /// [`Tessera::browser_session_from_cookie`] does (at most once per minute).
+    pub async fn authorize(&self, request: &AuthorizationRequest, cookie: Option<&str>) -> Result<AuthorizeOutcome> {
         let now = self.now();
         let sign_in = |why: &str| {
             if request.prompt.none {
@@ -454,16 +458,23 @@ impl Tessera {
                 login_hint: request.login_hint.clone(),
             }
         };
-        let Some(session) = session.filter(|s| s.is_live(now)) else { return Ok(sign_in("the person is not signed in")) };
+        let found = match cookie.filter(|secret| !secret.is_empty()) {
+            Some(secret) => self.store.browser_for_client(&PlainToken::from_presented(secret).hash(), now, &request.client.id).await?,
+            None => None,
+        };
+        let Some(mut found) = found.filter(|f| f.session.is_live(now)) else { return Ok(sign_in("the person is not signed in")) };
+        self.touch_browser_session(&mut found.session, now).await?;
+        let session = &found.session;
         let auth_ms = session.auth_time.unix_timestamp_nanos() / 1_000_000;
         let signed_in_since = request.login_after.is_some_and(|after| after <= auth_ms);
         let too_old = request.max_age.is_some_and(|max| (now - session.auth_time).whole_seconds() > max);
         if (request.prompt.login || too_old) && !signed_in_since {
             return Ok(sign_in("a new sign-in is required"));
         }
-        let user = self.store.user_by_id(session.user_id).await?;
-        let Some(user) = user.filter(|u| !u.disabled) else { return Ok(sign_in("the account cannot sign in")) };
-        if self.needs_consent(request, &user).await? {
+        if !found.account_enabled {
+            return Ok(sign_in("the account cannot sign in"));
+        }
+        if needs_consent(request, found.consent.as_ref()) {
             if request.prompt.none {
                 return Ok(AuthorizeOutcome::Redirect(self.authorize_error(
                     request,
@@ -478,17 +489,6 @@ impl Tessera {
             &request.redirect_uri,
             &[("code", Some(code.expose())), ("state", request.state.as_deref()), ("iss", Some(&self.settings.issuer))],
         )))
-    }
-
-    async fn needs_consent(&self, request: &AuthorizationRequest, user: &User) -> Result<bool> {
-        if request.client.first_party {
-            return Ok(false);
-        }
-        if request.prompt.consent {
-            return Ok(true);
-        }
-        let given = self.store.consent(user.id, &request.client.id).await?;
-        Ok(!given.is_some_and(|c| request.scope.is_subset(&c.scopes)))
     }
 
     /// What the consent page shows for `request`.
@@ -594,33 +594,36 @@ impl Tessera {
             return Ok(Err(GrantError::UnauthorizedClient("this client has no redirect URIs")));
         }
         let hash = PlainToken::from_presented(code).hash();
-        let code = match self.store.consume_code(&hash, self.now()).await? {
-            CodeRedemption::Redeemed(code) => code,
-            CodeRedemption::Replayed { client_id, user_id, token_session } => {
-                tracing::warn!(client = %client_id, "authorization code replayed; the tokens it issued are revoked");
-                if let Some(sid) = token_session {
-                    self.end_sessions(SessionScope::One(user_id, sid)).await?;
+        // The token session's id is chosen first, so that spending the code records it in the
+        // same statement (see `store/flow.rs`).
+        let session_id = SessionId::new_random();
+        let code = match self.store.spend_code(&hash, self.now(), session_id).await? {
+            Some(code) => code,
+            None => match self.store.consume_code(&hash, self.now()).await? {
+                // Not spendable a moment ago: as unknown.
+                CodeRedemption::Redeemed(_) => return Ok(Err(GrantError::InvalidGrant("the authorization code is unknown or expired"))),
+                CodeRedemption::Replayed { client_id, user_id, token_session } => {
+                    tracing::warn!(client = %client_id, "authorization code replayed; the tokens it issued are revoked");
+                    if let Some(sid) = token_session {
+                        self.end_sessions(SessionScope::One(user_id, sid)).await?;
+                    }
+                    let detail = token_session.map(|sid| format!("session {sid} ended"));
+                    self.audit(meta, "code.replayed", Some(client.id.as_str()), Some(&user_id.to_string()), detail).await;
+                    return Ok(Err(GrantError::InvalidGrant("the authorization code was already used")));
                 }
-                let detail = token_session.map(|sid| format!("session {sid} ended"));
-                self.audit(meta, "code.replayed", Some(client.id.as_str()), Some(&user_id.to_string()), detail).await;
-                return Ok(Err(GrantError::InvalidGrant("the authorization code was already used")));
-            }
-            CodeRedemption::Invalid => return Ok(Err(GrantError::InvalidGrant("the authorization code is unknown or expired"))),
+                CodeRedemption::Invalid => return Ok(Err(GrantError::InvalidGrant("the authorization code is unknown or expired"))),
+            },
         };
-        if code.client_id != client.id {
-            return Ok(Err(GrantError::InvalidGrant("the authorization code was issued to another client")));
-        }
-        if code.redirect_uri.as_deref() != redirect_uri && code.redirect_uri.is_some() {
-            return Ok(Err(GrantError::InvalidGrant("redirect_uri does not match the authorization request")));
-        }
-        if !code.code_challenge.verify(verifier).unwrap_or(false) {
-            return Ok(Err(GrantError::InvalidGrant("code_verifier does not match the code_challenge")));
-        }
-        let Some(user) = self.store.user_by_id(code.user_id).await?.filter(|u| !u.disabled) else {
-            return Ok(Err(GrantError::InvalidGrant("the account can no longer sign in")));
+        let user = match self.code_binding(client, &code, verifier, redirect_uri).await? {
+            Ok(user) => user,
+            Err(why) => {
+                self.store.unlink_code_session(&hash, session_id).await?;
+                return Ok(Err(GrantError::InvalidGrant(why)));
+            }
         };
         let now = self.now();
         let session = Session {
+            id: session_id,
             client_id: Some(client.id.clone()),
             scope: code.scope.clone(),
             browser_session_id: Some(code.browser_session_id),
@@ -630,12 +633,11 @@ impl Tessera {
         };
         let (plain, record) = self.new_refresh_token(&session, now)?;
         let session = Session { expires_at: record.expires_at, ..session };
-        if !self.store.insert_session(&session, &record, &user).await? {
+        if !self.store.start_code_session(&hash, &session, &record, &user).await? {
+            // The account changed, the person signed out, or the code was replayed meanwhile
+            // (the replay found no session to end, and none is started now).
+            self.store.unlink_code_session(&hash, session_id).await?;
             return Ok(Err(GrantError::InvalidGrant("the sign-in behind the code has ended")));
-        }
-        if !self.store.record_code_session(&hash, session.id).await? {
-            self.end_sessions(SessionScope::One(user.id, session.id)).await?;
-            return Ok(Err(GrantError::InvalidGrant("the authorization code was already used")));
         }
         let tokens = self.issue_for_app("authorization_code", &user, &session, Some(plain))?;
         let id_token = if code.scope.to_vec().iter().any(|s| s == OPENID) {
@@ -644,6 +646,30 @@ impl Tessera {
             None
         };
         Ok(Ok((tokens, id_token)))
+    }
+
+    /// Checks a spent code against the token request (client, redirect URI, PKCE verifier)
+    /// and reads its person, who must still be able to sign in: the person, or why not.
+    async fn code_binding(
+        &self,
+        client: &Client,
+        code: &AuthorizationCode,
+        verifier: &str,
+        redirect_uri: Option<&str>,
+    ) -> Result<std::result::Result<User, &'static str>> {
+        if code.client_id != client.id {
+            return Ok(Err("the authorization code was issued to another client"));
+        }
+        if code.redirect_uri.as_deref() != redirect_uri && code.redirect_uri.is_some() {
+            return Ok(Err("redirect_uri does not match the authorization request"));
+        }
+        if !code.code_challenge.verify(verifier).unwrap_or(false) {
+            return Ok(Err("code_verifier does not match the code_challenge"));
+        }
+        match self.store.user_by_id(code.user_id).await?.filter(|u| !u.disabled) {
+            Some(user) => Ok(Ok(user)),
+            None => Ok(Err("the account can no longer sign in")),
+        }
     }
 
     /// An access token of an application's token session.
@@ -730,6 +756,14 @@ impl Tessera {
         let Ok(id) = id.parse::<BrowserSessionId>() else { return Ok(None) };
         Ok(self.store.browser_session(id, self.now()).await?)
     }
+}
+
+/// Whether `request` must show the consent page, given what the person allowed the client.
+fn needs_consent(request: &AuthorizationRequest, given: Option<&Consent>) -> bool {
+    if request.client.first_party {
+        return false;
+    }
+    request.prompt.consent || !given.is_some_and(|c| request.scope.is_subset(&c.scopes))
 }
 
 /// What each scope lets an application do, in words (the consent page, the account page).

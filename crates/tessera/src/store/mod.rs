@@ -34,6 +34,7 @@ macro_rules! migrator {
 mod console;
 pub mod factors;
 mod mail;
+pub mod flow;
 mod postgres;
 mod rows;
 mod shared;
@@ -259,7 +260,7 @@ pub struct KeyRotation {
 
 /// Storage for everything Tessera keeps.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore + factors::FactorStore + MailStore {
+pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore + factors::FactorStore + MailStore + flow::FlowStore {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Connections in the pool: `(open, idle)`.

@@ -53,7 +53,7 @@ fn uris(json: &str, public: bool) -> Result<RedirectUris, StoreError> {
     RedirectUris::parse(&strings(json)?, public).map_err(StoreError::other)
 }
 
-fn parse_list<T>(json: &str, parse: impl Fn(&[String]) -> Result<T, crate::domain::NameError>) -> Result<T, StoreError> {
+pub(crate) fn parse_list<T>(json: &str, parse: impl Fn(&[String]) -> Result<T, crate::domain::NameError>) -> Result<T, StoreError> {
     let names: Vec<String> = serde_json::from_str(json).map_err(StoreError::other)?;
     parse(&names).map_err(StoreError::other)
 }

@@ -201,3 +201,4 @@ store_impl!(SqliteStore, Sqlite, {
 super::console::console_impl!(SqliteStore, "");
 super::factors::factors_impl!(SqliteStore);
 mail_impl!(SqliteStore, Sqlite, "", "");
+super::flow::flow_impl!(SqliteStore, "");

@@ -1094,3 +1094,194 @@ async fn prune_drops_expired_browser_sessions_and_codes_kept_past_their_replay_w
     assert!(matches!(store.consume_code(&old.hash, at).await.unwrap(), CodeRedemption::Invalid), "pruned");
     assert!(matches!(store.consume_code(&recent.hash, at).await.unwrap(), CodeRedemption::Replayed { .. }), "kept for replays");
 }
+
+/// The token session an application's code would start, with its first refresh token.
+fn code_session(issued: &AuthorizationCode, id: SessionId, at: OffsetDateTime) -> (Session, RefreshToken) {
+    let session = Session {
+        id,
+        user_id: issued.user_id,
+        created_at: at,
+        last_used_at: at,
+        expires_at: at + Duration::days(1),
+        revoked_at: None,
+        user_agent: None,
+        ip: Some("192.0.2.9".parse().unwrap()),
+        client_id: Some(issued.client_id.clone()),
+        scope: issued.scope.clone(),
+        browser_session_id: Some(issued.browser_session_id),
+        offline: false,
+        amr: issued.amr.clone(),
+    };
+    let token = refresh(id, at);
+    (session, token)
+}
+
+#[tokio::test]
+async fn one_read_finds_a_browser_session_with_its_account_state_and_its_consent_to_one_client() {
+    let (store, _dir) = store().await;
+    let owner = user("browser-for-client@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let (allowed, other) = (client("allowed", now()), client("other", now()));
+    store.insert_client(&allowed).await.unwrap();
+    store.insert_client(&other).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let at = now();
+    let consent =
+        Consent { user_id: owner.id, client_id: allowed.id.clone(), scopes: Scopes::parse(&["openid", "email"]).unwrap(), granted_at: at };
+    store.upsert_consent(&consent).await.unwrap();
+
+    let found = store.browser_for_client(&browser.secret_hash, at, &allowed.id).await.unwrap().unwrap();
+    let for_other = store.browser_for_client(&browser.secret_hash, at, &other.id).await.unwrap().unwrap();
+    let expired = store.browser_for_client(&browser.secret_hash, browser.expires_at, &allowed.id).await.unwrap();
+    let unknown = PlainToken::generate(TokenKind::BrowserSession).unwrap().hash();
+    let stranger = store.browser_for_client(&unknown, at, &allowed.id).await.unwrap();
+    store.update_admin_fields(owner.id, Some(true), None, at).await.unwrap();
+    let disabled = store.browser_for_client(&browser.secret_hash, at, &allowed.id).await.unwrap().unwrap();
+
+    assert_eq!((found.session.id, found.session.user_id, found.session.auth_time), (browser.id, owner.id, browser.auth_time));
+    assert!(found.account_enabled);
+    let given = found.consent.unwrap();
+    assert_eq!(
+        (given.user_id, given.client_id, given.scopes.to_string(), given.granted_at),
+        (owner.id, allowed.id, "email openid".to_owned(), at)
+    );
+    assert!(for_other.consent.is_none() && for_other.account_enabled, "a consent is per client");
+    assert!(expired.is_none() && stranger.is_none());
+    assert!(!disabled.account_enabled);
+}
+
+#[tokio::test]
+async fn a_code_is_spent_once_with_its_token_session_and_a_replay_names_that_session() {
+    let (store, _dir) = store().await;
+    let owner = user("spend-code@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let at = now();
+    let issued = code(&app.id, &owner, browser.id, at);
+    store.insert_code(&issued).await.unwrap();
+    let sid = SessionId::new_random();
+
+    let spent = store.spend_code(&issued.hash, at + Duration::seconds(1), sid).await.unwrap().unwrap();
+    let again = store.spend_code(&issued.hash, at + Duration::seconds(1), SessionId::new_random()).await.unwrap();
+    let (session, token) = code_session(&issued, sid, at);
+    let started = store.start_code_session(&issued.hash, &session, &token, &owner).await.unwrap();
+    let replay = store.consume_code(&issued.hash, at + Duration::seconds(2)).await.unwrap();
+
+    assert_eq!((spent.client_id, spent.user_id, spent.browser_session_id), (app.id.clone(), owner.id, browser.id));
+    assert_eq!((spent.used_at, spent.token_session_id), (Some(at + Duration::seconds(1)), Some(sid)));
+    assert!(again.is_none(), "spent once");
+    assert!(started);
+    let stored = store.session(sid).await.unwrap().unwrap();
+    assert_eq!((stored.client_id, stored.browser_session_id), (Some(app.id.clone()), Some(browser.id)));
+    assert_eq!(store.refresh_token(&token.hash).await.unwrap().unwrap().session_id, sid);
+    match replay {
+        CodeRedemption::Replayed { token_session, .. } => assert_eq!(token_session, Some(sid)),
+        other => panic!("a second use is a replay: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn no_token_session_starts_for_a_code_replayed_unlinked_expired_or_whose_browser_signed_out() {
+    let (store, _dir) = store().await;
+    let owner = user("code-session@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let at = now();
+    let (replayed, unlinked, late, orphan) = (
+        code(&app.id, &owner, browser.id, at),
+        code(&app.id, &owner, browser.id, at),
+        code(&app.id, &owner, browser.id, at),
+        code(&app.id, &owner, browser.id, at),
+    );
+    for issued in [&replayed, &unlinked, &late, &orphan] {
+        store.insert_code(issued).await.unwrap();
+    }
+
+    let replayed_sid = SessionId::new_random();
+    store.spend_code(&replayed.hash, at, replayed_sid).await.unwrap().unwrap();
+    let replay = store.consume_code(&replayed.hash, at).await.unwrap();
+    let (session, token) = code_session(&replayed, replayed_sid, at);
+    let after_replay = store.start_code_session(&replayed.hash, &session, &token, &owner).await.unwrap();
+
+    let unlinked_sid = SessionId::new_random();
+    store.spend_code(&unlinked.hash, at, unlinked_sid).await.unwrap().unwrap();
+    store.unlink_code_session(&unlinked.hash, unlinked_sid).await.unwrap();
+    let (session, token) = code_session(&unlinked, unlinked_sid, at);
+    let after_unlink = store.start_code_session(&unlinked.hash, &session, &token, &owner).await.unwrap();
+    let unlinked_replay = store.consume_code(&unlinked.hash, at).await.unwrap();
+
+    let expired = store.spend_code(&late.hash, late.expires_at, SessionId::new_random()).await.unwrap();
+
+    let orphan_sid = SessionId::new_random();
+    store.spend_code(&orphan.hash, at, orphan_sid).await.unwrap().unwrap();
+    store.end_browser_sessions(BrowserSessionScope::One(owner.id, browser.id), at, 0).await.unwrap();
+    let (session, token) = code_session(&orphan, orphan_sid, at);
+    let after_sign_out = store.start_code_session(&orphan.hash, &session, &token, &owner).await.unwrap();
+
+    assert!(matches!(replay, CodeRedemption::Replayed { token_session: Some(sid), .. } if sid == replayed_sid), "{replay:?}");
+    assert!(!after_replay, "the replay came first: no session to outlive it");
+    assert!(!after_unlink, "an unlinked code starts nothing");
+    assert!(matches!(unlinked_replay, CodeRedemption::Replayed { token_session: None, .. }), "{unlinked_replay:?}");
+    assert!(expired.is_none());
+    assert!(!after_sign_out, "no session through a signed-out browser");
+    for sid in [replayed_sid, unlinked_sid, orphan_sid] {
+        assert!(store.session(sid).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn no_token_session_starts_for_a_code_whose_account_changed_since_it_was_read() {
+    let (store, _dir) = store().await;
+    let owner = user("code-account@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let at = now();
+    let issued = code(&app.id, &owner, browser.id, at);
+    store.insert_code(&issued).await.unwrap();
+    let sid = SessionId::new_random();
+    store.spend_code(&issued.hash, at, sid).await.unwrap().unwrap();
+    store.update_admin_fields(owner.id, None, Some(&Roles::parse(&["auditor"]).unwrap()), at).await.unwrap();
+    let (session, token) = code_session(&issued, sid, at);
+
+    let started = store.start_code_session(&issued.hash, &session, &token, &owner).await.unwrap();
+
+    assert!(!started, "the roles changed after `owner` was read");
+    assert!(store.session(sid).await.unwrap().is_none());
+    let current = store.user_by_id(owner.id).await.unwrap().unwrap();
+    assert!(store.start_code_session(&issued.hash, &session, &token, &current).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_code_is_spent_exactly_once_however_many_race() {
+    let (store, _dir) = store().await;
+    let owner = user("spend-race@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let issued = code(&app.id, &owner, browser.id, now());
+    store.insert_code(&issued).await.unwrap();
+
+    let attempts = (0..8).map(|_| {
+        let store = store.clone();
+        let hash = issued.hash;
+        tokio::spawn(async move { store.spend_code(&hash, now(), SessionId::new_random()).await.unwrap() })
+    });
+    let mut spent = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        spent += usize::from(attempt.await.unwrap().is_some());
+    }
+
+    assert_eq!(spent, 1);
+}

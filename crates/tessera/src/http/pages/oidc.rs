@@ -48,8 +48,8 @@ async fn answer(app: &AppState, pages: &Pages, headers: &HeaderMap, params: Auth
         Ok(request) => request,
         Err(redirect) => return Ok(redirect),
     };
-    let session = browser_session(app, pages, headers).await?;
-    match app.authorize(&request, session.as_ref()).await? {
+    let cookie = pages.cookies.read(headers, SESSION_COOKIE);
+    match app.authorize(&request, cookie).await? {
         AuthorizeOutcome::Redirect(location) => found(&location),
         AuthorizeOutcome::Consent => found(&format!("/consent?{}", request.params.to_query())),
         AuthorizeOutcome::SignIn { return_to, login_hint } => {
