@@ -33,8 +33,8 @@ macro_rules! migrator {
 
 mod console;
 pub mod factors;
-mod mail;
 pub mod flow;
+mod mail;
 mod postgres;
 mod rows;
 mod shared;
