@@ -236,24 +236,7 @@ macro_rules! mail_impl {
             async fn insert_user_with_mail(&self, user: &User, link: &LinkToken, mail: &OutgoingMail) -> Result<(), StoreError> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
-                sqlx::query(sql!(
-                    "INSERT INTO users (id, email, email_normalized, username, password_hash, roles, disabled, ",
-                    "tokens_not_before, created_at, updated_at, email_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                ))
-                .bind(user.id.to_string())
-                .bind(user.email.as_str())
-                .bind(user.email.normalized())
-                .bind(user.username.as_ref().map(Username::as_str))
-                .bind(user.password_hash.as_str())
-                .bind(roles_json(&user.roles))
-                .bind(user.disabled)
-                .bind(user.tokens_not_before)
-                .bind(ms(user.created_at))
-                .bind(ms(user.updated_at))
-                .bind(user.email_verified)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
+                insert_user_in(&mut tx, user).await?;
                 mail_link_in(&mut tx, link).await?;
                 mail_insert_in(&mut tx, mail).await?;
                 tx.commit().await.map_err(classify)

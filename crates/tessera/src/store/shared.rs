@@ -26,25 +26,7 @@ macro_rules! store_impl {
 
             async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
                 let mut w = self.write().await?;
-                sqlx::query(sql!(
-                    "INSERT INTO users (id, email, email_normalized, username, password_hash, roles, disabled, ",
-                    "tokens_not_before, created_at, updated_at, email_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                ))
-                .bind(user.id.to_string())
-                .bind(user.email.as_str())
-                .bind(user.email.normalized())
-                .bind(user.username.as_ref().map(Username::as_str))
-                .bind(user.password_hash.as_str())
-                .bind(roles_json(&user.roles))
-                .bind(user.disabled)
-                .bind(user.tokens_not_before)
-                .bind(ms(user.created_at))
-                .bind(ms(user.updated_at))
-                .bind(user.email_verified)
-                .execute(&mut *w)
-                .await
-                .map(|_| ())
-                .map_err(classify)
+                insert_user_in(&mut w, user).await
             }
 
             async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -870,6 +852,29 @@ macro_rules! store_impl {
                     .map_err(classify)?;
             }
             Ok(())
+        }
+
+        /// The one statement that adds a person (registration with a mail uses it in its transaction).
+        async fn insert_user_in(conn: &mut <$db as sqlx::Database>::Connection, user: &User) -> Result<(), StoreError> {
+            sqlx::query(sql!(
+                "INSERT INTO users (id, email, email_normalized, username, password_hash, roles, disabled, ",
+                "tokens_not_before, created_at, updated_at, email_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ))
+            .bind(user.id.to_string())
+            .bind(user.email.as_str())
+            .bind(user.email.normalized())
+            .bind(user.username.as_ref().map(Username::as_str))
+            .bind(user.password_hash.as_str())
+            .bind(roles_json(&user.roles))
+            .bind(user.disabled)
+            .bind(user.tokens_not_before)
+            .bind(ms(user.created_at))
+            .bind(ms(user.updated_at))
+            .bind(user.email_verified)
+            .execute(conn)
+            .await
+            .map(|_| ())
+            .map_err(classify)
         }
 
         async fn insert_refresh(conn: &mut <$db as sqlx::Database>::Connection, token: &RefreshToken) -> Result<(), StoreError> {
