@@ -24,7 +24,7 @@ use crate::domain::keys::SigningAlg;
 use crate::domain::oidc::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, is_oidc_scope};
 use crate::domain::{
     AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, CodeChallenge, Consent, PlainToken, Scopes, Session, SessionId,
-    TokenKind, User, UserId,
+    TokenHash, TokenKind, User, UserId,
 };
 use crate::store::{CodeRedemption, SessionScope};
 use aws_lc_rs::{digest, hmac};
@@ -594,36 +594,16 @@ impl Tessera {
             return Ok(Err(GrantError::UnauthorizedClient("this client has no redirect URIs")));
         }
         let hash = PlainToken::from_presented(code).hash();
-        // The token session's id is chosen first, so that spending the code records it in the
-        // same statement (see `store/flow.rs`).
-        let session_id = SessionId::new_random();
-        let code = match self.store.spend_code(&hash, self.now(), session_id).await? {
-            Some(code) => code,
-            None => match self.store.consume_code(&hash, self.now()).await? {
-                // Not spendable a moment ago: as unknown.
-                CodeRedemption::Redeemed(_) => return Ok(Err(GrantError::InvalidGrant("the authorization code is unknown or expired"))),
-                CodeRedemption::Replayed { client_id, user_id, token_session } => {
-                    tracing::warn!(client = %client_id, "authorization code replayed; the tokens it issued are revoked");
-                    if let Some(sid) = token_session {
-                        self.end_sessions(SessionScope::One(user_id, sid)).await?;
-                    }
-                    let detail = token_session.map(|sid| format!("session {sid} ended"));
-                    self.audit(meta, "code.replayed", Some(client.id.as_str()), Some(&user_id.to_string()), detail).await;
-                    return Ok(Err(GrantError::InvalidGrant("the authorization code was already used")));
-                }
-                CodeRedemption::Invalid => return Ok(Err(GrantError::InvalidGrant("the authorization code is unknown or expired"))),
-            },
+        let now = self.now();
+        let Some(code) = self.store.unspent_code(&hash, now).await? else {
+            return self.refuse_code(&hash, client, meta, "the authorization code is unknown or expired").await;
         };
         let user = match self.code_binding(client, &code, verifier, redirect_uri).await? {
             Ok(user) => user,
-            Err(why) => {
-                self.store.unlink_code_session(&hash, session_id).await?;
-                return Ok(Err(GrantError::InvalidGrant(why)));
-            }
+            // A code works once, also for a request it does not match.
+            Err(why) => return self.refuse_code(&hash, client, meta, why).await,
         };
-        let now = self.now();
         let session = Session {
-            id: session_id,
             client_id: Some(client.id.clone()),
             scope: code.scope.clone(),
             browser_session_id: Some(code.browser_session_id),
@@ -633,11 +613,10 @@ impl Tessera {
         };
         let (plain, record) = self.new_refresh_token(&session, now)?;
         let session = Session { expires_at: record.expires_at, ..session };
-        if !self.store.start_code_session(&hash, &session, &record, &user).await? {
-            // The account changed, the person signed out, or the code was replayed meanwhile
-            // (the replay found no session to end, and none is started now).
-            self.store.unlink_code_session(&hash, session_id).await?;
-            return Ok(Err(GrantError::InvalidGrant("the sign-in behind the code has ended")));
+        if !self.store.exchange_code(&hash, &session, &record, &user).await? {
+            // Spent by a racing request (a replay), or the account changed or the person
+            // signed out since the code was read.
+            return self.refuse_code(&hash, client, meta, "the sign-in behind the code has ended").await;
         }
         let tokens = self.issue_for_app("authorization_code", &user, &session, Some(plain))?;
         let id_token = if code.scope.to_vec().iter().any(|s| s == OPENID) {
@@ -648,7 +627,30 @@ impl Tessera {
         Ok(Ok((tokens, id_token)))
     }
 
-    /// Checks a spent code against the token request (client, redirect URI, PKCE verifier)
+    /// Refuses a code that cannot be exchanged (`why`), spending it if it was not: when it
+    /// had been spent already, this is a replay, and the token session it started ends.
+    async fn refuse_code<T>(
+        &self,
+        hash: &TokenHash,
+        client: &Client,
+        meta: &ClientMeta,
+        why: &'static str,
+    ) -> Result<Result<T, GrantError>> {
+        match self.store.consume_code(hash, self.now()).await? {
+            CodeRedemption::Redeemed(_) | CodeRedemption::Invalid => Ok(Err(GrantError::InvalidGrant(why))),
+            CodeRedemption::Replayed { client_id, user_id, token_session } => {
+                tracing::warn!(client = %client_id, "authorization code replayed; the tokens it issued are revoked");
+                if let Some(sid) = token_session {
+                    self.end_sessions(SessionScope::One(user_id, sid)).await?;
+                }
+                let detail = token_session.map(|sid| format!("session {sid} ended"));
+                self.audit(meta, "code.replayed", Some(client.id.as_str()), Some(&user_id.to_string()), detail).await;
+                Ok(Err(GrantError::InvalidGrant("the authorization code was already used")))
+            }
+        }
+    }
+
+    /// Checks an unspent code against the token request (client, redirect URI, PKCE verifier)
     /// and reads its person, who must still be able to sign in: the person, or why not.
     async fn code_binding(
         &self,

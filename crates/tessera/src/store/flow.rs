@@ -4,11 +4,12 @@
 //! person's account may still sign in, and what the person has allowed the client: one
 //! statement joins them, where three reads (session, user, consent) did.
 //!
-//! The token endpoint spends a code and names the token session it will start in one
-//! statement (the session's id is chosen before), then starts that session in one
-//! transaction that holds only while the code has not been replayed: a replay either comes
-//! first (and the session is never started) or finds the session to end. Before, the code
-//! was spent, the session started, and the link recorded in three separate writes.
+//! The token endpoint reads the code, checks it against the request, and then spends it and
+//! starts its token session with the first refresh token in one statement (an insert whose
+//! trigger does the rest, migration 14), under the conditions that make the exchange valid.
+//! The code flow is bound by the single writer (SQLite's, or the rows it locks on
+//! PostgreSQL): this is one write where a transaction of six round trips was. A replay either
+//! comes first (and the session is never started) or finds the session to end.
 //!
 //! [`flow_impl!`] expands inside an engine's module like `store_impl!` (statements in `$N`
 //! placeholders through the engine's `sql!`, its `classify`).
@@ -16,7 +17,7 @@
 use super::RefreshToken;
 use super::StoreError;
 use super::rows::BrowserSessionRow;
-use crate::domain::{AuthorizationCode, BrowserSession, ClientId, Session, SessionId, TokenHash, User};
+use crate::domain::{AuthorizationCode, BrowserSession, ClientId, Session, TokenHash, User};
 use time::OffsetDateTime;
 
 /// A signed-in browser as the authorization endpoint sees it for one client.
@@ -69,26 +70,22 @@ pub trait FlowStore: Send + Sync {
         client: &ClientId,
     ) -> Result<Option<BrowserForClient>, StoreError>;
 
-    /// Spends the code `hash` names when it is unused, unexpired and its browser session
-    /// still exists, recording `session` as the token session it issues, in one statement:
-    /// the code as it was issued, or `None` (then [`super::Store::consume_code`] tells a
-    /// replay from an unknown code).
-    async fn spend_code(&self, hash: &TokenHash, now: OffsetDateTime, session: SessionId) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// The code `hash` names while it is unspent and unexpired at `now` (a read: spending it
+    /// is [`FlowStore::exchange_code`]'s).
+    async fn unspent_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<AuthorizationCode>, StoreError>;
 
-    /// Starts the token session that [`FlowStore::spend_code`] recorded for the code `code`,
-    /// with its first refresh token, in one transaction, only while the account is as `seen`
-    /// (enabled, same roles, same token cut-off), the browser session exists, and the code
-    /// has not been replayed: false, and nothing written, otherwise.
-    async fn start_code_session(&self, code: &TokenHash, session: &Session, token: &RefreshToken, seen: &User) -> Result<bool, StoreError>;
-
-    /// Forgets `session` as the token session of the code `code` (the exchange was refused
-    /// after the code was spent, so no such session exists).
-    async fn unlink_code_session(&self, code: &TokenHash, session: SessionId) -> Result<(), StoreError>;
+    /// Spends the code `code` and starts `session` with its first refresh token, in one
+    /// statement, only while the code is unspent and unexpired at `session.created_at`, the
+    /// account is as `seen` (enabled, same roles, same token cut-off) and the browser session
+    /// exists: false, and nothing written, otherwise (then [`super::Store::consume_code`] tells
+    /// a replay from the rest).
+    async fn exchange_code(&self, code: &TokenHash, session: &Session, token: &RefreshToken, seen: &User) -> Result<bool, StoreError>;
 }
 
 macro_rules! flow_impl {
-    // `$lock`: what makes the session insert hold the rows it checks until it commits
-    // (PostgreSQL: `FOR SHARE`; SQLite's one writer already does).
+    // `$lock`: what makes the exchange hold the rows it checks until it commits (PostgreSQL:
+    // the code for update, the account and browser session for share; SQLite's one writer
+    // already does).
     ($engine:ty, $lock:literal) => {
         #[async_trait::async_trait]
         impl crate::store::flow::FlowStore for $engine {
@@ -114,29 +111,21 @@ macro_rules! flow_impl {
                 row.map(|row| row.into_domain(client)).transpose()
             }
 
-            async fn spend_code(
-                &self,
-                hash: &TokenHash,
-                now: OffsetDateTime,
-                session: SessionId,
-            ) -> Result<Option<AuthorizationCode>, StoreError> {
-                let mut w = self.write().await?;
-                let spent: Option<CodeRow> = sqlx::query_as(sql!(
-                    "UPDATE authorization_codes SET used_at = $2, token_session_id = $3 ",
-                    "WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 ",
-                    "AND EXISTS (SELECT 1 FROM browser_sessions b WHERE b.id = authorization_codes.browser_session_id) RETURNING ",
-                    code_columns!()
+            async fn unspent_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<AuthorizationCode>, StoreError> {
+                let row: Option<CodeRow> = sqlx::query_as(sql!(
+                    "SELECT ",
+                    code_columns!(),
+                    " FROM authorization_codes WHERE hash = $1 AND used_at IS NULL AND expires_at > $2"
                 ))
                 .bind(hash.as_bytes().as_slice())
                 .bind(ms(now))
-                .bind(session.to_string())
-                .fetch_optional(&mut *w)
+                .fetch_optional(&self.pool)
                 .await
                 .map_err(classify)?;
-                spent.map(AuthorizationCode::try_from).transpose()
+                row.map(AuthorizationCode::try_from).transpose()
             }
 
-            async fn start_code_session(
+            async fn exchange_code(
                 &self,
                 code: &TokenHash,
                 session: &Session,
@@ -144,55 +133,44 @@ macro_rules! flow_impl {
                 seen: &User,
             ) -> Result<bool, StoreError> {
                 let Some(browser_session) = session.browser_session_id else { return Ok(false) };
+                let Some(client) = session.client_id.as_ref() else { return Ok(false) };
                 let mut w = self.write().await?;
-                let mut tx = Self::begin(&mut w).await?;
-                // The rows checked are joined (not tested with EXISTS) so that `$lock` holds
-                // them: a disabling, a sign-out or a replay racing this either committed
-                // before (and the condition fails) or waits for this session (and ends it).
+                // The trigger of migration 14 spends the code and starts the session with its
+                // refresh token. The rows checked are joined (not tested with EXISTS) so that
+                // `$lock` holds them: a racing exchange of the same code waits and then finds
+                // it spent; a disabling or a sign-out either committed before (and the
+                // condition fails) or waits for this session (and ends it).
                 let inserted = sqlx::query(sql!(
-                    "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, ",
-                    "client_id, scope, browser_session_id, offline, amr) ",
-                    "SELECT $1, u.id, $2, $3, $4, NULL, $5, $6, $10, $11, b.id, $13, $14 ",
-                    "FROM users u JOIN browser_sessions b ON b.id = $12 JOIN authorization_codes c ON c.hash = $15 ",
-                    "WHERE u.id = $7 AND u.disabled = FALSE AND u.roles = $8 AND u.tokens_not_before = $9 ",
-                    "AND c.token_session_id = $1 AND c.replayed_at IS NULL",
+                    "INSERT INTO code_exchanges (code_hash, session_id, user_id, client_id, scope, browser_session_id, offline, amr, ",
+                    "ip, user_agent, created_at, last_used_at, expires_at, refresh_hash, refresh_created_at, refresh_expires_at) ",
+                    "SELECT c.hash, $2, u.id, c.client_id, $3, b.id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 ",
+                    "FROM authorization_codes c JOIN users u ON u.id = c.user_id JOIN browser_sessions b ON b.id = c.browser_session_id ",
+                    "WHERE c.hash = $1 AND c.used_at IS NULL AND c.expires_at > $8 AND c.client_id = $14 AND b.id = $15 ",
+                    "AND u.id = $16 AND u.disabled = FALSE AND u.roles = $17 AND u.tokens_not_before = $18",
                     $lock
                 ))
+                .bind(code.as_bytes().as_slice())
                 .bind(session.id.to_string())
+                .bind(scopes_json(&session.scope))
+                .bind(session.offline)
+                .bind(amr_json(&session.amr))
+                .bind(session.ip.map(|ip| ip.to_string()))
+                .bind(session.user_agent.as_deref())
                 .bind(ms(session.created_at))
                 .bind(ms(session.last_used_at))
                 .bind(ms(session.expires_at))
-                .bind(session.user_agent.as_deref())
-                .bind(session.ip.map(|ip| ip.to_string()))
+                .bind(token.hash.as_bytes().as_slice())
+                .bind(ms(token.created_at))
+                .bind(ms(token.expires_at))
+                .bind(client.as_str())
+                .bind(browser_session.to_string())
                 .bind(seen.id.to_string())
                 .bind(roles_json(&seen.roles))
                 .bind(seen.tokens_not_before)
-                .bind(session.client_id.as_ref().map(ClientId::as_str))
-                .bind(scopes_json(&session.scope))
-                .bind(browser_session.to_string())
-                .bind(session.offline)
-                .bind(amr_json(&session.amr))
-                .bind(code.as_bytes().as_slice())
-                .execute(&mut *tx)
+                .execute(&mut *w)
                 .await
                 .map_err(classify)?;
-                if inserted.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                insert_refresh(&mut tx, token).await?;
-                tx.commit().await.map_err(classify)?;
-                Ok(true)
-            }
-
-            async fn unlink_code_session(&self, code: &TokenHash, session: SessionId) -> Result<(), StoreError> {
-                let mut w = self.write().await?;
-                sqlx::query(sql!("UPDATE authorization_codes SET token_session_id = NULL WHERE hash = $1 AND token_session_id = $2"))
-                    .bind(code.as_bytes().as_slice())
-                    .bind(session.to_string())
-                    .execute(&mut *w)
-                    .await
-                    .map(|_| ())
-                    .map_err(classify)
+                Ok(inserted.rows_affected() == 1)
             }
         }
     };

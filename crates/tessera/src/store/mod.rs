@@ -27,6 +27,7 @@ macro_rules! migrator {
             step(9, "email", include_str!(concat!("../../migrations/", $engine, "/0009_email.sql"))),
             step(10, "second_factors", include_str!(concat!("../../migrations/", $engine, "/0010_second_factors.sql"))),
             step(11, "console", include_str!(concat!("../../migrations/", $engine, "/0011_console.sql"))),
+            step(14, "code_exchange", include_str!(concat!("../../migrations/", $engine, "/0014_code_exchange.sql"))),
         ])
     }};
 }

@@ -185,4 +185,4 @@ store_impl!(PgStore, Postgres, {
 super::console::console_impl!(PgStore, " COLLATE \"C\"");
 super::factors::factors_impl!(PgStore);
 mail_impl!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED", " FOR UPDATE");
-super::flow::flow_impl!(PgStore, " FOR SHARE");
+super::flow::flow_impl!(PgStore, " FOR UPDATE OF c FOR SHARE OF u, b");

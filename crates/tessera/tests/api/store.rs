@@ -1152,7 +1152,7 @@ async fn one_read_finds_a_browser_session_with_its_account_state_and_its_consent
 }
 
 #[tokio::test]
-async fn a_code_is_spent_once_with_its_token_session_and_a_replay_names_that_session() {
+async fn exchanging_a_code_spends_it_and_starts_its_token_session_and_a_replay_names_that_session() {
     let (store, _dir) = store().await;
     let owner = user("spend-code@example.com", None);
     store.insert_user(&owner).await.unwrap();
@@ -1165,19 +1165,25 @@ async fn a_code_is_spent_once_with_its_token_session_and_a_replay_names_that_ses
     store.insert_code(&issued).await.unwrap();
     let sid = SessionId::new_random();
 
-    let spent = store.spend_code(&issued.hash, at + Duration::seconds(1), sid).await.unwrap().unwrap();
-    let again = store.spend_code(&issued.hash, at + Duration::seconds(1), SessionId::new_random()).await.unwrap();
-    let (session, token) = code_session(&issued, sid, at);
-    let started = store.start_code_session(&issued.hash, &session, &token, &owner).await.unwrap();
+    let read = store.unspent_code(&issued.hash, at).await.unwrap().unwrap();
+    let (session, token) = code_session(&issued, sid, at + Duration::seconds(1));
+    let exchanged = store.exchange_code(&issued.hash, &session, &token, &owner).await.unwrap();
+    let (second, second_token) = code_session(&issued, SessionId::new_random(), at + Duration::seconds(1));
+    let again = store.exchange_code(&issued.hash, &second, &second_token, &owner).await.unwrap();
+    let unspent_after = store.unspent_code(&issued.hash, at + Duration::seconds(1)).await.unwrap();
     let replay = store.consume_code(&issued.hash, at + Duration::seconds(2)).await.unwrap();
 
-    assert_eq!((spent.client_id, spent.user_id, spent.browser_session_id), (app.id.clone(), owner.id, browser.id));
-    assert_eq!((spent.used_at, spent.token_session_id), (Some(at + Duration::seconds(1)), Some(sid)));
-    assert!(again.is_none(), "spent once");
-    assert!(started);
+    assert_eq!((read.client_id, read.user_id, read.browser_session_id), (app.id.clone(), owner.id, browser.id));
+    assert!(exchanged);
+    assert!(!again, "a code is exchanged once");
+    assert!(unspent_after.is_none());
     let stored = store.session(sid).await.unwrap().unwrap();
-    assert_eq!((stored.client_id, stored.browser_session_id), (Some(app.id.clone()), Some(browser.id)));
+    assert_eq!(
+        (stored.client_id, stored.browser_session_id, stored.ip, stored.expires_at),
+        (Some(app.id.clone()), Some(browser.id), session.ip, session.expires_at)
+    );
     assert_eq!(store.refresh_token(&token.hash).await.unwrap().unwrap().session_id, sid);
+    assert!(store.session(second.id).await.unwrap().is_none() && store.refresh_token(&second_token.hash).await.unwrap().is_none());
     match replay {
         CodeRedemption::Replayed { token_session, .. } => assert_eq!(token_session, Some(sid)),
         other => panic!("a second use is a replay: {other:?}"),
@@ -1185,7 +1191,7 @@ async fn a_code_is_spent_once_with_its_token_session_and_a_replay_names_that_ses
 }
 
 #[tokio::test]
-async fn no_token_session_starts_for_a_code_replayed_unlinked_expired_or_whose_browser_signed_out() {
+async fn no_token_session_starts_for_a_code_replayed_expired_or_whose_browser_signed_out() {
     let (store, _dir) = store().await;
     let owner = user("code-session@example.com", None);
     store.insert_user(&owner).await.unwrap();
@@ -1194,45 +1200,30 @@ async fn no_token_session_starts_for_a_code_replayed_unlinked_expired_or_whose_b
     let browser = browser_session(&owner, now());
     store.insert_browser_session(&browser).await.unwrap();
     let at = now();
-    let (replayed, unlinked, late, orphan) = (
-        code(&app.id, &owner, browser.id, at),
-        code(&app.id, &owner, browser.id, at),
-        code(&app.id, &owner, browser.id, at),
-        code(&app.id, &owner, browser.id, at),
-    );
-    for issued in [&replayed, &unlinked, &late, &orphan] {
+    let (replayed, late, orphan) =
+        (code(&app.id, &owner, browser.id, at), code(&app.id, &owner, browser.id, at), code(&app.id, &owner, browser.id, at));
+    for issued in [&replayed, &late, &orphan] {
         store.insert_code(issued).await.unwrap();
     }
 
-    let replayed_sid = SessionId::new_random();
-    store.spend_code(&replayed.hash, at, replayed_sid).await.unwrap().unwrap();
     let replay = store.consume_code(&replayed.hash, at).await.unwrap();
-    let (session, token) = code_session(&replayed, replayed_sid, at);
-    let after_replay = store.start_code_session(&replayed.hash, &session, &token, &owner).await.unwrap();
+    let (replayed_session, token) = code_session(&replayed, SessionId::new_random(), at);
+    let after_replay = store.exchange_code(&replayed.hash, &replayed_session, &token, &owner).await.unwrap();
 
-    let unlinked_sid = SessionId::new_random();
-    store.spend_code(&unlinked.hash, at, unlinked_sid).await.unwrap().unwrap();
-    store.unlink_code_session(&unlinked.hash, unlinked_sid).await.unwrap();
-    let (session, token) = code_session(&unlinked, unlinked_sid, at);
-    let after_unlink = store.start_code_session(&unlinked.hash, &session, &token, &owner).await.unwrap();
-    let unlinked_replay = store.consume_code(&unlinked.hash, at).await.unwrap();
+    let (late_session, token) = code_session(&late, SessionId::new_random(), late.expires_at);
+    let expired_read = store.unspent_code(&late.hash, late.expires_at).await.unwrap();
+    let expired = store.exchange_code(&late.hash, &late_session, &token, &owner).await.unwrap();
 
-    let expired = store.spend_code(&late.hash, late.expires_at, SessionId::new_random()).await.unwrap();
-
-    let orphan_sid = SessionId::new_random();
-    store.spend_code(&orphan.hash, at, orphan_sid).await.unwrap().unwrap();
     store.end_browser_sessions(BrowserSessionScope::One(owner.id, browser.id), at, 0).await.unwrap();
-    let (session, token) = code_session(&orphan, orphan_sid, at);
-    let after_sign_out = store.start_code_session(&orphan.hash, &session, &token, &owner).await.unwrap();
+    let (orphan_session, token) = code_session(&orphan, SessionId::new_random(), at);
+    let after_sign_out = store.exchange_code(&orphan.hash, &orphan_session, &token, &owner).await.unwrap();
 
-    assert!(matches!(replay, CodeRedemption::Replayed { token_session: Some(sid), .. } if sid == replayed_sid), "{replay:?}");
-    assert!(!after_replay, "the replay came first: no session to outlive it");
-    assert!(!after_unlink, "an unlinked code starts nothing");
-    assert!(matches!(unlinked_replay, CodeRedemption::Replayed { token_session: None, .. }), "{unlinked_replay:?}");
-    assert!(expired.is_none());
+    assert!(matches!(replay, CodeRedemption::Redeemed(_)), "{replay:?}");
+    assert!(!after_replay, "a code spent before starts nothing");
+    assert!(expired_read.is_none() && !expired);
     assert!(!after_sign_out, "no session through a signed-out browser");
-    for sid in [replayed_sid, unlinked_sid, orphan_sid] {
-        assert!(store.session(sid).await.unwrap().is_none());
+    for session in [replayed_session, late_session, orphan_session] {
+        assert!(store.session(session.id).await.unwrap().is_none());
     }
 }
 
@@ -1248,21 +1239,20 @@ async fn no_token_session_starts_for_a_code_whose_account_changed_since_it_was_r
     let at = now();
     let issued = code(&app.id, &owner, browser.id, at);
     store.insert_code(&issued).await.unwrap();
-    let sid = SessionId::new_random();
-    store.spend_code(&issued.hash, at, sid).await.unwrap().unwrap();
     store.update_admin_fields(owner.id, None, Some(&Roles::parse(&["auditor"]).unwrap()), at).await.unwrap();
-    let (session, token) = code_session(&issued, sid, at);
+    let (session, token) = code_session(&issued, SessionId::new_random(), at);
 
-    let started = store.start_code_session(&issued.hash, &session, &token, &owner).await.unwrap();
+    let started = store.exchange_code(&issued.hash, &session, &token, &owner).await.unwrap();
 
     assert!(!started, "the roles changed after `owner` was read");
-    assert!(store.session(sid).await.unwrap().is_none());
+    assert!(store.session(session.id).await.unwrap().is_none());
+    assert!(store.unspent_code(&issued.hash, at).await.unwrap().is_some(), "a refused exchange leaves the code as it was");
     let current = store.user_by_id(owner.id).await.unwrap().unwrap();
-    assert!(store.start_code_session(&issued.hash, &session, &token, &current).await.unwrap());
+    assert!(store.exchange_code(&issued.hash, &session, &token, &current).await.unwrap());
 }
 
 #[tokio::test]
-async fn a_code_is_spent_exactly_once_however_many_race() {
+async fn a_code_is_exchanged_exactly_once_however_many_race() {
     let (store, _dir) = store().await;
     let owner = user("spend-race@example.com", None);
     store.insert_user(&owner).await.unwrap();
@@ -1276,11 +1266,15 @@ async fn a_code_is_spent_exactly_once_however_many_race() {
     let attempts = (0..8).map(|_| {
         let store = store.clone();
         let hash = issued.hash;
-        tokio::spawn(async move { store.spend_code(&hash, now(), SessionId::new_random()).await.unwrap() })
+        let (owner, issued) = (owner.clone(), issued.clone());
+        tokio::spawn(async move {
+            let (session, token) = code_session(&issued, SessionId::new_random(), now());
+            store.exchange_code(&hash, &session, &token, &owner).await.unwrap()
+        })
     });
     let mut spent = 0;
     for attempt in attempts.collect::<Vec<_>>() {
-        spent += usize::from(attempt.await.unwrap().is_some());
+        spent += usize::from(attempt.await.unwrap());
     }
 
     assert_eq!(spent, 1);
