@@ -26,6 +26,7 @@ use crate::domain::{
     AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, CodeChallenge, Consent, PlainToken, Scopes, Session, SessionId,
     TokenHash, TokenKind, User, UserId,
 };
+use crate::store::flow::CodeWithOwner;
 use crate::store::{CodeRedemption, SessionScope};
 use aws_lc_rs::{digest, hmac};
 use base64::Engine;
@@ -595,14 +596,13 @@ impl Tessera {
         }
         let hash = PlainToken::from_presented(code).hash();
         let now = self.now();
-        let Some(code) = self.store.unspent_code(&hash, now).await? else {
+        let Some(CodeWithOwner { code, owner: user }) = self.store.unspent_code(&hash, now).await? else {
             return self.refuse_code(&hash, client, meta, "the authorization code is unknown or expired").await;
         };
-        let user = match self.code_binding(client, &code, verifier, redirect_uri).await? {
-            Ok(user) => user,
+        if let Err(why) = code_binding(client, &code, &user, verifier, redirect_uri) {
             // A code works once, also for a request it does not match.
-            Err(why) => return self.refuse_code(&hash, client, meta, why).await,
-        };
+            return self.refuse_code(&hash, client, meta, why).await;
+        }
         let session = Session {
             client_id: Some(client.id.clone()),
             scope: code.scope.clone(),
@@ -647,30 +647,6 @@ impl Tessera {
                 self.audit(meta, "code.replayed", Some(client.id.as_str()), Some(&user_id.to_string()), detail).await;
                 Ok(Err(GrantError::InvalidGrant("the authorization code was already used")))
             }
-        }
-    }
-
-    /// Checks an unspent code against the token request (client, redirect URI, PKCE verifier)
-    /// and reads its person, who must still be able to sign in: the person, or why not.
-    async fn code_binding(
-        &self,
-        client: &Client,
-        code: &AuthorizationCode,
-        verifier: &str,
-        redirect_uri: Option<&str>,
-    ) -> Result<std::result::Result<User, &'static str>> {
-        if code.client_id != client.id {
-            return Ok(Err("the authorization code was issued to another client"));
-        }
-        if code.redirect_uri.as_deref() != redirect_uri && code.redirect_uri.is_some() {
-            return Ok(Err("redirect_uri does not match the authorization request"));
-        }
-        if !code.code_challenge.verify(verifier).unwrap_or(false) {
-            return Ok(Err("code_verifier does not match the code_challenge"));
-        }
-        match self.store.user_by_id(code.user_id).await?.filter(|u| !u.disabled) {
-            Some(user) => Ok(Ok(user)),
-            None => Ok(Err("the account can no longer sign in")),
         }
     }
 
@@ -761,6 +737,30 @@ impl Tessera {
 }
 
 /// Whether `request` must show the consent page, given what the person allowed the client.
+/// Checks an unspent code and its person against the token request (client, redirect URI,
+/// PKCE verifier); the person must still be able to sign in.
+fn code_binding(
+    client: &Client,
+    code: &AuthorizationCode,
+    owner: &User,
+    verifier: &str,
+    redirect_uri: Option<&str>,
+) -> std::result::Result<(), &'static str> {
+    if code.client_id != client.id {
+        return Err("the authorization code was issued to another client");
+    }
+    if code.redirect_uri.as_deref() != redirect_uri && code.redirect_uri.is_some() {
+        return Err("redirect_uri does not match the authorization request");
+    }
+    if !code.code_challenge.verify(verifier).unwrap_or(false) {
+        return Err("code_verifier does not match the code_challenge");
+    }
+    if owner.disabled {
+        return Err("the account can no longer sign in");
+    }
+    Ok(())
+}
+
 fn needs_consent(request: &AuthorizationRequest, given: Option<&Consent>) -> bool {
     if request.client.first_party {
         return false;

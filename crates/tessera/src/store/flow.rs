@@ -57,6 +57,32 @@ impl BrowserForClientRow {
     }
 }
 
+/// An unspent authorization code and its person, as the token endpoint reads them.
+#[derive(Debug, Clone)]
+pub struct CodeWithOwner {
+    /// The code as it was issued.
+    pub code: AuthorizationCode,
+    /// Its person's account as it is now.
+    pub owner: User,
+}
+
+/// The joined row of [`FlowStore::unspent_code`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct CodeWithOwnerRow {
+    #[sqlx(flatten)]
+    pub(crate) code: super::rows::CodeRow,
+    #[sqlx(flatten)]
+    pub(crate) owner: super::rows::UserRow,
+}
+
+impl TryFrom<CodeWithOwnerRow> for CodeWithOwner {
+    type Error = StoreError;
+
+    fn try_from(row: CodeWithOwnerRow) -> Result<Self, StoreError> {
+        Ok(CodeWithOwner { code: row.code.try_into()?, owner: row.owner.try_into()? })
+    }
+}
+
 /// The code flow's joined reads.
 #[async_trait::async_trait]
 pub trait FlowStore: Send + Sync {
@@ -70,9 +96,9 @@ pub trait FlowStore: Send + Sync {
         client: &ClientId,
     ) -> Result<Option<BrowserForClient>, StoreError>;
 
-    /// The code `hash` names while it is unspent and unexpired at `now` (a read: spending it
-    /// is [`FlowStore::exchange_code`]'s).
-    async fn unspent_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// The code `hash` names while it is unspent and unexpired at `now`, with its person, in
+    /// one read (spending it is [`FlowStore::exchange_code`]'s).
+    async fn unspent_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<CodeWithOwner>, StoreError>;
 
     /// Spends the code `code` and starts `session` with its first refresh token, in one
     /// statement, only while the code is unspent and unexpired at `session.created_at`, the
@@ -111,18 +137,24 @@ macro_rules! flow_impl {
                 row.map(|row| row.into_domain(client)).transpose()
             }
 
-            async fn unspent_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<AuthorizationCode>, StoreError> {
-                let row: Option<CodeRow> = sqlx::query_as(sql!(
-                    "SELECT ",
-                    code_columns!(),
-                    " FROM authorization_codes WHERE hash = $1 AND used_at IS NULL AND expires_at > $2"
+            async fn unspent_code(
+                &self,
+                hash: &TokenHash,
+                now: OffsetDateTime,
+            ) -> Result<Option<crate::store::flow::CodeWithOwner>, StoreError> {
+                let row: Option<crate::store::flow::CodeWithOwnerRow> = sqlx::query_as(sql!(
+                    "SELECT c.hash, c.client_id, c.user_id, c.browser_session_id, c.redirect_uri, c.code_challenge, c.nonce, c.scope, ",
+                    "c.auth_time, c.amr, c.created_at AS code_created_at, c.expires_at, c.used_at, c.token_session_id, ",
+                    "u.id, u.email, u.username, u.password_hash, u.roles, u.disabled, u.tokens_not_before, u.created_at, u.updated_at, ",
+                    "u.two_factor, u.email_verified FROM authorization_codes c JOIN users u ON u.id = c.user_id ",
+                    "WHERE c.hash = $1 AND c.used_at IS NULL AND c.expires_at > $2"
                 ))
                 .bind(hash.as_bytes().as_slice())
                 .bind(ms(now))
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(classify)?;
-                row.map(AuthorizationCode::try_from).transpose()
+                row.map(crate::store::flow::CodeWithOwner::try_from).transpose()
             }
 
             async fn exchange_code(

@@ -240,8 +240,8 @@ impl TryFrom<BrowserSessionRow> for BrowserSession {
 
 macro_rules! code_columns {
     () => {
-        "hash, client_id, user_id, browser_session_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, created_at, \
-         expires_at, used_at, token_session_id"
+        "hash, client_id, user_id, browser_session_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, \
+         created_at AS code_created_at, expires_at, used_at, token_session_id"
     };
 }
 pub(crate) use code_columns;
@@ -258,6 +258,8 @@ pub(crate) struct CodeRow {
     scope: String,
     auth_time: i64,
     amr: String,
+    // Named apart from the account's `created_at`, for reads that join the code's person.
+    #[sqlx(rename = "code_created_at")]
     created_at: i64,
     expires_at: i64,
     used_at: Option<i64>,

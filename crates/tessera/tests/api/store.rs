@@ -1173,7 +1173,10 @@ async fn exchanging_a_code_spends_it_and_starts_its_token_session_and_a_replay_n
     let unspent_after = store.unspent_code(&issued.hash, at + Duration::seconds(1)).await.unwrap();
     let replay = store.consume_code(&issued.hash, at + Duration::seconds(2)).await.unwrap();
 
-    assert_eq!((read.client_id, read.user_id, read.browser_session_id), (app.id.clone(), owner.id, browser.id));
+    assert_eq!(
+        (read.code.client_id, read.code.user_id, read.code.browser_session_id, read.code.created_at, read.owner.id),
+        (app.id.clone(), owner.id, browser.id, at, owner.id)
+    );
     assert!(exchanged);
     assert!(!again, "a code is exchanged once");
     assert!(unspent_after.is_none());
