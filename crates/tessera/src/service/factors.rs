@@ -136,9 +136,8 @@ impl Tessera {
         let step = self.totp_step(&secret, code).ok_or(Error::InvalidCode)?;
         let codes = generate_recovery_codes().map_err(Error::internal)?;
         let hashes: Vec<[u8; 32]> = codes.iter().filter_map(|c| recovery_code_hash(c)).collect();
-        let now = self.now();
         let notice = self.factor_notice_to(&person, FactorNotice::Added(SecondFactor::Totp))?;
-        if !self.store.confirm_totp(user, step, &hashes, now, notice.as_ref()).await? {
+        if !self.store.confirm_totp(user, step, &hashes, self.now(), notice.as_ref()).await? {
             return Err(Error::InvalidCode);
         }
         self.notices_queued(notice.as_ref());
