@@ -1,6 +1,6 @@
 //! `/v1/auth/*`: register, login, refresh, logout, verify.
 
-use super::error::{ApiError, Conflict, CredentialsRefused, RegistrationClosed};
+use super::error::{ApiError, Conflict, CredentialsRefused, LoginRefused, RegistrationClosed};
 use super::extract::{Bearer, Json, OptionalJson, Query, parse_bearer};
 use super::views::{TokenView, UserView, Verification};
 use crate::service::{ClientMeta, Error, LoginId, Registration, Requirements};
@@ -78,7 +78,7 @@ pub struct LoginBody {
 /// password gets 429. For a person with a second factor the right password answers 403
 /// `mfa_required` with `mfa_token` and `methods`; `POST /v1/auth/login/mfa` finishes it.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, description = "Logged in", body = TokenView), CredentialsRefused))]
+    responses((status = 200, description = "Logged in", body = TokenView), LoginRefused))]
 pub async fn login(State(app): State<AppState>, meta: ClientMeta, Json(body): Json<LoginBody>) -> Result<impl IntoResponse, ApiError> {
     let id = match (body.email, body.username) {
         (Some(email), _) => LoginId::Email(email),

@@ -54,6 +54,35 @@ pub struct Problem {
     pub code: &'static str,
 }
 
+/// The problem a password sign-in (`POST /v1/auth/login`) answers: with the code
+/// `mfa_required` (403), it also has `mfa_token` and `methods`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginProblem {
+    #[serde(flatten)]
+    pub problem: Problem,
+    /// With `mfa_required`: the pending sign-in, for `POST /v1/auth/login/mfa` (single use,
+    /// 5 minutes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, pattern = "^tmf_")]
+    pub mfa_token: Option<String>,
+    /// With `mfa_required`: how the sign-in may be finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<Vec<MfaMethodName>>)]
+    pub methods: Option<Vec<&'static str>>,
+}
+
+/// A way to finish a sign-in that waits for a second factor.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaMethodName {
+    /// A TOTP code (`code`).
+    Totp,
+    /// A recovery code (`code`).
+    RecoveryCode,
+    /// A passkey (`challenge_id` and `credential`).
+    Passkey,
+}
+
 /// The RFC 6749 §5.2 body of `/oauth2/*` errors.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthErrorBody {
@@ -94,6 +123,10 @@ error_sets! {
     /// 401 and 403 of an endpoint that checks credentials in its body: wrong ones, an invalid
     /// refresh token, a disabled account.
     CredentialsRefused: [("401", "UnauthorizedAnswer"), ("403", "ProblemAnswer")];
+    /// 401 and 403 of a password sign-in: wrong credentials, a disabled account, an
+    /// unverified address, or a second factor to give (`mfa_required`, with `mfa_token` and
+    /// `methods`).
+    LoginRefused: [("401", "UnauthorizedAnswer"), ("403", "LoginRefusedAnswer")];
     /// 403: a person may not register themselves (`registration_closed`).
     RegistrationClosed: [("403", "ProblemAnswer")];
     /// 429: too many wrong passwords for this account.
@@ -230,15 +263,17 @@ pub fn problem(status: StatusCode, code: &'static str, detail: String) -> Respon
 
 /// The problem of `mfa_required`, with its extra members `mfa_token` and `methods`.
 fn mfa_problem(status: StatusCode, code: &'static str, detail: String, mfa_token: &str, methods: &[&'static str]) -> Response {
-    let body = serde_json::json!({
-        "type": format!("urn:tessera:problem:{code}"),
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-        "code": code,
-        "mfa_token": mfa_token,
-        "methods": methods,
-    });
+    let body = LoginProblem {
+        problem: Problem {
+            kind: format!("urn:tessera:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+            code,
+        },
+        mfa_token: Some(mfa_token.to_owned()),
+        methods: Some(methods.to_vec()),
+    };
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     response

@@ -52,7 +52,7 @@ pub struct RecoveryCodesView {
 /// The first code turns TOTP on and answers ten recovery codes (the old ones void). A wrong
 /// code is 401 `invalid_code`.
 #[utoipa::path(post, path = "/v1/users/me/totp/confirm", tag = "users", security(("bearer" = [])), request_body = CodeBody,
-    responses((status = 200, description = "TOTP is on", body = RecoveryCodesView), CredentialsRefused, Conflict))]
+    responses((status = 200, description = "TOTP is on", body = RecoveryCodesView), AccountGone, CredentialsRefused, Conflict))]
 pub async fn confirm_totp(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
@@ -77,7 +77,7 @@ pub async fn remove_totp(State(app): State<AppState>, Bearer(claims): Bearer, me
 ///
 /// Needs a `fresh` token and a second factor (else 409); the old codes stop working.
 #[utoipa::path(post, path = "/v1/users/me/recovery-codes", tag = "users", security(("bearer" = [])),
-    responses((status = 200, description = "Ten new codes", body = RecoveryCodesView), Conflict))]
+    responses((status = 200, description = "Ten new codes", body = RecoveryCodesView), AccountGone, Conflict))]
 pub async fn regenerate_recovery_codes(
     State(app): State<AppState>,
     Bearer(claims): Bearer,

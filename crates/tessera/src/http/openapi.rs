@@ -2,7 +2,7 @@
 //! the `ToSchema` types of the bodies. The test `tests/api/openapi.rs` holds it to
 //! [`super::served_routes`], so a route cannot be added without being documented.
 
-use super::error::{OAuthErrorBody, Problem};
+use super::error::{LoginProblem, MfaMethodName, OAuthErrorBody, Problem};
 use super::{audit, auth, clients, discovery, email, factors, keys, oauth, ops, revocations, users};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value};
@@ -66,7 +66,7 @@ use utoipa::{Modify, OpenApi};
         oauth::userinfo_post,
         discovery::metadata,
     ),
-    components(schemas(Problem, OAuthErrorBody)),
+    components(schemas(Problem, OAuthErrorBody, LoginProblem, MfaMethodName)),
     modifiers(&SecuritySchemes, &ErrorAnswers, &SharedHandlers),
     tags(
         (name = "auth", description = "Register, log in, refresh, log out, verify"),
@@ -130,6 +130,10 @@ impl Modify for ErrorAnswers {
             }
             components.responses.insert(name.to_owned(), answer.build().into());
         }
+        let login = ResponseBuilder::new()
+            .description("A problem; with `mfa_required`, also `mfa_token` and `methods`.")
+            .content("application/problem+json", Content::new(Some(Ref::from_schema_name("LoginProblem"))));
+        components.responses.insert("LoginRefusedAnswer".to_owned(), login.build().into());
     }
 }
 

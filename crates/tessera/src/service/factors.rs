@@ -8,15 +8,20 @@
 //! failed-login limit as wrong passwords, under the account's email, and a right password
 //! does not clear that count for such a person (only a finished sign-in does), so signing in
 //! again does not buy more guesses.
+//!
+//! Adding or removing a second factor, new recovery codes, an admin's reset and the use of a
+//! recovery code each queue a notice to the person's address, in the transaction of the change.
 
 use super::Tessera;
 use super::accounts::require_admin;
 use super::browser::BrowserSignIn;
 use super::error::{Error, Result};
+use super::mail::{FactorNotice, Notice, SecondFactor};
 use super::sessions::{ClientMeta, IssuedTokens, LoginId};
 use crate::domain::factors::{TotpSecret, generate_recovery_codes, recovery_code_hash};
 use crate::domain::{Amr, Email, PlainToken, TokenKind, User, UserId};
-use crate::store::factors::{FactorSummary, MfaChallenge};
+use crate::store::OutgoingMail;
+use crate::store::factors::{FactorSummary, MfaChallenge, StoredPasskey};
 use tessera_verify::Claims;
 use time::Duration;
 
@@ -121,7 +126,8 @@ impl Tessera {
     /// Confirms the pending TOTP secret with its first code; returns ten new recovery codes
     /// (the old ones void), shown this once.
     pub async fn confirm_totp(&self, claims: &Claims, code: &str, meta: &ClientMeta) -> Result<Vec<String>> {
-        let user = self.person(claims)?;
+        let person = self.me(claims).await?;
+        let user = person.id;
         let stored = self.store.totp(user).await?.filter(|t| t.confirmed_at.is_none());
         let Some(stored) = stored else {
             return Err(Error::Conflict("there is no TOTP enrolment to confirm; start one first"));
@@ -130,9 +136,11 @@ impl Tessera {
         let step = self.totp_step(&secret, code).ok_or(Error::InvalidCode)?;
         let codes = generate_recovery_codes().map_err(Error::internal)?;
         let hashes: Vec<[u8; 32]> = codes.iter().filter_map(|c| recovery_code_hash(c)).collect();
-        if !self.store.confirm_totp(user, step, &hashes, self.now()).await? {
+        let notice = self.factor_notice_to(&person, FactorNotice::Added(SecondFactor::Totp))?;
+        if !self.store.confirm_totp(user, step, &hashes, self.now(), notice.as_ref()).await? {
             return Err(Error::InvalidCode);
         }
+        self.notices_queued(notice.as_ref());
         let id = user.to_string();
         self.audit(meta, "totp.enrolled", Some(&id), Some(&id), None).await;
         self.audit(meta, "recovery_codes.generated", Some(&id), Some(&id), None).await;
@@ -145,10 +153,15 @@ impl Tessera {
         if !self.is_fresh(claims) {
             return Err(Error::FreshTokenRequired);
         }
-        let user = self.person(claims)?;
-        if !self.store.delete_totp(user).await? {
+        let person = self.me(claims).await?;
+        let user = person.id;
+        // Dropping an enrolment never confirmed removes no second factor: no notice.
+        let confirmed = self.store.totp(user).await?.is_some_and(|t| t.confirmed_at.is_some());
+        let notice = if confirmed { self.factor_notice_to(&person, FactorNotice::Removed(SecondFactor::Totp))? } else { None };
+        if !self.store.delete_totp(user, notice.as_ref()).await? {
             return Err(Error::NotFound("TOTP"));
         }
+        self.notices_queued(notice.as_ref());
         let id = user.to_string();
         self.audit(meta, "totp.removed", Some(&id), Some(&id), None).await;
         Ok(())
@@ -160,13 +173,16 @@ impl Tessera {
         if !self.is_fresh(claims) {
             return Err(Error::FreshTokenRequired);
         }
-        let user = self.person(claims)?;
+        let person = self.me(claims).await?;
+        let user = person.id;
         if !self.second_factors(user).await?.any() {
             return Err(Error::Conflict("recovery codes stand in for a second factor; add TOTP or a passkey first"));
         }
         let codes = generate_recovery_codes().map_err(Error::internal)?;
         let hashes: Vec<[u8; 32]> = codes.iter().filter_map(|c| recovery_code_hash(c)).collect();
-        self.store.replace_recovery_codes(user, &hashes, self.now()).await?;
+        let notice = self.factor_notice_to(&person, FactorNotice::RecoveryCodesReplaced)?;
+        self.store.replace_recovery_codes(user, &hashes, self.now(), notice.as_ref()).await?;
+        self.notices_queued(notice.as_ref());
         let id = user.to_string();
         self.audit(meta, "recovery_codes.generated", Some(&id), Some(&id), None).await;
         Ok(codes)
@@ -181,8 +197,8 @@ impl Tessera {
     pub async fn admin_reset_mfa(&self, caller: &Claims, id: &str, meta: &ClientMeta) -> Result<()> {
         require_admin(caller)?;
         let id: UserId = id.parse().map_err(|_| Error::NotFound("user"))?;
-        self.store.user_by_id(id).await?.ok_or(Error::NotFound("user"))?;
-        self.reset_mfa(id, Some(&caller.sub), meta).await
+        let user = self.store.user_by_id(id).await?.ok_or(Error::NotFound("user"))?;
+        self.reset_mfa(&user, Some(&caller.sub), meta).await
     }
 
     /// Removes every second factor of the account with this email (the command line); the
@@ -190,16 +206,54 @@ impl Tessera {
     pub async fn reset_mfa_by_email(&self, email: &str) -> Result<User> {
         let email = Email::parse(email).map_err(|e| Error::Validation(format!("email: {e}")))?;
         let user = self.store.user_by_email(&email).await?.ok_or(Error::NotFound("user"))?;
-        self.reset_mfa(user.id, None, &ClientMeta::default()).await?;
+        self.reset_mfa(&user, None, &ClientMeta::default()).await?;
         self.store.user_by_id(user.id).await?.ok_or(Error::NotFound("user"))
     }
 
-    async fn reset_mfa(&self, user: UserId, actor: Option<&str>, meta: &ClientMeta) -> Result<()> {
-        let removed = self.store.delete_factors(user).await?;
-        let id = user.to_string();
+    async fn reset_mfa(&self, user: &User, actor: Option<&str>, meta: &ClientMeta) -> Result<()> {
+        let notice = self.factor_notice_to(user, FactorNotice::Reset)?;
+        let removed = self.store.delete_factors(user.id, notice.as_ref()).await?;
+        if removed {
+            self.notices_queued(notice.as_ref());
+        }
+        let id = user.id.to_string();
         let detail = if removed { "every second factor removed" } else { "there was no second factor" };
         self.audit(meta, "mfa.reset", actor, Some(&id), Some(detail.to_owned())).await;
         Ok(())
+    }
+
+    /// Stores a passkey `user` just registered and queues the notice of it in the same
+    /// transaction; `Conflict` when its credential is registered already. (The caller
+    /// audits.)
+    pub async fn insert_passkey_noticed(&self, user: &User, passkey: &StoredPasskey) -> Result<()> {
+        let added = FactorNotice::Added(SecondFactor::Passkey { name: passkey.name.clone() });
+        let notice = self.factor_notice_to(user, added)?;
+        self.store.insert_passkey(passkey, notice.as_ref()).await?;
+        self.notices_queued(notice.as_ref());
+        Ok(())
+    }
+
+    /// Deletes one of `user`'s passkeys and queues the notice of it in the same transaction;
+    /// false (nothing written, nothing sent) when they have no such passkey. (The caller
+    /// audits.)
+    pub async fn delete_passkey_noticed(&self, user: &User, id: &str) -> Result<bool> {
+        let Some(passkey) = self.store.passkeys_of(user.id).await?.into_iter().find(|p| p.id == id) else { return Ok(false) };
+        let notice = self.factor_notice_to(user, FactorNotice::Removed(SecondFactor::Passkey { name: passkey.name }))?;
+        let deleted = self.store.delete_passkey(user.id, id, notice.as_ref()).await?;
+        if deleted {
+            self.notices_queued(notice.as_ref());
+        }
+        Ok(deleted)
+    }
+
+    /// The notice about `user`'s second factors, to their address, when mails are sent.
+    fn factor_notice_to(&self, user: &User, notice: FactorNotice) -> Result<Option<OutgoingMail>> {
+        self.notice_mail(&Notice::Factor(notice), &user.email, self.now())
+    }
+
+    /// Counts a notice just queued with its change and wakes the mail worker.
+    fn notices_queued(&self, notice: Option<&OutgoingMail>) {
+        self.mails_queued(&notice.iter().map(|m| m.kind).collect::<Vec<_>>());
     }
 
     /// The methods a person's sign-in must finish with; empty when a password is enough.
@@ -326,7 +380,14 @@ impl Tessera {
             return Ok(self.store.accept_totp_step(user.id, step).await?.then_some(MfaMethod::Totp));
         }
         let Some(hash) = recovery_code_hash(code) else { return Ok(None) };
-        Ok(self.store.use_recovery_code(user.id, &hash, self.now()).await?.then_some(MfaMethod::RecoveryCode))
+        // The notice tells how many codes are left once this one is spent.
+        let left = (self.second_factors(user.id).await?.recovery_codes - 1).max(0);
+        let notice = self.factor_notice_to(user, FactorNotice::RecoveryCodeUsed { left })?;
+        if !self.store.use_recovery_code(user.id, &hash, self.now(), notice.as_ref()).await? {
+            return Ok(None);
+        }
+        self.notices_queued(notice.as_ref());
+        Ok(Some(MfaMethod::RecoveryCode))
     }
 
     /// The step of `code` within one step of now.

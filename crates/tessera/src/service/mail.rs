@@ -168,6 +168,12 @@ pub fn backoff(attempts: u32) -> Duration {
     FIRST_BACKOFF.saturating_mul(1 << doublings).min(MAX_BACKOFF)
 }
 
+/// `s` with its first letter in capitals.
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// "24 hours", "30 minutes": how long a link works, in words.
 fn in_words(d: Duration) -> String {
     let secs = d.as_secs();
@@ -235,6 +241,30 @@ struct NoticeHtml<'a> {
     forgot_link: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/factor.txt")]
+struct FactorText<'a> {
+    product: &'a str,
+    headline: &'a str,
+    what: &'a str,
+    when: &'a str,
+    if_you: &'a str,
+    account_link: &'a str,
+    forgot_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/factor.html")]
+struct FactorHtml<'a> {
+    product: &'a str,
+    headline: &'a str,
+    what: &'a str,
+    when: &'a str,
+    if_you: &'a str,
+    account_link: &'a str,
+    forgot_link: &'a str,
+}
+
 /// What a notice says.
 #[derive(Debug, Clone)]
 pub(crate) enum Notice {
@@ -244,6 +274,47 @@ pub(crate) enum Notice {
     PasswordChanged,
     /// The password was reset through a link.
     PasswordReset,
+    /// A change of the second factors.
+    Factor(FactorNotice),
+}
+
+/// What a notice about the second factors says.
+#[derive(Debug, Clone)]
+pub(crate) enum FactorNotice {
+    /// A second factor was added.
+    Added(SecondFactor),
+    /// A second factor was removed by its owner.
+    Removed(SecondFactor),
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesReplaced,
+    /// An administrator or operator removed every second factor.
+    Reset,
+    /// A recovery code signed the person in; `left` unused ones remain.
+    RecoveryCodeUsed { left: i64 },
+}
+
+/// A second factor a notice names.
+#[derive(Debug, Clone)]
+pub(crate) enum SecondFactor {
+    /// An authenticator app.
+    Totp,
+    /// A passkey with the name its owner gave it.
+    Passkey { name: String },
+}
+
+impl SecondFactor {
+    fn describe(&self) -> String {
+        match self {
+            SecondFactor::Totp => "an authenticator app (TOTP)".to_owned(),
+            SecondFactor::Passkey { name } => format!("the passkey \u{201c}{name}\u{201d}"),
+        }
+    }
+}
+
+/// When a notice's change happened, in words: "30 November 2026, 22:57 UTC".
+fn when(at: OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[day padding:none] [month repr:long] [year], [hour]:[minute] UTC");
+    at.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_else(|_| at.to_string())
 }
 
 impl Tessera {
@@ -309,6 +380,7 @@ impl Tessera {
                     to.as_str()
                 ),
             ),
+            Notice::Factor(notice) => return self.factor_notice(notice, to, now).map(Some),
         };
         let forgot_link = format!("{}/password/forgot", self.outbox.issuer);
         let (headline, what, forgot_link) = (headline.as_str(), what.as_str(), forgot_link.as_str());
@@ -324,6 +396,79 @@ impl Tessera {
             link: None,
             created_at: now,
         }))
+    }
+
+    /// The mail of a notice about the second factors: what changed, when, and a link to the
+    /// account page.
+    fn factor_notice(&self, notice: &FactorNotice, to: &Email, now: OffsetDateTime) -> Result<OutgoingMail> {
+        let product = self.outbox.product.as_str();
+        let account = to.as_str();
+        let nothing_to_do = "If this was you, there is nothing to do.";
+        let (kind, headline, what, if_you) = match notice {
+            FactorNotice::Added(factor) => (
+                MailKind::FactorAdded,
+                format!("A second factor was added to your {product} account"),
+                format!(
+                    "{} was added as a second factor of the {product} account of {account}. It can now finish a sign-in.",
+                    capitalized(&factor.describe())
+                ),
+                nothing_to_do,
+            ),
+            FactorNotice::Removed(factor) => (
+                MailKind::FactorRemoved,
+                format!("A second factor was removed from your {product} account"),
+                format!(
+                    "{} was removed from the second factors of the {product} account of {account}; it no longer signs anyone in.",
+                    capitalized(&factor.describe())
+                ),
+                nothing_to_do,
+            ),
+            FactorNotice::RecoveryCodesReplaced => (
+                MailKind::RecoveryCodes,
+                format!("New recovery codes for your {product} account"),
+                format!("New recovery codes were made for the {product} account of {account}. The old ones no longer work."),
+                "If this was you, keep the new codes somewhere safe.",
+            ),
+            FactorNotice::Reset => (
+                MailKind::FactorsReset,
+                format!("The second factors of your {product} account were removed"),
+                format!(
+                    "An administrator removed every second factor of the {product} account of {account} (authenticator app, \
+                     recovery codes and passkeys): the password alone signs in now."
+                ),
+                "If you asked for this, add a second factor again on your account page.",
+            ),
+            FactorNotice::RecoveryCodeUsed { left } => (
+                MailKind::RecoveryCodeUsed,
+                format!("A recovery code was used to sign in to your {product} account"),
+                format!(
+                    "A recovery code finished a sign-in to the {product} account of {account}; it works no more. {} left.",
+                    match left {
+                        0 => "No unused recovery code is".to_owned(),
+                        1 => "1 unused recovery code is".to_owned(),
+                        n => format!("{n} unused recovery codes are"),
+                    }
+                ),
+                nothing_to_do,
+            ),
+        };
+        let when = when(now);
+        let account_link = format!("{}/account", self.outbox.issuer);
+        let forgot_link = format!("{}/password/forgot", self.outbox.issuer);
+        let (headline, what, when, account_link, forgot_link) =
+            (headline.as_str(), what.as_str(), when.as_str(), account_link.as_str(), forgot_link.as_str());
+        let text = FactorText { product, headline, what, when, if_you, account_link, forgot_link }.render().map_err(Error::internal)?;
+        let html = FactorHtml { product, headline, what, when, if_you, account_link, forgot_link }.render().map_err(Error::internal)?;
+        Ok(OutgoingMail {
+            id: uuid::Uuid::new_v4(),
+            kind,
+            recipient: to.clone(),
+            subject: headline.to_owned(),
+            text,
+            html,
+            link: None,
+            created_at: now,
+        })
     }
 
     /// Counts mails just queued and wakes the worker.
@@ -417,6 +562,14 @@ mod tests {
         assert_eq!(backoff(3), 4 * backoff(1));
         assert_eq!(backoff(12), MAX_BACKOFF);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn a_notice_says_when_in_utc_words() {
+        let at = time::macros::datetime!(2026-11-30 22:57:31 +01:00);
+        assert_eq!(when(at), "30 November 2026, 21:57 UTC");
+        assert_eq!(capitalized("an authenticator app"), "An authenticator app");
+        assert_eq!(capitalized(""), "");
     }
 
     #[test]

@@ -3,9 +3,13 @@
 //!
 //! [`factors_impl!`] expands inside an engine's module like `store_impl!` (statements in
 //! `$N` placeholders through the engine's `sql!`, its `classify`, `Self::write` and
-//! `Self::begin`).
+//! `Self::begin`, and `mail_insert_in` of `mail_impl!`).
+//!
+//! Every write that adds or removes a second factor takes the notice mail to queue with it
+//! (`None` when mails are off): it is written in the same transaction, and only when the
+//! change happened.
 
-use super::StoreError;
+use super::{OutgoingMail, StoreError};
 use crate::domain::{TokenHash, UserId};
 use time::OffsetDateTime;
 
@@ -84,25 +88,45 @@ pub trait FactorStore: Send + Sync {
     async fn put_pending_totp(&self, user: UserId, secret: &[u8], sealed: bool, now: OffsetDateTime) -> Result<bool, StoreError>;
     /// The person's TOTP secret, pending or confirmed.
     async fn totp(&self, user: UserId) -> Result<Option<StoredTotp>, StoreError>;
-    /// Confirms the pending secret with the code of `step` and replaces the recovery codes
-    /// by `codes` (hashes), at once; false when there is no pending secret or `step` is not
-    /// newer than the last accepted one.
-    async fn confirm_totp(&self, user: UserId, step: i64, codes: &[[u8; 32]], now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Confirms the pending secret with the code of `step`, replaces the recovery codes by
+    /// `codes` (hashes) and queues `mail`, at once; false (nothing written) when there is no
+    /// pending secret or `step` is not newer than the last accepted one.
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        step: i64,
+        codes: &[[u8; 32]],
+        now: OffsetDateTime,
+        mail: Option<&OutgoingMail>,
+    ) -> Result<bool, StoreError>;
     /// Accepts the code of `step` of a confirmed secret: raises `last_step` to `step` only
     /// while it is older (compare and set), so each code works once. False otherwise.
     async fn accept_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError>;
-    /// Removes the person's TOTP secret (and their recovery codes when no passkey remains);
-    /// false when there was none.
-    async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError>;
-    /// Replaces the person's recovery codes by `codes` (hashes).
-    async fn replace_recovery_codes(&self, user: UserId, codes: &[[u8; 32]], now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Spends one unused recovery code; false when it is unknown or used.
-    async fn use_recovery_code(&self, user: UserId, code: &[u8; 32], now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Removes the person's TOTP secret (and their recovery codes when no passkey remains),
+    /// queuing `mail` when the secret was a confirmed one; false when there was none.
+    async fn delete_totp(&self, user: UserId, mail: Option<&OutgoingMail>) -> Result<bool, StoreError>;
+    /// Replaces the person's recovery codes by `codes` (hashes) and queues `mail`.
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        codes: &[[u8; 32]],
+        now: OffsetDateTime,
+        mail: Option<&OutgoingMail>,
+    ) -> Result<(), StoreError>;
+    /// Spends one unused recovery code and queues `mail`; false (nothing written) when it is
+    /// unknown or used.
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        code: &[u8; 32],
+        now: OffsetDateTime,
+        mail: Option<&OutgoingMail>,
+    ) -> Result<bool, StoreError>;
     /// What second factors the person has.
     async fn factor_summary(&self, user: UserId) -> Result<FactorSummary, StoreError>;
     /// Removes every second factor of the person (TOTP, recovery codes, passkeys) and their
-    /// pending sign-ins; false when there was none.
-    async fn delete_factors(&self, user: UserId) -> Result<bool, StoreError>;
+    /// pending sign-ins, queuing `mail` when a factor was removed; false when there was none.
+    async fn delete_factors(&self, user: UserId, mail: Option<&OutgoingMail>) -> Result<bool, StoreError>;
 
     /// Stores a password sign-in waiting for its second factor.
     async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError>;
@@ -117,8 +141,9 @@ pub trait FactorStore: Send + Sync {
     /// Drops expired sign-ins and ceremony state.
     async fn prune_factors(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 
-    /// Stores a new passkey; `Conflict` when its credential is registered already.
-    async fn insert_passkey(&self, passkey: &StoredPasskey) -> Result<(), StoreError>;
+    /// Stores a new passkey and queues `mail`; `Conflict` (nothing written) when its
+    /// credential is registered already.
+    async fn insert_passkey(&self, passkey: &StoredPasskey, mail: Option<&OutgoingMail>) -> Result<(), StoreError>;
     /// The person's passkeys, oldest first.
     async fn passkeys_of(&self, user: UserId) -> Result<Vec<StoredPasskey>, StoreError>;
     /// A passkey by its WebAuthn credential id.
@@ -126,8 +151,9 @@ pub trait FactorStore: Send + Sync {
     /// Records a sign-in with a passkey: its updated credential (counter, backup flags) and
     /// the time.
     async fn touch_passkey(&self, id: &str, credential: &str, now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Deletes one of the person's passkeys; false when they have no such passkey.
-    async fn delete_passkey(&self, user: UserId, id: &str) -> Result<bool, StoreError>;
+    /// Deletes one of the person's passkeys and queues `mail`; false (nothing written) when
+    /// they have no such passkey.
+    async fn delete_passkey(&self, user: UserId, id: &str, mail: Option<&OutgoingMail>) -> Result<bool, StoreError>;
     /// Stores the state of a WebAuthn ceremony between its two requests.
     async fn insert_webauthn_challenge(
         &self,
@@ -271,7 +297,14 @@ macro_rules! factors_impl {
                 }))
             }
 
-            async fn confirm_totp(&self, user: UserId, step: i64, codes: &[[u8; 32]], now: OffsetDateTime) -> Result<bool, StoreError> {
+            async fn confirm_totp(
+                &self,
+                user: UserId,
+                step: i64,
+                codes: &[[u8; 32]],
+                now: OffsetDateTime,
+                mail: Option<&OutgoingMail>,
+            ) -> Result<bool, StoreError> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
                 let done = sqlx::query(sql!(
@@ -306,6 +339,9 @@ macro_rules! factors_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
+                if let Some(mail) = mail {
+                    mail_insert_in(&mut tx, mail).await?;
+                }
                 tx.commit().await.map_err(classify)?;
                 Ok(true)
             }
@@ -324,14 +360,15 @@ macro_rules! factors_impl {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError> {
+            async fn delete_totp(&self, user: UserId, mail: Option<&OutgoingMail>) -> Result<bool, StoreError> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
-                let done = sqlx::query(sql!("DELETE FROM totp_secrets WHERE user_id = $1"))
-                    .bind(user.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
+                let deleted: Option<(Option<i64>,)> =
+                    sqlx::query_as(sql!("DELETE FROM totp_secrets WHERE user_id = $1 RETURNING confirmed_at"))
+                        .bind(user.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(classify)?;
                 sqlx::query(sql!(
                     "DELETE FROM recovery_codes WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)"
                 ))
@@ -344,11 +381,21 @@ macro_rules! factors_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
+                // Dropping a pending enrolment removes no second factor: no notice.
+                if let (Some((Some(_),)), Some(mail)) = (deleted, mail) {
+                    mail_insert_in(&mut tx, mail).await?;
+                }
                 tx.commit().await.map_err(classify)?;
-                Ok(done.rows_affected() == 1)
+                Ok(deleted.is_some())
             }
 
-            async fn replace_recovery_codes(&self, user: UserId, codes: &[[u8; 32]], now: OffsetDateTime) -> Result<(), StoreError> {
+            async fn replace_recovery_codes(
+                &self,
+                user: UserId,
+                codes: &[[u8; 32]],
+                now: OffsetDateTime,
+                mail: Option<&OutgoingMail>,
+            ) -> Result<(), StoreError> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
                 sqlx::query(sql!("DELETE FROM recovery_codes WHERE user_id = $1"))
@@ -365,19 +412,36 @@ macro_rules! factors_impl {
                         .await
                         .map_err(classify)?;
                 }
+                if let Some(mail) = mail {
+                    mail_insert_in(&mut tx, mail).await?;
+                }
                 tx.commit().await.map_err(classify)
             }
 
-            async fn use_recovery_code(&self, user: UserId, code: &[u8; 32], now: OffsetDateTime) -> Result<bool, StoreError> {
+            async fn use_recovery_code(
+                &self,
+                user: UserId,
+                code: &[u8; 32],
+                now: OffsetDateTime,
+                mail: Option<&OutgoingMail>,
+            ) -> Result<bool, StoreError> {
                 let mut w = self.write().await?;
+                let mut tx = Self::begin(&mut w).await?;
                 let done = sqlx::query(sql!("UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND hash = $3 AND used_at IS NULL"))
                     .bind(ms(now))
                     .bind(user.to_string())
                     .bind(code.as_slice())
-                    .execute(&mut *w)
+                    .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                if let Some(mail) = mail {
+                    mail_insert_in(&mut tx, mail).await?;
+                }
+                tx.commit().await.map_err(classify)?;
+                Ok(true)
             }
 
             async fn factor_summary(&self, user: UserId) -> Result<crate::store::factors::FactorSummary, StoreError> {
@@ -393,7 +457,7 @@ macro_rules! factors_impl {
                 Ok(crate::store::factors::FactorSummary { totp: totp > 0, passkeys, recovery_codes })
             }
 
-            async fn delete_factors(&self, user: UserId) -> Result<bool, StoreError> {
+            async fn delete_factors(&self, user: UserId, mail: Option<&OutgoingMail>) -> Result<bool, StoreError> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
                 let mut removed = 0;
@@ -401,15 +465,22 @@ macro_rules! factors_impl {
                     sql!("DELETE FROM totp_secrets WHERE user_id = $1"),
                     sql!("DELETE FROM recovery_codes WHERE user_id = $1"),
                     sql!("DELETE FROM passkeys WHERE user_id = $1"),
-                    sql!("DELETE FROM mfa_challenges WHERE user_id = $1"),
                 ] {
                     removed += sqlx::query(statement).bind(user.to_string()).execute(&mut *tx).await.map_err(classify)?.rows_affected();
                 }
+                sqlx::query(sql!("DELETE FROM mfa_challenges WHERE user_id = $1"))
+                    .bind(user.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
                 sqlx::query(sql!(crate::store::factors::sync_two_factor!()))
                     .bind(user.to_string())
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
+                if let (true, Some(mail)) = (removed > 0, mail) {
+                    mail_insert_in(&mut tx, mail).await?;
+                }
                 tx.commit().await.map_err(classify)?;
                 Ok(removed > 0)
             }
@@ -504,7 +575,11 @@ macro_rules! factors_impl {
                 Ok(challenges.rows_affected() + ceremonies.rows_affected())
             }
 
-            async fn insert_passkey(&self, passkey: &crate::store::factors::StoredPasskey) -> Result<(), StoreError> {
+            async fn insert_passkey(
+                &self,
+                passkey: &crate::store::factors::StoredPasskey,
+                mail: Option<&OutgoingMail>,
+            ) -> Result<(), StoreError> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
                 let user = passkey.user_id;
@@ -528,6 +603,9 @@ macro_rules! factors_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
+                if let Some(mail) = mail {
+                    mail_insert_in(&mut tx, mail).await?;
+                }
                 tx.commit().await.map_err(classify)
             }
 
@@ -569,7 +647,7 @@ macro_rules! factors_impl {
                     .map_err(classify)
             }
 
-            async fn delete_passkey(&self, user: UserId, id: &str) -> Result<bool, StoreError> {
+            async fn delete_passkey(&self, user: UserId, id: &str, mail: Option<&OutgoingMail>) -> Result<bool, StoreError> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
                 let done = sqlx::query(sql!("DELETE FROM passkeys WHERE user_id = $1 AND id = $2"))
@@ -578,11 +656,17 @@ macro_rules! factors_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
                 sqlx::query(sql!(crate::store::factors::sync_two_factor!()))
                     .bind(user.to_string())
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
+                if let Some(mail) = mail {
+                    mail_insert_in(&mut tx, mail).await?;
+                }
                 tx.commit().await.map_err(classify)?;
                 Ok(done.rows_affected() == 1)
             }

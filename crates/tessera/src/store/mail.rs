@@ -2,7 +2,8 @@
 //! (verification, password reset) the mails carry.
 //!
 //! A mail is written in the same transaction as the change that causes it (a registration, an
-//! email change, a password change or reset, a request for a link), so a change is never made
+//! email change, a password change or reset, a request for a link, a second factor's change
+//! in `factors.rs`), so a change is never made
 //! without its mail, nor a mail queued for a change that did not happen. [`mail_impl!`] writes
 //! each statement once for both engines, like `store_impl!`.
 
@@ -23,6 +24,16 @@ pub enum MailKind {
     PasswordChanged,
     /// A notice that the password was reset through a link.
     PasswordReset,
+    /// A notice that a second factor (TOTP, a passkey) was added.
+    FactorAdded,
+    /// A notice that a second factor was removed.
+    FactorRemoved,
+    /// A notice that new recovery codes replaced the old ones.
+    RecoveryCodes,
+    /// A notice that an administrator removed every second factor.
+    FactorsReset,
+    /// A notice that a recovery code was used to sign in.
+    RecoveryCodeUsed,
 }
 
 impl MailKind {
@@ -34,14 +45,30 @@ impl MailKind {
             MailKind::EmailChanged => "email_changed",
             MailKind::PasswordChanged => "password_changed",
             MailKind::PasswordReset => "password_reset",
+            MailKind::FactorAdded => "factor_added",
+            MailKind::FactorRemoved => "factor_removed",
+            MailKind::RecoveryCodes => "recovery_codes",
+            MailKind::FactorsReset => "factors_reset",
+            MailKind::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 
     /// The kind a stored name names.
     pub fn parse(s: &str) -> Option<MailKind> {
-        [MailKind::Verify, MailKind::Reset, MailKind::EmailChanged, MailKind::PasswordChanged, MailKind::PasswordReset]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            MailKind::Verify,
+            MailKind::Reset,
+            MailKind::EmailChanged,
+            MailKind::PasswordChanged,
+            MailKind::PasswordReset,
+            MailKind::FactorAdded,
+            MailKind::FactorRemoved,
+            MailKind::RecoveryCodes,
+            MailKind::FactorsReset,
+            MailKind::RecoveryCodeUsed,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 

@@ -21,6 +21,7 @@ mod connections;
 mod console;
 mod email;
 mod errors;
+mod factor_notices;
 mod factors;
 mod gateways;
 mod instances;

@@ -110,6 +110,9 @@ async fn errors_are_problems_except_on_oauth2_where_they_are_rfc_6749_errors() {
             // Userinfo is a bearer resource under /oauth2/: it answers problems.
             let (media, schema) = if path.starts_with("/oauth2/") && path != "/oauth2/userinfo" {
                 ("application/json", "#/components/schemas/OAuthErrorBody")
+            } else if (path.as_str(), method.as_str(), status.as_str()) == ("/v1/auth/login", "POST", "403") {
+                // A problem with more: `mfa_required` also has `mfa_token` and `methods`.
+                ("application/problem+json", "#/components/schemas/LoginProblem")
             } else {
                 ("application/problem+json", "#/components/schemas/Problem")
             };
@@ -225,4 +228,35 @@ async fn a_body_with_flattened_fields_is_documented_as_one_closed_object() {
     }
     // A public client gets no secret.
     assert!(!required("client_secret"), "{schema}");
+}
+
+#[tokio::test]
+async fn the_logins_403_documents_the_mfa_token_and_methods_of_mfa_required() {
+    let doc = document().await;
+
+    let response = resolve(&doc, &doc["paths"]["/v1/auth/login"]["post"]["responses"]["403"]);
+    let schema = resolve(&doc, &response["content"]["application/problem+json"]["schema"]);
+    assert_eq!(schema["additionalProperties"], false, "{schema}");
+    let properties = &schema["properties"];
+    assert_eq!(properties["mfa_token"]["type"], "string", "{schema}");
+    let methods = &properties["methods"];
+    assert_eq!(methods["type"], "array", "{schema}");
+    let method = resolve(&doc, &methods["items"]);
+    assert_eq!(method["enum"], serde_json::json!(["totp", "recovery_code", "passkey"]), "{method}");
+    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    for field in ["type", "title", "status", "detail", "code"] {
+        assert!(required.contains(&field), "{field} is not required: {schema}");
+    }
+    assert!(!required.contains(&"mfa_token") && !required.contains(&"methods"), "only mfa_required has them: {schema}");
+
+    // The body the server sends has exactly the fields the document names.
+    let answer = tessera::http::error::ApiError::from(tessera::service::Error::MfaRequired {
+        mfa_token: "tmf_x".to_owned(),
+        methods: vec!["totp", "recovery_code", "passkey"],
+    });
+    let body = axum::body::to_bytes(axum::response::IntoResponse::into_response(answer).into_body(), 64 * 1024).await.unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    let sent: BTreeSet<&String> = body.as_object().unwrap().keys().collect();
+    let named: BTreeSet<&String> = properties.as_object().unwrap().keys().collect();
+    assert_eq!(sent, named, "{body}");
 }

@@ -27,6 +27,8 @@ mod console;
 mod email;
 #[path = "../api/errors.rs"]
 mod errors;
+#[path = "../api/factor_notices.rs"]
+mod factor_notices;
 #[path = "../api/factors.rs"]
 mod factors;
 #[path = "../api/instances.rs"]
