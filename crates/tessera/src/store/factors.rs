@@ -126,7 +126,8 @@ pub trait FactorStore: Send + Sync {
     /// Records a sign-in with a passkey: its updated credential (counter, backup flags) and
     /// the time.
     async fn touch_passkey(&self, id: &str, credential: &str, now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Deletes one of the person's passkeys; false when they have no such passkey.
+    /// Deletes one of the person's passkeys (and their recovery codes when no second factor
+    /// remains); false when they have no such passkey.
     async fn delete_passkey(&self, user: UserId, id: &str) -> Result<bool, StoreError>;
     /// Stores the state of a WebAuthn ceremony between its two requests.
     async fn insert_webauthn_challenge(
@@ -578,6 +579,15 @@ macro_rules! factors_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
+                // Recovery codes stand in for a second factor: they go with the last one.
+                sqlx::query(sql!(
+                    "DELETE FROM recovery_codes WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) ",
+                    "AND NOT EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL)"
+                ))
+                .bind(user.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
                 sqlx::query(sql!(crate::store::factors::sync_two_factor!()))
                     .bind(user.to_string())
                     .execute(&mut *tx)

@@ -32,6 +32,7 @@ mod oidc;
 mod openapi;
 mod ops;
 mod pages;
+mod passkeys;
 mod relying_party;
 mod revocations;
 mod sealing;
