@@ -120,10 +120,19 @@ async fn a_person_adds_a_passkey_on_the_account_page_then_signs_in_with_it_alone
     browser.screenshot_as("account-passkeys").await;
 
     // Signing out, then in with the passkey alone.
-    browser.goto(&server.url("/logout")).await;
-    wait_for_heading(&browser, "Sign out?").await;
-    browser.find("button[type=submit]").await.click().await;
-    wait_for_heading(&browser, "You are signed out").await;
+    sign_out(&browser, server).await;
+    // The identifier field's autofill (conditional mediation): Chromium's virtual
+    // authenticator picks the one passkey at once, so opening the page signs in.
+    browser.goto(&server.url("/login")).await;
+    wait_for_heading(&browser, "Your account").await;
+    sign_out(&browser, server).await;
+    // The button: with the autofill hidden from the page's script, as in a browser without it.
+    browser.cdp("Page.enable", json!({})).await;
+    let hide = "Object.defineProperty(PublicKeyCredential, 'isConditionalMediationAvailable', { value: undefined });";
+    let hidden = browser.cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": hide })).await;
+    // The script applies from the next document on; one page in between makes sure of it.
+    browser.goto(&server.url("/password/forgot")).await;
+    assert_eq!(browser.execute("return typeof PublicKeyCredential.isConditionalMediationAvailable", json!([])).await, "undefined");
     browser.goto(&server.url("/login")).await;
     wait_for_heading(&browser, "Sign in").await;
     assert_eq!(browser.find("#identifier").await.attribute("autocomplete").await.as_deref(), Some("username webauthn"));
@@ -174,12 +183,20 @@ async fn a_person_adds_a_passkey_on_the_account_page_then_signs_in_with_it_alone
     assert_eq!(id_token["email"], email.as_str());
 
     // A password sign-in of this person now asks for the passkey as its second step.
-    browser.delete_cookies().await;
+    sign_out(&browser, server).await;
     browser.goto(&server.url("/login")).await;
     sign_in_with(&browser, &email, PASSWORD).await;
     wait_for_heading(&browser, "Confirm it is you").await;
     browser.assert_accessible().await;
     browser.find("#passkey").await.click().await;
     wait_for_heading(&browser, "Your account").await;
+    browser.cdp("Page.removeScriptToEvaluateOnNewDocument", json!({ "identifier": hidden["identifier"] })).await;
     authenticator.remove(&browser).await;
+}
+
+async fn sign_out(browser: &Browser, server: &Server) {
+    browser.goto(&server.url("/logout")).await;
+    wait_for_heading(browser, "Sign out?").await;
+    browser.find("button[type=submit]").await.click().await;
+    wait_for_heading(browser, "You are signed out").await;
 }
