@@ -384,3 +384,55 @@ async fn the_sign_in_page_offers_passkeys_with_the_autofill_token() {
     assert!(page.contains("autocomplete=\"username webauthn\""), "{page}");
     assert!(page.contains("/assets/passkeys-"), "{page}");
 }
+
+#[tokio::test]
+async fn the_pages_enrol_a_passkey_and_sign_in_with_it_through_their_own_endpoints_with_csrf() {
+    use crate::pages::{Browser, SESSION};
+    let app = passkey_app().await;
+    let email = unique_email();
+    app.register(&email).await;
+    let mut device = Device::new(ISSUER);
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.sign_in(&email, PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("id=\"add-passkey\"") && account.body.contains("/assets/passkeys-"), "{}", account.body);
+
+    for action in ["/account/passkeys/options", "/account/passkeys", "/account/passkeys/remove", "/login/passkey/options", "/login/passkey"]
+    {
+        assert_eq!(browser.send(Method::POST, action, Some(&[("id", "x")])).await.status, StatusCode::FORBIDDEN, "{action}");
+    }
+    let options = browser.submit("/account", "/account/passkeys/options", &[]).await;
+    assert_eq!(options.status, StatusCode::OK, "{}", options.body);
+    let ceremony: Value = serde_json::from_str(&options.body).unwrap();
+    let credential = device.create(&ceremony["options"]).await.to_string();
+    let fields = [("challenge_id", ceremony["challenge_id"].as_str().unwrap()), ("credential", credential.as_str()), ("name", "Phone")];
+    let added = browser.submit("/account", "/account/passkeys", &fields).await;
+    assert_eq!(added.location.as_deref(), Some("/account?passkey=added#passkeys-title"), "{}", added.body);
+    let account = browser.get("/account?passkey=added").await;
+    assert!(account.body.contains("Phone") && account.body.contains("The passkey was added"), "{}", account.body);
+
+    // Another browser signs in with the passkey alone and goes where it was going.
+    let mut other = Browser::new(&app);
+    let options = other.submit("/login", "/login/passkey/options", &[]).await;
+    let ceremony: Value = serde_json::from_str(&options.body).unwrap();
+    let credential = device.get(&ceremony["options"]).await.to_string();
+    let fields = [
+        ("challenge_id", ceremony["challenge_id"].as_str().unwrap()),
+        ("credential", credential.as_str()),
+        ("return_to", "/account"),
+        ("mfa_token", ""),
+    ];
+    let signed_in = other.submit("/login", "/login/passkey", &fields).await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER, "{}", signed_in.body);
+    assert_eq!(signed_in.location.as_deref(), Some("/account"));
+    assert!(signed_in.set_cookie(SESSION).is_some());
+    let replayed = other.submit("/login?return_to=%2Faccount", "/login/passkey", &fields).await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+    assert!(replayed.alert().unwrap_or_default().contains("passkey was not accepted"), "{}", replayed.body);
+
+    // A password sign-in now offers the passkey as its second step.
+    let mut third = Browser::new(&app);
+    let second = third.sign_in(&email, PASSWORD).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert!(second.body.contains("id=\"passkey\"") && second.body.contains("Use your passkey"), "{}", second.body);
+}

@@ -124,6 +124,7 @@ async fn a_person_adds_a_passkey_on_the_account_page_then_signs_in_with_it_alone
     // The identifier field's autofill (conditional mediation): Chromium's virtual
     // authenticator picks the one passkey at once, so opening the page signs in.
     browser.goto(&server.url("/login")).await;
+    arrived_at(&browser, &server.url("/account")).await;
     wait_for_heading(&browser, "Your account").await;
     sign_out(&browser, server).await;
     // The button: with the autofill hidden from the page's script, as in a browser without it.
@@ -138,6 +139,8 @@ async fn a_person_adds_a_passkey_on_the_account_page_then_signs_in_with_it_alone
     assert_eq!(browser.find("#identifier").await.attribute("autocomplete").await.as_deref(), Some("username webauthn"));
     browser.assert_accessible().await;
     browser.find("#passkey").await.click().await;
+    // The script submits its form once the browser answered: the page changes later.
+    arrived_at(&browser, &server.url("/account")).await;
     wait_for_heading(&browser, "Your account").await;
     browser.assert_clean_console(None).await;
 
@@ -157,6 +160,7 @@ async fn a_person_adds_a_passkey_on_the_account_page_then_signs_in_with_it_alone
     browser.goto(&server.url(&format!("/oauth2/authorize?{query}"))).await;
     wait_for_heading(&browser, "Sign in").await;
     browser.find("#passkey").await.click().await;
+    arrived_at(&browser, &server.url("/consent")).await;
     wait_for_heading(&browser, "Allow Notes?").await;
     browser.find("button[name=decision][value=allow]").await.click().await;
     let params = arrived_at(&browser, &redirect_uri).await;
@@ -189,6 +193,8 @@ async fn a_person_adds_a_passkey_on_the_account_page_then_signs_in_with_it_alone
     wait_for_heading(&browser, "Confirm it is you").await;
     browser.assert_accessible().await;
     browser.find("#passkey").await.click().await;
+    // The script submits its form once the browser answered: the page changes later.
+    arrived_at(&browser, &server.url("/account")).await;
     wait_for_heading(&browser, "Your account").await;
     browser.cdp("Page.removeScriptToEvaluateOnNewDocument", json!({ "identifier": hidden["identifier"] })).await;
     authenticator.remove(&browser).await;
