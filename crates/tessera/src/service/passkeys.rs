@@ -329,7 +329,8 @@ impl Tessera {
                 let outcome = match e {
                     Error::AccountDisabled => "account_disabled",
                     Error::EmailNotVerified => "email_not_verified",
-                    _ => "invalid_credentials",
+                    Error::InvalidCredentials => "invalid_credentials",
+                    _ => "error",
                 };
                 self.audit(meta, failed, None, None, Some(format!("{outcome} by passkey"))).await;
             }
