@@ -51,6 +51,7 @@ const KEYS: &[&str] = &[
     "require_verified_email",
     "email_link_ttl",
     "password_reset_ttl",
+    "passkeys",
 ];
 
 pub(super) const PREFIX: &str = "TESSERA_";

@@ -148,6 +148,9 @@ pub struct Config {
     pub email_link_ttl: HumanDuration,
     /// How long a password-reset link works.
     pub password_reset_ttl: HumanDuration,
+    /// Whether passkeys are offered (`TESSERA_PASSKEYS`); they are off anyway when the
+    /// issuer's host is an IP address (see [`Config::passkeys_enabled`]).
+    pub passkeys: bool,
 }
 
 /// Which database engine a URL names.
@@ -343,6 +346,7 @@ impl Config {
             require_verified_email: false,
             email_link_ttl: HumanDuration::from_secs(86_400),
             password_reset_ttl: HumanDuration::from_secs(30 * 60),
+            passkeys: true,
         };
         let config = Config {
             smtp_url: l
@@ -361,6 +365,11 @@ impl Config {
             })?,
             email_link_ttl: l.positive_duration("email_link_ttl", HumanDuration::from_secs(86_400), 60)?,
             password_reset_ttl: l.positive_duration("password_reset_ttl", HumanDuration::from_secs(30 * 60), 60)?,
+            passkeys: l.parse("passkeys", true, |s| match s.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(format!("`{}` is not true or false", truncated(s, 20))),
+            })?,
             ..config
         };
         config.validate()?;
@@ -452,6 +461,12 @@ impl Config {
             Ok(config) => config,
             Err(e) => panic!("Config::for_tests: {e}"),
         }
+    }
+
+    /// Whether passkeys are on: `TESSERA_PASSKEYS` and an issuer whose host is a domain name
+    /// (browsers refuse WebAuthn on an IP address).
+    pub fn passkeys_enabled(&self) -> bool {
+        self.passkeys && url::Url::parse(&self.issuer).is_ok_and(|u| matches!(u.host(), Some(url::Host::Domain(_))))
     }
 
     /// Which engine the database URL names: `sqlite://PATH` (or `sqlite:PATH`) is SQLite, anything

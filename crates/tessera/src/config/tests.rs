@@ -70,6 +70,19 @@ fn registration_is_open_or_closed_and_nothing_else() {
 }
 
 #[test]
+fn passkeys_are_on_by_default_off_by_setting_and_off_on_an_ip_address_issuer() {
+    let on = |pairs: &[(&str, &str)]| load(pairs).unwrap().passkeys_enabled();
+    assert!(on(&[("TESSERA_ISSUER", "https://auth.example.com")]));
+    assert!(on(&[("TESSERA_ISSUER", "http://localhost:8080")]));
+    assert!(!on(&[("TESSERA_ISSUER", "https://auth.example.com"), ("TESSERA_PASSKEYS", "false")]));
+    assert!(!on(&[("TESSERA_ISSUER", "http://127.0.0.1:8080")]));
+    assert!(!on(&[("TESSERA_ISSUER", "http://[::1]:8080")]));
+    let from_file = load_file("passkeys = \"off\"\nissuer = \"https://auth.example.com\"\n", &[]).unwrap();
+    assert!(!from_file.passkeys_enabled());
+    assert_eq!(load_err(&[("TESSERA_PASSKEYS", "maybe")]), "TESSERA_PASSKEYS: `maybe` is not true or false");
+}
+
+#[test]
 fn the_environment_overrides_the_file() {
     let text = "access_token_ttl = \"5m\"\nissuer = \"https://auth.example.com/\"\nrate_limit_per_ip = 7\n";
     let c = load_file(text, &[("TESSERA_ACCESS_TOKEN_TTL", "90s"), ("TESSERA_RATE_LIMIT_PER_IP", "0")]).unwrap();

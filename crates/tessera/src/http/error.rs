@@ -159,6 +159,7 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::MfaRequired { .. } => (S::FORBIDDEN, "mfa_required"),
         Error::InvalidCode => (S::UNAUTHORIZED, "invalid_code"),
         Error::InvalidMfaToken => (S::UNAUTHORIZED, "invalid_mfa_token"),
+        Error::InvalidChallenge => (S::BAD_REQUEST, "invalid_challenge"),
         Error::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
         Error::InsufficientScope => (S::FORBIDDEN, "insufficient_scope"),
         Error::NotFound(_) => (S::NOT_FOUND, "not_found"),

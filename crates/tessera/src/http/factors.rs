@@ -88,12 +88,17 @@ pub async fn regenerate_recovery_codes(
 }
 
 /// The second step of a password sign-in: the `mfa_token` of the `mfa_required` answer and
-/// a `code` (TOTP or recovery code).
+/// a `code` (TOTP or recovery code), or a passkey's `challenge_id` and `credential`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginMfaBody {
     mfa_token: String,
     /// A TOTP code or a recovery code.
-    code: String,
+    code: Option<String>,
+    /// From `POST /v1/auth/passkey/options` with this `mfa_token`.
+    challenge_id: Option<String>,
+    /// The `PublicKeyCredential` of `navigator.credentials.get`, as JSON.
+    #[schema(value_type = Option<Object>)]
+    credential: Option<serde_json::Value>,
 }
 
 /// Finish a password sign-in with a second factor
@@ -107,7 +112,14 @@ pub async fn login_mfa(
     meta: ClientMeta,
     Json(body): Json<LoginMfaBody>,
 ) -> Result<axum::Json<TokenView>, ApiError> {
-    let (user, tokens) = app.login_mfa(&body.mfa_token, &body.code, &meta).await?;
+    let (user, tokens) = match (body.code, body.challenge_id, body.credential) {
+        (Some(code), None, None) => app.login_mfa(&body.mfa_token, &code, &meta).await?,
+        (None, Some(challenge_id), Some(credential)) => app.login_mfa_passkey(&body.mfa_token, &challenge_id, credential, &meta).await?,
+        _ => {
+            let detail = "send either `code`, or a passkey's `challenge_id` and `credential`";
+            return Err(ApiError::request(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail));
+        }
+    };
     Ok(axum::Json(TokenView::new(Some(&user), tokens)))
 }
 

@@ -16,6 +16,7 @@ mod observe;
 pub mod openapi;
 mod ops;
 pub mod pages;
+mod passkeys;
 mod revocations;
 mod users;
 pub mod views;
@@ -104,6 +105,8 @@ fn credential_routes() -> Routes {
         .post("/v1/auth/register", auth::register)
         .post("/v1/auth/login", auth::login)
         .post("/v1/auth/login/mfa", factors::login_mfa)
+        .post("/v1/auth/passkey/options", passkeys::options)
+        .post("/v1/auth/passkey", passkeys::sign_in)
         .post("/v1/auth/refresh", auth::refresh)
         .post("/v1/auth/password/forgot", email::forgot_password)
         .post("/v1/auth/password/reset", email::reset_password)
@@ -144,6 +147,10 @@ fn other_routes() -> Routes {
         .delete("/v1/users/me/totp", factors::remove_totp)
         .post("/v1/users/me/totp/confirm", factors::confirm_totp)
         .post("/v1/users/me/recovery-codes", factors::regenerate_recovery_codes)
+        .post("/v1/users/me/passkeys/registration", passkeys::start_registration)
+        .get("/v1/users/me/passkeys", passkeys::list)
+        .post("/v1/users/me/passkeys", passkeys::finish_registration)
+        .delete("/v1/users/me/passkeys/{id}", passkeys::remove)
         .get("/v1/users/{id}", users::get_user)
         .patch("/v1/users/{id}", users::admin_patch_user)
         .delete("/v1/users/{id}", users::admin_delete_user)

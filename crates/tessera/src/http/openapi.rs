@@ -3,7 +3,7 @@
 //! [`super::served_routes`], so a route cannot be added without being documented.
 
 use super::error::{LoginProblem, MfaMethodName, OAuthErrorBody, Problem};
-use super::{audit, auth, clients, discovery, email, factors, keys, oauth, ops, revocations, users};
+use super::{audit, auth, clients, discovery, email, factors, keys, oauth, ops, passkeys, revocations, users};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -48,6 +48,12 @@ use utoipa::{Modify, OpenApi};
         factors::regenerate_recovery_codes,
         factors::login_mfa,
         factors::admin_reset_mfa,
+        passkeys::start_registration,
+        passkeys::finish_registration,
+        passkeys::list,
+        passkeys::remove,
+        passkeys::options,
+        passkeys::sign_in,
         clients::create,
         clients::list,
         clients::get,

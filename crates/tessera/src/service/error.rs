@@ -89,6 +89,9 @@ pub enum Error {
     /// An `mfa_token` is unknown, used, expired, or ended by too many wrong codes.
     #[error("the sign-in has expired or ended; sign in again with your password")]
     InvalidMfaToken,
+    /// A passkey ceremony's `challenge_id` is unknown, finished, expired, or not this caller's.
+    #[error("the passkey challenge is unknown, used or expired; start again")]
+    InvalidChallenge,
     /// The operation needs a token straight from a password check.
     #[error("this operation needs a fresh token: log in again")]
     FreshTokenRequired,

@@ -259,14 +259,16 @@ impl Tessera {
     /// The methods a person's sign-in must finish with; empty when a password is enough.
     pub(crate) async fn mfa_methods(&self, user: UserId) -> Result<Vec<MfaMethod>> {
         let factors = self.second_factors(user).await?;
+        // With passkeys off, a passkey is no factor at all.
+        let passkeys = if self.passkeys_enabled() { factors.passkeys } else { 0 };
         let mut methods = Vec::new();
         if factors.totp {
             methods.push(MfaMethod::Totp);
         }
-        if factors.any() && factors.recovery_codes > 0 {
+        if (factors.totp || passkeys > 0) && factors.recovery_codes > 0 {
             methods.push(MfaMethod::RecoveryCode);
         }
-        if factors.passkeys > 0 {
+        if passkeys > 0 {
             methods.push(MfaMethod::Passkey);
         }
         Ok(methods)

@@ -17,6 +17,7 @@ mod keys;
 mod mail;
 mod oauth;
 mod oidc;
+mod passkeys;
 mod passwords;
 mod ratelimit;
 mod revocation;
@@ -40,6 +41,7 @@ pub use oidc::{
     AllowedApp, AuthorizationRequest, AuthorizeOutcome, AuthorizeParams, AuthorizeRefusal, CODE_TTL, ConsentPrompt, GrantError, LogoutHint,
     Prompt, UserInfo, at_hash,
 };
+pub use passkeys::{CEREMONY_TTL, Ceremony, MAX_NAME_CHARS, PasskeyInfo, RelyingParty};
 pub use passwords::PasswordHasher;
 pub use ratelimit::IpRateLimiter;
 pub use revocation::{FeedPage, FeedReader, MAX_FEED_WAIT, RevocationList};
@@ -139,6 +141,8 @@ pub struct Tessera {
     /// Signs the `login_after` markers of authorization requests.
     pub(crate) markers: oidc::MarkerKey,
     pub(crate) outbox: mail::Outbox,
+    /// The WebAuthn relying party; `None` when passkeys are off.
+    pub(crate) passkeys: Option<passkeys::RelyingParty>,
 }
 
 impl Tessera {
@@ -164,6 +168,7 @@ impl Tessera {
             clients: cache::RecentClients::default(),
             markers: oidc::MarkerKey::from_config(config)?,
             outbox: mail::Outbox::from_config(config)?,
+            passkeys: passkeys::RelyingParty::from_config(config)?,
         });
         tessera.seal_unsealed_keys().await?;
         tessera.ensure_keys().await?;

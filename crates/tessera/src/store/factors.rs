@@ -151,8 +151,8 @@ pub trait FactorStore: Send + Sync {
     /// Records a sign-in with a passkey: its updated credential (counter, backup flags) and
     /// the time.
     async fn touch_passkey(&self, id: &str, credential: &str, now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Deletes one of the person's passkeys and queues `mail`; false (nothing written) when
-    /// they have no such passkey.
+    /// Deletes one of the person's passkeys (and their recovery codes when no second factor
+    /// remains) and queues `mail`; false (nothing written) when they have no such passkey.
     async fn delete_passkey(&self, user: UserId, id: &str, mail: Option<&OutgoingMail>) -> Result<bool, StoreError>;
     /// Stores the state of a WebAuthn ceremony between its two requests.
     async fn insert_webauthn_challenge(
@@ -659,6 +659,15 @@ macro_rules! factors_impl {
                 if done.rows_affected() != 1 {
                     return Ok(false);
                 }
+                // Recovery codes stand in for a second factor: they go with the last one.
+                sqlx::query(sql!(
+                    "DELETE FROM recovery_codes WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) ",
+                    "AND NOT EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL)"
+                ))
+                .bind(user.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
                 sqlx::query(sql!(crate::store::factors::sync_two_factor!()))
                     .bind(user.to_string())
                     .execute(&mut *tx)

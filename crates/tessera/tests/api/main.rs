@@ -33,6 +33,7 @@ mod oidc;
 mod openapi;
 mod ops;
 mod pages;
+mod passkeys;
 mod relying_party;
 mod revocations;
 mod sealing;

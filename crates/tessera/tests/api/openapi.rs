@@ -146,6 +146,8 @@ async fn operations_that_need_credentials_name_a_declared_scheme() {
             "/v1/auth/login",
             "/v1/auth/refresh",
             "/v1/auth/login/mfa",
+            "/v1/auth/passkey/options",
+            "/v1/auth/passkey",
             "/v1/auth/password/forgot",
             "/v1/auth/password/reset",
             "/v1/auth/email/verify",

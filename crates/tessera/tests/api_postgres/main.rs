@@ -45,6 +45,8 @@ mod oidc;
 mod ops;
 #[path = "../api/pages.rs"]
 mod pages;
+#[path = "../api/passkeys.rs"]
+mod passkeys;
 #[path = "../api/revocations.rs"]
 mod revocations;
 #[path = "../api/sealing.rs"]

@@ -29,7 +29,7 @@ pub(crate) struct App {
 /// The application's web server: answers every request on a loopback port with a small page
 /// (the browser must land somewhere real, with no error in its console). Returns the
 /// redirect URI on it.
-async fn application_server() -> String {
+pub(crate) async fn application_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {

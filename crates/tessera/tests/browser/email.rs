@@ -12,8 +12,9 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn wait_for_text(browser: &Browser, css: &str, text: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
+        // The page may move on between finding the element and reading it: then look again.
         if let Ok(element) = browser.try_find(css).await
-            && element.text().await.contains(text)
+            && element.try_text().await.is_ok_and(|read| read.contains(text))
         {
             return;
         }

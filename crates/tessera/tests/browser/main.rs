@@ -41,4 +41,5 @@ mod email;
 mod factors;
 mod harness;
 mod pages;
+mod passkeys;
 mod signin;

@@ -36,7 +36,12 @@ pub(crate) async fn heading(browser: &Browser) -> String {
 /// Waits until the page's `h1` reads `text` (the page after a form was sent).
 pub(crate) async fn wait_for_heading(browser: &Browser, text: &str) {
     for _ in 0..100 {
-        if browser.try_find("h1").await.is_ok() && heading(browser).await == text {
+        // The old page may go between finding its `h1` and reading it: then look again.
+        let read = match browser.try_find("h1").await {
+            Ok(h1) => h1.try_text().await.ok(),
+            Err(_) => None,
+        };
+        if read.as_deref() == Some(text) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

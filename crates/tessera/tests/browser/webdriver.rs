@@ -184,6 +184,12 @@ impl Element {
         self.get("text").await.as_str().unwrap_or_default().to_owned()
     }
 
+    /// Its visible text, or the error when it is gone (the page moved on since it was found).
+    pub async fn try_text(&self) -> Result<String, WebDriverError> {
+        let value = self.session.command(reqwest::Method::GET, &format!("/element/{}/text", self.id), None).await?;
+        Ok(value.as_str().unwrap_or_default().to_owned())
+    }
+
     /// An HTML attribute, when present.
     pub async fn attribute(&self, name: &str) -> Option<String> {
         self.get(&format!("attribute/{name}")).await.as_str().map(str::to_owned)

@@ -56,6 +56,8 @@ pub struct AccountPage<'a> {
     pub allowed_apps: Vec<AllowedAppRow>,
     /// Two-step sign-in (`_account_factors.html`).
     pub factors: super::account_factors::FactorsSection,
+    /// Passkeys (`_account_passkeys.html`); `None` when passkeys are off.
+    pub passkeys: Option<super::passkeys::PasskeysSection>,
 }
 
 /// One application the person has allowed, with its "Withdraw" form.
@@ -86,6 +88,9 @@ pub struct AccountQuery {
     /// Set after a change of two-step sign-in.
     #[serde(default)]
     two_step: Option<String>,
+    /// Set after a passkey was added or removed.
+    #[serde(default)]
+    passkey: Option<String>,
 }
 
 /// Where a browser without a session is sent.
@@ -146,7 +151,10 @@ pub async fn page(
         })
         .collect();
     let factors = super::account_factors::FactorsSection::of(&app, user.id).await?;
+    let passkeys = super::passkeys::PasskeysSection::of(&app, user.id).await?;
     let notice = if let Some(notice) = super::account_factors::notice(query.two_step.as_deref()) {
+        Some(notice)
+    } else if let Some(notice) = super::passkeys::notice(query.passkey.as_deref()) {
         Some(notice)
     } else if query.withdrawn.is_some() {
         Some("The application's access was withdrawn and its sessions ended.")
@@ -166,6 +174,7 @@ pub async fn page(
         notice,
         allowed_apps,
         factors,
+        passkeys,
     };
     Ok(html(&page))
 }

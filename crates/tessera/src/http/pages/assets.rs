@@ -19,6 +19,7 @@ const SCRIPT: &[u8] = include_bytes!("../../../assets/tessera.js");
 const ICON: &[u8] = include_bytes!("../../../assets/icon.svg");
 const ADMIN_STYLESHEET: &[u8] = include_bytes!("../../../assets/admin.css");
 const ADMIN_SCRIPT: &[u8] = include_bytes!("../../../assets/admin.js");
+const PASSKEY_SCRIPT: &[u8] = include_bytes!("../../../assets/passkeys.js");
 
 /// The largest logo file accepted.
 const LOGO_MAX_BYTES: u64 = 512 * 1024;
@@ -45,6 +46,8 @@ pub struct Assets {
     pub admin_stylesheet: String,
     /// `/assets/admin-HASH.js`: the console's copy buttons.
     pub admin_script: String,
+    /// `/assets/passkeys-HASH.js`: the passkey ceremonies of the sign-in and account pages.
+    pub passkey_script: String,
 }
 
 #[derive(Debug)]
@@ -76,6 +79,7 @@ impl Assets {
         let icon = add("icon", "svg", Bytes::from_static(ICON), "image/svg+xml");
         let admin_stylesheet = add("admin", "css", Bytes::from_static(ADMIN_STYLESHEET), "text/css; charset=utf-8");
         let admin_script = add("admin", "js", Bytes::from_static(ADMIN_SCRIPT), "text/javascript; charset=utf-8");
+        let passkey_script = add("passkeys", "js", Bytes::from_static(PASSKEY_SCRIPT), "text/javascript; charset=utf-8");
         let logo = match &branding.logo_path {
             None => None,
             Some(path) => {
@@ -83,7 +87,7 @@ impl Assets {
                 Some(add("logo", ext, read_logo(path, content_type)?, content_type))
             }
         };
-        Ok(Assets { files, stylesheet, theme, script, icon, logo, admin_stylesheet, admin_script })
+        Ok(Assets { files, stylesheet, theme, script, icon, logo, admin_stylesheet, admin_script, passkey_script })
     }
 }
 
@@ -153,7 +157,7 @@ mod tests {
         assert_eq!(one.stylesheet, two.stylesheet);
         assert_ne!(one.theme, two.theme);
         assert!(one.stylesheet.starts_with("/assets/tessera-") && one.stylesheet.ends_with(".css"), "{}", one.stylesheet);
-        assert_eq!(one.files.len(), 6);
+        assert_eq!(one.files.len(), 7);
         assert!(one.logo.is_none());
     }
 

@@ -32,6 +32,8 @@ pub struct MfaPage<'a> {
     pub totp: bool,
     /// Whether a recovery code is accepted.
     pub recovery: bool,
+    /// Whether a passkey is offered (`#passkey`).
+    pub passkey: bool,
     /// About the whole form: shown in `role="alert"`.
     pub error: Option<String>,
     /// About the code field.
@@ -47,6 +49,7 @@ pub fn second_step(pages: &Pages, csrf: CsrfToken, return_to: ReturnTo, mfa_toke
         mfa_token,
         totp: methods.contains(&"totp"),
         recovery: methods.contains(&"recovery_code"),
+        passkey: methods.contains(&"passkey"),
         error: None,
         code_error: None,
     };
@@ -82,6 +85,7 @@ pub async fn finish(
             mfa_token: form.mfa_token.clone(),
             totp: true,
             recovery: true,
+            passkey: false,
             error,
             code_error,
         };
@@ -105,6 +109,7 @@ pub async fn finish(
                 identifier_error: None,
                 password_error: None,
                 registration_open: app.settings().registration_open,
+                passkeys: app.passkeys_enabled(),
             };
             Ok(html_response(StatusCode::UNAUTHORIZED, &page))
         }

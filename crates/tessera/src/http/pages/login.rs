@@ -86,6 +86,8 @@ pub struct LoginPage<'a> {
     pub password_error: Option<String>,
     /// Whether to offer `/register`.
     pub registration_open: bool,
+    /// Whether to offer signing in with a passkey (`#passkey`, and the autofill).
+    pub passkeys: bool,
 }
 
 /// The longest `login_hint` shown back in the form.
@@ -102,11 +104,11 @@ pub async fn page(
     if query.return_to.is_none() && session::current(&app, &pages, &headers).await?.is_some() {
         return Ok(session::see_other(ReturnTo::DEFAULT));
     }
-    Ok(form(&pages, csrf, query, app.settings().registration_open))
+    Ok(form(&pages, csrf, query, app.settings().registration_open, app.passkeys_enabled()))
 }
 
 /// The sign-in form for `query`, empty but for its `login_hint`.
-pub fn form(pages: &Pages, csrf: CsrfToken, query: LoginQuery, registration_open: bool) -> Response {
+pub fn form(pages: &Pages, csrf: CsrfToken, query: LoginQuery, registration_open: bool, passkeys: bool) -> Response {
     let identifier = query.login_hint.unwrap_or_default().chars().filter(|c| !c.is_control()).take(LOGIN_HINT_MAX_CHARS).collect();
     let page = LoginPage {
         layout: &pages.layout,
@@ -117,6 +119,7 @@ pub fn form(pages: &Pages, csrf: CsrfToken, query: LoginQuery, registration_open
         identifier_error: None,
         password_error: None,
         registration_open,
+        passkeys,
     };
     html(&page)
 }
@@ -154,6 +157,7 @@ pub async fn sign_in(
             identifier_error,
             password_error,
             registration_open: app.settings().registration_open,
+            passkeys: app.passkeys_enabled(),
         };
         html_response(status, &page)
     };

@@ -39,6 +39,7 @@ pub mod factors;
 pub mod login;
 pub mod logout;
 pub mod oidc;
+pub mod passkeys;
 pub mod password;
 pub mod register;
 pub mod session;
@@ -118,6 +119,8 @@ pub struct Layout {
     pub admin_stylesheet: String,
     /// URL of the admin console's script.
     pub admin_script: String,
+    /// URL of the passkey ceremonies' script.
+    pub passkey_script: String,
 }
 
 /// The pages could not be set up.
@@ -146,6 +149,7 @@ impl Pages {
             logo: assets.logo.clone(),
             admin_stylesheet: assets.admin_stylesheet.clone(),
             admin_script: assets.admin_script.clone(),
+            passkey_script: assets.passkey_script.clone(),
         };
         Ok(Pages {
             layout,
@@ -185,6 +189,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         // Signing in takes credentials: limited per client address like the API's login.
         .route("/login", post(login::sign_in).route_layer(credentials()).get(login::page))
         .route("/login/mfa", post(factors::finish).route_layer(credentials()))
+        .route("/login/passkey/options", post(passkeys::sign_in_options).route_layer(credentials()))
+        .route("/login/passkey", post(passkeys::sign_in).route_layer(credentials()))
         .route("/register", post(register::register).route_layer(credentials()).get(register::page))
         .route("/logout", get(logout::page).post(logout::sign_out))
         .route("/account", get(account::page))
@@ -198,6 +204,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/account/totp/confirm", post(account_factors::confirm))
         .route("/account/totp/remove", post(account_factors::remove))
         .route("/account/recovery-codes", post(account_factors::regenerate))
+        .route("/account/passkeys/options", post(passkeys::add_options))
+        .route("/account/passkeys", post(passkeys::add))
+        .route("/account/passkeys/remove", post(passkeys::remove))
         .route("/oauth2/authorize", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/consent", get(oidc::consent_page).post(oidc::consent_decide))
         .route("/oauth2/logout", get(oidc::logout_get).post(oidc::logout_post))

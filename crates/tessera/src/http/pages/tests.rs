@@ -46,7 +46,7 @@ fn app(pages: Arc<Pages>) -> Router {
         .route(
             "/login",
             get(|State(pages): State<Arc<Pages>>, csrf: CsrfToken, PageQuery(q): PageQuery<login::LoginQuery>| async move {
-                login::form(&pages, csrf, q, true)
+                login::form(&pages, csrf, q, true, false)
             }),
         )
         .layer(from_fn_with_state(pages.clone(), csrf::ensure_cookie))
