@@ -262,7 +262,31 @@ pub(crate) use sync_two_factor;
 pub(crate) type TotpRow = (Vec<u8>, bool, Option<i64>, Option<i64>);
 
 macro_rules! factors_impl {
-    ($engine:ty) => {
+    ($engine:ty, $db:ty) => {
+        /// Replaces the person's recovery codes with `codes` (hashes) inside a transaction.
+        async fn recovery_codes_replace_in(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            user: UserId,
+            codes: &[[u8; 32]],
+            now: OffsetDateTime,
+        ) -> Result<(), StoreError> {
+            sqlx::query(sql!("DELETE FROM recovery_codes WHERE user_id = $1"))
+                .bind(user.to_string())
+                .execute(&mut *conn)
+                .await
+                .map_err(classify)?;
+            for code in codes {
+                sqlx::query(sql!("INSERT INTO recovery_codes (user_id, hash, used_at, created_at) VALUES ($1, $2, NULL, $3)"))
+                    .bind(user.to_string())
+                    .bind(code.as_slice())
+                    .bind(ms(now))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(classify)?;
+            }
+            Ok(())
+        }
+
         #[async_trait::async_trait]
         impl crate::store::factors::FactorStore for $engine {
             async fn put_pending_totp(&self, user: UserId, secret: &[u8], sealed: bool, now: OffsetDateTime) -> Result<bool, StoreError> {
@@ -320,20 +344,7 @@ macro_rules! factors_impl {
                 if done.rows_affected() != 1 {
                     return Ok(false);
                 }
-                sqlx::query(sql!("DELETE FROM recovery_codes WHERE user_id = $1"))
-                    .bind(user.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
-                for code in codes {
-                    sqlx::query(sql!("INSERT INTO recovery_codes (user_id, hash, used_at, created_at) VALUES ($1, $2, NULL, $3)"))
-                        .bind(user.to_string())
-                        .bind(code.as_slice())
-                        .bind(ms(now))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(classify)?;
-                }
+                recovery_codes_replace_in(&mut tx, user, codes, now).await?;
                 sqlx::query(sql!(crate::store::factors::sync_two_factor!()))
                     .bind(user.to_string())
                     .execute(&mut *tx)
@@ -398,20 +409,7 @@ macro_rules! factors_impl {
             ) -> Result<(), StoreError> {
                 let mut w = self.write().await?;
                 let mut tx = Self::begin(&mut w).await?;
-                sqlx::query(sql!("DELETE FROM recovery_codes WHERE user_id = $1"))
-                    .bind(user.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
-                for code in codes {
-                    sqlx::query(sql!("INSERT INTO recovery_codes (user_id, hash, used_at, created_at) VALUES ($1, $2, NULL, $3)"))
-                        .bind(user.to_string())
-                        .bind(code.as_slice())
-                        .bind(ms(now))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(classify)?;
-                }
+                recovery_codes_replace_in(&mut tx, user, codes, now).await?;
                 if let Some(mail) = mail {
                     mail_insert_in(&mut tx, mail).await?;
                 }

@@ -183,6 +183,6 @@ store_impl!(PgStore, Postgres, {
 });
 
 super::console::console_impl!(PgStore, " COLLATE \"C\"");
-super::factors::factors_impl!(PgStore);
+super::factors::factors_impl!(PgStore, Postgres);
 mail_impl!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED", " FOR UPDATE");
 super::flow::flow_impl!(PgStore, " FOR UPDATE OF c FOR SHARE OF u, b");

@@ -199,6 +199,6 @@ store_impl!(SqliteStore, Sqlite, {
 });
 
 super::console::console_impl!(SqliteStore, "");
-super::factors::factors_impl!(SqliteStore);
+super::factors::factors_impl!(SqliteStore, Sqlite);
 mail_impl!(SqliteStore, Sqlite, "", "");
 super::flow::flow_impl!(SqliteStore, "");
