@@ -120,6 +120,9 @@ error_sets! {
     AccountGone: [("404", "ProblemAnswer")];
     /// 409: taken (an email, a username) or in the way (a key rotation already under way).
     Conflict: [("409", "ProblemAnswer")];
+    /// 404 of a passkey endpoint: passkeys are off (`TESSERA_PASSKEYS=false`, or an issuer
+    /// whose host is an IP address); naming a passkey, also one the caller does not have.
+    PasskeysOff: [("404", "ProblemAnswer")];
     /// 401 and 403 of an endpoint that checks credentials in its body: wrong ones, an invalid
     /// refresh token, a disabled account.
     CredentialsRefused: [("401", "UnauthorizedAnswer"), ("403", "ProblemAnswer")];

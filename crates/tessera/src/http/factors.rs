@@ -1,7 +1,7 @@
 //! Second factors: TOTP and recovery codes under `/v1/users/me`, the second step of a
 //! password sign-in (`/v1/auth/login/mfa`), and the admins' reset.
 
-use super::error::{AccountGone, ApiError, Conflict, CredentialsRefused, TooManyAttempts};
+use super::error::{AccountGone, ApiError, Conflict, CredentialsRefused, PasskeysOff, TooManyAttempts};
 use super::extract::{Bearer, Json, Path};
 use super::views::TokenView;
 use crate::service::ClientMeta;
@@ -106,7 +106,7 @@ pub struct LoginMfaBody {
 /// The tokens are `fresh`. A wrong code is 401 `invalid_code` and counts as a failed
 /// sign-in of the account; the fifth ends the `mfa_token` (401 `invalid_mfa_token`).
 #[utoipa::path(post, path = "/v1/auth/login/mfa", tag = "auth", request_body = LoginMfaBody,
-    responses((status = 200, description = "Signed in", body = TokenView), CredentialsRefused, TooManyAttempts))]
+    responses((status = 200, description = "Signed in", body = TokenView), CredentialsRefused, TooManyAttempts, PasskeysOff))]
 pub async fn login_mfa(
     State(app): State<AppState>,
     meta: ClientMeta,

@@ -2,7 +2,7 @@
 //! passkey (`/v1/auth/passkey/options`, `/v1/auth/passkey`). With passkeys off every one of
 //! these answers 404 `not_found`, as an unknown route does.
 
-use super::error::{AccountGone, ApiError, Conflict, CredentialsRefused, TooManyAttempts};
+use super::error::{AccountGone, ApiError, Conflict, CredentialsRefused, PasskeysOff, TooManyAttempts};
 use super::extract::{Bearer, Json, OptionalJson, Path};
 use super::views::TokenView;
 use crate::service::{Ceremony, ClientMeta, PasskeyInfo};
@@ -85,7 +85,7 @@ pub struct RegistrationBody {
 /// Finishes the registration ceremony. A challenge that is unknown, used or expired is 400
 /// `invalid_challenge`; a credential that does not check out is 422.
 #[utoipa::path(post, path = "/v1/users/me/passkeys", tag = "users", security(("bearer" = [])), request_body = RegistrationBody,
-    responses((status = 201, description = "The passkey", body = PasskeyView), Conflict))]
+    responses((status = 201, description = "The passkey", body = PasskeyView), Conflict, PasskeysOff))]
 pub async fn finish_registration(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
@@ -98,7 +98,7 @@ pub async fn finish_registration(
 
 /// List the caller's passkeys
 #[utoipa::path(get, path = "/v1/users/me/passkeys", tag = "users", security(("bearer" = [])),
-    responses((status = 200, description = "The passkeys", body = PasskeyList)))]
+    responses((status = 200, description = "The passkeys", body = PasskeyList), PasskeysOff))]
 pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result<axum::Json<PasskeyList>, ApiError> {
     let passkeys = app.passkeys(&claims).await?.into_iter().map(PasskeyView::from).collect();
     Ok(axum::Json(PasskeyList { passkeys }))
@@ -109,7 +109,7 @@ pub async fn list(State(app): State<AppState>, Bearer(claims): Bearer) -> Result
 /// Needs a `fresh` token. With the last second factor, the recovery codes go too.
 #[utoipa::path(delete, path = "/v1/users/me/passkeys/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = String, Path, description = "A passkey id")),
-    responses((status = 204, description = "Removed")))]
+    responses((status = 204, description = "Removed"), PasskeysOff))]
 pub async fn remove(
     State(app): State<AppState>,
     Bearer(claims): Bearer,
@@ -133,7 +133,7 @@ pub struct OptionsBody {
 /// Without `mfa_token`, `allowCredentials` is empty: the authenticator offers its
 /// passkeys for this site.
 #[utoipa::path(post, path = "/v1/auth/passkey/options", tag = "auth", request_body = OptionsBody,
-    responses((status = 200, description = "An authentication ceremony", body = CeremonyView), CredentialsRefused, Conflict))]
+    responses((status = 200, description = "An authentication ceremony", body = CeremonyView), CredentialsRefused, Conflict, PasskeysOff))]
 pub async fn options(
     State(app): State<AppState>,
     OptionalJson(body): OptionalJson<OptionsBody>,
@@ -157,7 +157,7 @@ pub struct AssertionBody {
 /// The tokens are `fresh`; their `amr` is `["hwk", "user", "mfa"]`. An unknown passkey or an
 /// assertion that does not check out is 401 `invalid_credentials`.
 #[utoipa::path(post, path = "/v1/auth/passkey", tag = "auth", request_body = AssertionBody,
-    responses((status = 200, description = "Signed in", body = TokenView), CredentialsRefused, TooManyAttempts))]
+    responses((status = 200, description = "Signed in", body = TokenView), CredentialsRefused, TooManyAttempts, PasskeysOff))]
 pub async fn sign_in(
     State(app): State<AppState>,
     meta: ClientMeta,
