@@ -101,13 +101,8 @@ impl Application {
         let tessera = start_service(config, clock).await?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("TESSERA_LISTEN: cannot listen on {}", config.listen))?;
-        let pages = Pages::load(config)?;
-        if !pages.csrf_key_is_shared() {
-            tracing::warn!(
-                "no TESSERA_MASTER_KEY: the pages' forms are signed with a key of this process only, \
-                 so a form works only on the instance that served it; set TESSERA_MASTER_KEY when running several"
-            );
-        }
+        let csrf_key = tessera.shared_key(crate::http::pages::csrf::PURPOSE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let pages = Pages::load(config, &csrf_key)?;
         let http = HttpSettings {
             trusted_proxies: config.trusted_proxies.clone(),
             cors_origins: config.cors_origins.clone(),

@@ -2,12 +2,12 @@
 //! consents, and the scopes OpenID Connect defines.
 //!
 //! How they relate: signing in on Tessera's pages starts a [`BrowserSession`] (the cookie).
-//! An authorization request answered from it mints an [`AuthorizationCode`] bound to that
-//! browser session; exchanging the code starts a token session (a [`Session`](super::Session),
-//! the refresh-token family) that remembers the browser session, so signing out of the
-//! browser ends it, unless `offline_access` was granted.
+//! An authorization request answered from it hands out an [`AuthorizationCode`] bound to that
+//! browser session (sealed into the code itself); exchanging the code starts a token session
+//! (a [`Session`](super::Session), the refresh-token family) that remembers the browser
+//! session, so signing out of the browser ends it, unless `offline_access` was granted.
 
-use super::{BrowserSessionId, ClientId, Scopes, SessionId, TokenHash, UserId};
+use super::{BrowserSessionId, ClientId, Scopes, TokenHash, UserId};
 use crate::domain::pkce::CodeChallenge;
 use std::net::IpAddr;
 use time::OffsetDateTime;
@@ -65,12 +65,11 @@ impl BrowserSession {
     }
 }
 
-/// An authorization code as stored (never the code itself): what it was issued for, so the
-/// token request can be checked against it (RFC 6749 §4.1.3, RFC 7636 §4.6).
+/// What an authorization code was issued for, so the token request can be checked against it
+/// (RFC 6749 §4.1.3, RFC 7636 §4.6). The code carries it, sealed (`service/codes.rs`); storage
+/// only records spent codes, by hash.
 #[derive(Debug, Clone)]
 pub struct AuthorizationCode {
-    /// SHA-256 of the code.
-    pub hash: TokenHash,
     /// The client it was issued to.
     pub client_id: ClientId,
     /// Whose consent it carries.
@@ -94,10 +93,6 @@ pub struct AuthorizationCode {
     pub created_at: OffsetDateTime,
     /// When it stops working (60 s after issue).
     pub expires_at: OffsetDateTime,
-    /// When it was exchanged, if it was.
-    pub used_at: Option<OffsetDateTime>,
-    /// The token session issued from it, once recorded.
-    pub token_session_id: Option<SessionId>,
 }
 
 /// What a person allowed an application.

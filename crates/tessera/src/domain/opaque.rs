@@ -18,8 +18,6 @@ pub enum TokenKind {
     ClientSecret,
     /// The secret in a browser session's cookie.
     BrowserSession,
-    /// An authorization code (RFC 6749 §4.1.2).
-    AuthorizationCode,
     /// A password sign-in waiting for its second factor (`mfa_token`).
     MfaToken,
     /// The token of a link sent by mail (address verification, password reset).
@@ -32,7 +30,6 @@ impl TokenKind {
             TokenKind::Refresh => "tsr_",
             TokenKind::ClientSecret => "tcs_",
             TokenKind::BrowserSession => "tbs_",
-            TokenKind::AuthorizationCode => "tac_",
             TokenKind::MfaToken => "tmf_",
             TokenKind::EmailLink => "tml_",
         }

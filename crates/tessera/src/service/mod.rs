@@ -7,6 +7,7 @@ mod audit;
 mod browser;
 mod cache;
 mod clients;
+mod codes;
 mod console;
 mod email;
 mod error;
@@ -22,6 +23,7 @@ mod passwords;
 mod ratelimit;
 mod revocation;
 mod sessions;
+mod shared_keys;
 mod tokens;
 
 pub use accounts::{AdminUserPatch, ProfilePatch, Registration, UserPage};
@@ -140,6 +142,10 @@ pub struct Tessera {
     pub(crate) clients: cache::RecentClients,
     /// Signs the `login_after` markers of authorization requests.
     pub(crate) markers: oidc::MarkerKey,
+    /// Seals and opens authorization codes.
+    pub(crate) codes: codes::CodeKey,
+    /// The root of the keys every instance shares.
+    shared_root: shared_keys::SharedRoot,
     pub(crate) outbox: mail::Outbox,
     /// The WebAuthn relying party; `None` when passkeys are off.
     pub(crate) passkeys: Option<passkeys::RelyingParty>,
@@ -154,7 +160,11 @@ impl Tessera {
         let expected = tessera_verify::Expected::any_audience(config.issuer.clone())
             .with_leeway(Duration::from_secs(LEEWAY_SECS.unsigned_abs()))
             .map_err(Error::internal)?;
+        let shared_root = shared_keys::SharedRoot::load(config.master_key.as_ref(), &store, clock.now()).await?;
         let tessera = Arc::new(Tessera {
+            markers: oidc::MarkerKey::new(&shared_root.derive(oidc::MARKER_PURPOSE)?),
+            codes: codes::CodeKey::new(&shared_root.derive(codes::CODE_PURPOSE)?),
+            shared_root,
             store,
             clock,
             settings: Settings::from_config(config),
@@ -166,7 +176,6 @@ impl Tessera {
             verified: cache::VerifiedTokens::new(20_000),
             metrics,
             clients: cache::RecentClients::default(),
-            markers: oidc::MarkerKey::from_config(config)?,
             outbox: mail::Outbox::from_config(config)?,
             passkeys: passkeys::RelyingParty::from_config(config)?,
         });
@@ -216,6 +225,12 @@ impl Tessera {
     }
 
     /// The service's notion of now.
+    /// A 32-byte key for `purpose`, the same on every instance of the deployment (derived from
+    /// the master key, or the database's shared secret without one).
+    pub fn shared_key(&self, purpose: &str) -> Result<[u8; 32]> {
+        self.shared_root.derive(purpose)
+    }
+
     pub fn clock_now(&self) -> time::OffsetDateTime {
         self.clock.now()
     }

@@ -12,7 +12,7 @@
 //! sent the person to sign in, and a browser session that began at or after it satisfies
 //! the request's demand for a new sign-in. The marker is Tessera's, not the client's: it is
 //! `MILLIS.TAG`, TAG an HMAC-SHA256 of the moment, the client id and the PKCE challenge under
-//! a key derived from `TESSERA_MASTER_KEY` (random per process without one). A marker that
+//! a key every instance shares (`service/shared_keys.rs`). A marker that
 //! does not check out counts as none, so nobody can write `login_after=0` into a request to
 //! skip the new sign-in that `prompt=login` or `max_age` demands.
 
@@ -24,10 +24,10 @@ use crate::domain::keys::SigningAlg;
 use crate::domain::oidc::{EMAIL, OFFLINE_ACCESS, OPENID, PROFILE, is_oidc_scope};
 use crate::domain::{
     AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, CodeChallenge, Consent, PlainToken, Scopes, Session, SessionId,
-    TokenHash, TokenKind, User, UserId,
+    TokenHash, User, UserId,
 };
-use crate::store::flow::CodeWithOwner;
-use crate::store::{CodeRedemption, SessionScope};
+use crate::store::SessionScope;
+use crate::store::flow::CodeSpending;
 use aws_lc_rs::{digest, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -38,8 +38,9 @@ use time::Duration;
 /// How long an authorization code works.
 pub const CODE_TTL: Duration = Duration::seconds(60);
 
-/// The HKDF purpose of the key of `login_after` markers, under the master key.
-const MARKER_PURPOSE: &str = "tessera login_after marker v1";
+/// The HKDF purpose of the key of `login_after` markers, under the shared root
+/// (`service/shared_keys.rs`).
+pub(crate) const MARKER_PURPOSE: &str = "tessera login_after marker v1";
 
 /// The key that signs `login_after` markers (see the module docs).
 pub(crate) struct MarkerKey(hmac::Key);
@@ -51,18 +52,9 @@ impl std::fmt::Debug for MarkerKey {
 }
 
 impl MarkerKey {
-    /// Derived from the master key, which every instance shares; random for this process
-    /// without one (a marker then only checks out on the instance that made it).
-    pub(crate) fn from_config(config: &crate::config::Config) -> Result<MarkerKey> {
-        let bytes = match &config.master_key {
-            Some(master) => master.derive(MARKER_PURPOSE).map_err(Error::internal)?,
-            None => {
-                let mut bytes = [0u8; 32];
-                aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::internal("no random bytes for the marker key"))?;
-                bytes
-            }
-        };
-        Ok(MarkerKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+    /// The key for `bytes` (derived for [`MARKER_PURPOSE`] from the shared root).
+    pub(crate) fn new(bytes: &[u8; 32]) -> MarkerKey {
+        MarkerKey(hmac::Key::new(hmac::HMAC_SHA256, bytes))
     }
 
     fn message(client: &ClientId, challenge: &CodeChallenge, millis: i128) -> String {
@@ -485,7 +477,7 @@ impl Tessera {
             }
             return Ok(AuthorizeOutcome::Consent);
         }
-        let code = self.issue_code(request, session).await?;
+        let code = self.issue_code(request, session)?;
         Ok(AuthorizeOutcome::Redirect(with_query(
             &request.redirect_uri,
             &[("code", Some(code.expose())), ("state", request.state.as_deref()), ("iss", Some(&self.settings.issuer))],
@@ -558,11 +550,11 @@ impl Tessera {
         Ok(ended)
     }
 
-    async fn issue_code(&self, request: &AuthorizationRequest, session: &BrowserSession) -> Result<PlainToken> {
-        let code = PlainToken::generate(TokenKind::AuthorizationCode).map_err(Error::internal)?;
+    /// A code for `request`, sealed with what it is issued for (`service/codes.rs`): nothing
+    /// is written until it is exchanged.
+    fn issue_code(&self, request: &AuthorizationRequest, session: &BrowserSession) -> Result<PlainToken> {
         let now = self.now();
-        let record = AuthorizationCode {
-            hash: code.hash(),
+        let code = AuthorizationCode {
             client_id: request.client.id.clone(),
             user_id: session.user_id,
             browser_session_id: session.id,
@@ -574,11 +566,8 @@ impl Tessera {
             amr: session.amr.clone(),
             created_at: now,
             expires_at: now + CODE_TTL,
-            used_at: None,
-            token_session_id: None,
         };
-        self.store.insert_code(&record).await?;
-        Ok(code)
+        self.codes.seal(&code).map_err(Error::internal)
     }
 
     /// The `authorization_code` grant for an authenticated `client` (RFC 6749 §4.1.3, RFC
@@ -595,13 +584,20 @@ impl Tessera {
             return Ok(Err(GrantError::UnauthorizedClient("this client has no redirect URIs")));
         }
         let hash = PlainToken::from_presented(code).hash();
+        let Some(code) = self.codes.open(code) else {
+            return Ok(Err(GrantError::InvalidGrant("the authorization code is unknown or expired")));
+        };
         let now = self.now();
-        let Some(CodeWithOwner { code, owner: user }) = self.store.unspent_code(&hash, now).await? else {
-            return self.refuse_code(&hash, client, meta, "the authorization code is unknown or expired").await;
+        if code.expires_at <= now {
+            // Spent all the same: a late replay of a code that was exchanged must still be one.
+            return self.refuse_code(&hash, &code, client, meta, "the authorization code is unknown or expired").await;
+        }
+        let Some(user) = self.store.user_by_id(code.user_id).await? else {
+            return self.refuse_code(&hash, &code, client, meta, "the account can no longer sign in").await;
         };
         if let Err(why) = code_binding(client, &code, &user, verifier, redirect_uri) {
             // A code works once, also for a request it does not match.
-            return self.refuse_code(&hash, client, meta, why).await;
+            return self.refuse_code(&hash, &code, client, meta, why).await;
         }
         let session = Session {
             client_id: Some(client.id.clone()),
@@ -613,10 +609,10 @@ impl Tessera {
         };
         let (plain, record) = self.new_refresh_token(&session, now)?;
         let session = Session { expires_at: record.expires_at, ..session };
-        if !self.store.exchange_code(&hash, &session, &record, &user).await? {
-            // Spent by a racing request (a replay), or the account changed or the person
-            // signed out since the code was read.
-            return self.refuse_code(&hash, client, meta, "the sign-in behind the code has ended").await;
+        if !self.store.exchange_code(&hash, &code, &session, &record, &user).await? {
+            // Spent before or by a racing request (a replay), or the account changed or the
+            // person signed out since the code was issued.
+            return self.refuse_code(&hash, &code, client, meta, "the sign-in behind the code has ended").await;
         }
         let tokens = self.issue_for_app("authorization_code", &user, &session, Some(plain))?;
         let id_token = if code.scope.to_vec().iter().any(|s| s == OPENID) {
@@ -632,13 +628,14 @@ impl Tessera {
     async fn refuse_code<T>(
         &self,
         hash: &TokenHash,
+        code: &AuthorizationCode,
         client: &Client,
         meta: &ClientMeta,
         why: &'static str,
     ) -> Result<Result<T, GrantError>> {
-        match self.store.consume_code(hash, self.now()).await? {
-            CodeRedemption::Redeemed(_) | CodeRedemption::Invalid => Ok(Err(GrantError::InvalidGrant(why))),
-            CodeRedemption::Replayed { client_id, user_id, token_session } => {
+        match self.store.spend_code(hash, code, self.now()).await? {
+            CodeSpending::Spent => Ok(Err(GrantError::InvalidGrant(why))),
+            CodeSpending::Replayed { client_id, user_id, token_session } => {
                 tracing::warn!(client = %client_id, "authorization code replayed; the tokens it issued are revoked");
                 if let Some(sid) = token_session {
                     self.end_sessions(SessionScope::One(user_id, sid)).await?;

@@ -4,12 +4,13 @@
 //! person's account may still sign in, and what the person has allowed the client: one
 //! statement joins them, where three reads (session, user, consent) did.
 //!
-//! The token endpoint reads the code, checks it against the request, and then spends it and
-//! starts its token session with the first refresh token in one statement (an insert whose
-//! trigger does the rest, migration 14), under the conditions that make the exchange valid.
-//! The code flow is bound by the single writer (SQLite's, or the rows it locks on
-//! PostgreSQL): this is one write where a transaction of six round trips was. A replay either
-//! comes first (and the session is never started) or finds the session to end.
+//! Codes are sealed (`service/codes.rs`): issuing one writes nothing. The token endpoint opens
+//! the code, checks it against the request, and then records it as spent and starts its token
+//! session with the first refresh token in one statement (an insert whose trigger does the
+//! rest, migrations 14 and 15), under the conditions that make the exchange valid. The code
+//! flow is bound by the single writer (SQLite's, or the rows it locks on PostgreSQL): this is
+//! its one write, where a flow once took six round trips to it. A replay either comes first
+//! (and the session is never started) or finds the session to end.
 //!
 //! [`flow_impl!`] expands inside an engine's module like `store_impl!` (statements in `$N`
 //! placeholders through the engine's `sql!`, its `classify`).
@@ -17,7 +18,7 @@
 use super::RefreshToken;
 use super::StoreError;
 use super::rows::BrowserSessionRow;
-use crate::domain::{AuthorizationCode, BrowserSession, ClientId, Session, TokenHash, User};
+use crate::domain::{AuthorizationCode, BrowserSession, ClientId, Session, SessionId, TokenHash, User, UserId};
 use time::OffsetDateTime;
 
 /// A signed-in browser as the authorization endpoint sees it for one client.
@@ -57,30 +58,21 @@ impl BrowserForClientRow {
     }
 }
 
-/// An unspent authorization code and its person, as the token endpoint reads them.
-#[derive(Debug, Clone)]
-pub struct CodeWithOwner {
-    /// The code as it was issued.
-    pub code: AuthorizationCode,
-    /// Its person's account as it is now.
-    pub owner: User,
-}
-
-/// The joined row of [`FlowStore::unspent_code`].
-#[derive(sqlx::FromRow)]
-pub(crate) struct CodeWithOwnerRow {
-    #[sqlx(flatten)]
-    pub(crate) code: super::rows::CodeRow,
-    #[sqlx(flatten)]
-    pub(crate) owner: super::rows::UserRow,
-}
-
-impl TryFrom<CodeWithOwnerRow> for CodeWithOwner {
-    type Error = StoreError;
-
-    fn try_from(row: CodeWithOwnerRow) -> Result<Self, StoreError> {
-        Ok(CodeWithOwner { code: row.code.try_into()?, owner: row.owner.try_into()? })
-    }
+/// What spending a code that cannot be exchanged found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeSpending {
+    /// Its first use: it is now recorded as spent, and cannot be exchanged any more.
+    Spent,
+    /// It was used before: a replay (RFC 6749 §4.1.2), now recorded on the code. The token
+    /// session issued from it, if it started one, should end.
+    Replayed {
+        /// Whom the code was issued to.
+        client_id: ClientId,
+        /// Whose code it was.
+        user_id: UserId,
+        /// The token session its exchange started.
+        token_session: Option<SessionId>,
+    },
 }
 
 /// The code flow's joined reads.
@@ -96,22 +88,29 @@ pub trait FlowStore: Send + Sync {
         client: &ClientId,
     ) -> Result<Option<BrowserForClient>, StoreError>;
 
-    /// The code `hash` names while it is unspent and unexpired at `now`, with its person, in
-    /// one read (spending it is [`FlowStore::exchange_code`]'s).
-    async fn unspent_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<CodeWithOwner>, StoreError>;
-
-    /// Spends the code `code` and starts `session` with its first refresh token, in one
+    /// Records the code `hash` names (issued for `code`) as spent and starts `session` with its first refresh token, in one
     /// statement, only while the code is unspent and unexpired at `session.created_at`, the
-    /// account is as `seen` (enabled, same roles, same token cut-off) and the browser session
-    /// exists: false, and nothing written, otherwise (then [`super::Store::consume_code`] tells
-    /// a replay from the rest).
-    async fn exchange_code(&self, code: &TokenHash, session: &Session, token: &RefreshToken, seen: &User) -> Result<bool, StoreError>;
+    /// account is as `seen` (enabled, same roles, same token cut-off) and the code's browser
+    /// session exists: false, and nothing written, otherwise (then
+    /// [`FlowStore::spend_code`] tells a replay from the rest). Of racing exchanges of one
+    /// code, one starts a session.
+    async fn exchange_code(
+        &self,
+        hash: &TokenHash,
+        code: &AuthorizationCode,
+        session: &Session,
+        token: &RefreshToken,
+        seen: &User,
+    ) -> Result<bool, StoreError>;
+
+    /// Records the code `hash` names (issued for `code`) as spent, when it was not: `Spent`; when it was, records the replay and
+    /// names the token session its exchange started: `Replayed`.
+    async fn spend_code(&self, hash: &TokenHash, code: &AuthorizationCode, now: OffsetDateTime) -> Result<CodeSpending, StoreError>;
 }
 
 macro_rules! flow_impl {
     // `$lock`: what makes the exchange hold the rows it checks until it commits (PostgreSQL:
-    // the code for update, the account and browser session for share; SQLite's one writer
-    // already does).
+    // the account and browser session for share; SQLite's one writer already does).
     ($engine:ty, $lock:literal) => {
         #[async_trait::async_trait]
         impl crate::store::flow::FlowStore for $engine {
@@ -137,55 +136,37 @@ macro_rules! flow_impl {
                 row.map(|row| row.into_domain(client)).transpose()
             }
 
-            async fn unspent_code(
-                &self,
-                hash: &TokenHash,
-                now: OffsetDateTime,
-            ) -> Result<Option<crate::store::flow::CodeWithOwner>, StoreError> {
-                let row: Option<crate::store::flow::CodeWithOwnerRow> = sqlx::query_as(sql!(
-                    "SELECT c.hash, c.client_id, c.user_id, c.browser_session_id, c.redirect_uri, c.code_challenge, c.nonce, c.scope, ",
-                    "c.auth_time, c.amr, c.created_at AS code_created_at, c.expires_at, c.used_at, c.token_session_id, ",
-                    "u.id, u.email, u.username, u.password_hash, u.roles, u.disabled, u.tokens_not_before, u.created_at, u.updated_at, ",
-                    "u.two_factor, u.email_verified FROM authorization_codes c JOIN users u ON u.id = c.user_id ",
-                    "WHERE c.hash = $1 AND c.used_at IS NULL AND c.expires_at > $2"
-                ))
-                .bind(hash.as_bytes().as_slice())
-                .bind(ms(now))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(classify)?;
-                row.map(crate::store::flow::CodeWithOwner::try_from).transpose()
-            }
-
             async fn exchange_code(
                 &self,
-                code: &TokenHash,
+                hash: &TokenHash,
+                code: &AuthorizationCode,
                 session: &Session,
                 token: &RefreshToken,
                 seen: &User,
             ) -> Result<bool, StoreError> {
-                let Some(browser_session) = session.browser_session_id else { return Ok(false) };
-                let Some(client) = session.client_id.as_ref() else { return Ok(false) };
                 let mut w = self.write().await?;
-                // The trigger of migration 14 spends the code and starts the session with its
-                // refresh token. The rows checked are joined (not tested with EXISTS) so that
-                // `$lock` holds them: a racing exchange of the same code waits and then finds
-                // it spent; a disabling or a sign-out either committed before (and the
-                // condition fails) or waits for this session (and ends it).
+                // The trigger of migration 15 records the code as spent and starts the session
+                // with its refresh token. The account and browser session are joined (not
+                // tested with EXISTS) so that `$lock` holds them: a disabling or a sign-out
+                // either committed before (and the condition fails) or waits for this session
+                // (and ends it). Two racing exchanges of one code both insert its hash; the
+                // second breaks the primary key (PostgreSQL) or finds it (SQLite).
                 let inserted = sqlx::query(sql!(
                     "INSERT INTO code_exchanges (code_hash, session_id, user_id, client_id, scope, browser_session_id, offline, amr, ",
-                    "ip, user_agent, created_at, last_used_at, expires_at, refresh_hash, refresh_created_at, refresh_expires_at) ",
-                    "SELECT c.hash, $2, u.id, c.client_id, $3, b.id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 ",
-                    "FROM authorization_codes c JOIN users u ON u.id = c.user_id JOIN browser_sessions b ON b.id = c.browser_session_id ",
-                    "WHERE c.hash = $1 AND c.used_at IS NULL AND c.expires_at > $8 AND c.client_id = $14 AND b.id = $15 ",
-                    "AND u.id = $16 AND u.disabled = FALSE AND u.roles = $17 AND u.tokens_not_before = $18",
+                    "ip, user_agent, created_at, last_used_at, expires_at, refresh_hash, refresh_created_at, refresh_expires_at, ",
+                    "redirect_uri, code_challenge, nonce, auth_time, code_created_at, code_expires_at) ",
+                    "SELECT $1, $2, u.id, $3, $4, b.id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 ",
+                    "FROM users u JOIN browser_sessions b ON b.user_id = u.id ",
+                    "WHERE u.id = $21 AND b.id = $22 AND u.disabled = FALSE AND u.roles = $23 AND u.tokens_not_before = $24 ",
+                    "AND $20 > $9 AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.hash = $1)",
                     $lock
                 ))
-                .bind(code.as_bytes().as_slice())
+                .bind(hash.as_bytes().as_slice())
                 .bind(session.id.to_string())
-                .bind(scopes_json(&session.scope))
+                .bind(code.client_id.as_str())
+                .bind(scopes_json(&code.scope))
                 .bind(session.offline)
-                .bind(amr_json(&session.amr))
+                .bind(amr_json(&code.amr))
                 .bind(session.ip.map(|ip| ip.to_string()))
                 .bind(session.user_agent.as_deref())
                 .bind(ms(session.created_at))
@@ -194,15 +175,72 @@ macro_rules! flow_impl {
                 .bind(token.hash.as_bytes().as_slice())
                 .bind(ms(token.created_at))
                 .bind(ms(token.expires_at))
-                .bind(client.as_str())
-                .bind(browser_session.to_string())
+                .bind(code.redirect_uri.as_deref())
+                .bind(code.code_challenge.as_str())
+                .bind(code.nonce.as_deref())
+                .bind(ms(code.auth_time))
+                .bind(ms(code.created_at))
+                .bind(ms(code.expires_at))
                 .bind(seen.id.to_string())
+                .bind(code.browser_session_id.to_string())
                 .bind(roles_json(&seen.roles))
                 .bind(seen.tokens_not_before)
                 .execute(&mut *w)
                 .await
+                .map_err(classify);
+                match inserted {
+                    Ok(done) => Ok(done.rows_affected() == 1),
+                    Err(StoreError::Conflict(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+
+            async fn spend_code(
+                &self,
+                hash: &TokenHash,
+                code: &AuthorizationCode,
+                now: OffsetDateTime,
+            ) -> Result<crate::store::flow::CodeSpending, StoreError> {
+                let mut w = self.write().await?;
+                let spent = sqlx::query(sql!(
+                    "INSERT INTO authorization_codes (hash, client_id, user_id, browser_session_id, redirect_uri, code_challenge, ",
+                    "nonce, scope, auth_time, amr, created_at, expires_at, used_at, replayed_at, token_session_id) ",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL) ON CONFLICT (hash) DO NOTHING"
+                ))
+                .bind(hash.as_bytes().as_slice())
+                .bind(code.client_id.as_str())
+                .bind(code.user_id.to_string())
+                .bind(code.browser_session_id.to_string())
+                .bind(code.redirect_uri.as_deref())
+                .bind(code.code_challenge.as_str())
+                .bind(code.nonce.as_deref())
+                .bind(scopes_json(&code.scope))
+                .bind(ms(code.auth_time))
+                .bind(amr_json(&code.amr))
+                .bind(ms(code.created_at))
+                .bind(ms(code.expires_at))
+                .bind(ms(now))
+                .execute(&mut *w)
+                .await
                 .map_err(classify)?;
-                Ok(inserted.rows_affected() == 1)
+                if spent.rows_affected() == 1 {
+                    return Ok(crate::store::flow::CodeSpending::Spent);
+                }
+                let replayed: Option<(String, String, Option<String>)> = sqlx::query_as(sql!(
+                    "UPDATE authorization_codes SET replayed_at = $2 WHERE hash = $1 RETURNING client_id, user_id, token_session_id"
+                ))
+                .bind(hash.as_bytes().as_slice())
+                .bind(ms(now))
+                .fetch_optional(&mut *w)
+                .await
+                .map_err(classify)?;
+                // Pruned between the two statements (ten minutes past its expiry): spent.
+                let Some((client_id, user_id, token_session)) = replayed else { return Ok(crate::store::flow::CodeSpending::Spent) };
+                Ok(crate::store::flow::CodeSpending::Replayed {
+                    client_id: ClientId::new(client_id),
+                    user_id: user_id.parse().map_err(StoreError::other)?,
+                    token_session: token_session.map(|id| id.parse()).transpose().map_err(StoreError::other)?,
+                })
             }
         }
     };

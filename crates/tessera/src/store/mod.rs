@@ -28,6 +28,8 @@ macro_rules! migrator {
             step(10, "second_factors", include_str!(concat!("../../migrations/", $engine, "/0010_second_factors.sql"))),
             step(11, "console", include_str!(concat!("../../migrations/", $engine, "/0011_console.sql"))),
             step(14, "code_exchange", include_str!(concat!("../../migrations/", $engine, "/0014_code_exchange.sql"))),
+            step(15, "sealed_codes", include_str!(concat!("../../migrations/", $engine, "/0015_sealed_codes.sql"))),
+            step(16, "shared_secret", include_str!(concat!("../../migrations/", $engine, "/0016_shared_secret.sql"))),
         ])
     }};
 }
@@ -43,8 +45,8 @@ mod sqlite;
 
 use crate::domain::keys::{KeyStatus, Kid, SigningAlg};
 use crate::domain::{
-    AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, ClientName, Consent, Email, PasswordHash, RedirectUris, Roles,
-    Scopes, Session, SessionId, TokenHash, User, UserId, Username,
+    BrowserSession, BrowserSessionId, Client, ClientId, ClientName, Consent, Email, PasswordHash, RedirectUris, Roles, Scopes, Session,
+    SessionId, TokenHash, User, UserId, Username,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -181,26 +183,6 @@ pub struct EndedBrowserSessions {
     pub token_sessions: Vec<SessionId>,
 }
 
-/// What presenting an authorization code found.
-#[derive(Debug, Clone)]
-pub enum CodeRedemption {
-    /// The code's first use: it is now spent, and this is what it was issued for.
-    Redeemed(Box<AuthorizationCode>),
-    /// The code was used before: a replay (RFC 6749 §4.1.2). The token session issued from it,
-    /// when one was recorded, should be ended; the replay itself is now recorded on the code,
-    /// so a token session recorded later is refused (see [`Store::record_code_session`]).
-    Replayed {
-        /// Whom the code was issued to.
-        client_id: ClientId,
-        /// Whose code it was.
-        user_id: UserId,
-        /// The token session issued from it, to end.
-        token_session: Option<SessionId>,
-    },
-    /// Unknown, expired, or its browser session has ended.
-    Invalid,
-}
-
 /// The changes of `PATCH /v1/clients/{client_id}`: each `Some` replaces that column, and
 /// nothing else is written.
 #[derive(Debug, Clone, Default)]
@@ -217,9 +199,9 @@ pub struct ClientPatch {
     pub first_party: Option<bool>,
 }
 
-/// How long a spent or expired authorization code is kept, so that a late replay still finds
-/// (and revokes) the token session issued from it. Pruning drops codes older than this past
-/// their expiry.
+/// How long the record of a spent authorization code is kept past the code's expiry, so that
+/// a late replay still finds (and revokes) the token session issued from it. Pruning drops
+/// records older than this past their expiry.
 pub const CODE_KEPT_AFTER_EXPIRY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A signing key as stored. `private_key` is PKCS#8 DER, sealed with the master key when
@@ -358,20 +340,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore + factor
         feed_exp: i64,
     ) -> Result<EndedBrowserSessions, StoreError>;
 
-    // --- authorization codes ---
-
-    /// Stores a new authorization code (its hash and what it was issued for).
-    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
-    /// Spends the code whose hash is `hash`, in one conditional write: of any number of
-    /// concurrent calls exactly one gets `Redeemed`, and only while the code is unused,
-    /// unexpired at `now` and its browser session still exists. A code used before is
-    /// `Replayed` (and the replay recorded); anything else `Invalid`.
-    async fn consume_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<CodeRedemption, StoreError>;
-    /// Records the token session issued from a redeemed code, so a replay can end it. False
-    /// when the code was replayed meanwhile: the caller must then end `session` itself (and
-    /// refuse the request).
-    async fn record_code_session(&self, hash: &TokenHash, session: SessionId) -> Result<bool, StoreError>;
-
     // --- consents ---
 
     /// Stores what a person allowed a client, replacing an earlier consent (callers that
@@ -468,6 +436,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore + factor
     /// and marks it encrypted; `false` when the key is gone or already sealed (by another
     /// instance).
     async fn reseal_key(&self, kid: &Kid, sealed: &[u8]) -> Result<bool, StoreError>;
+
+    /// The database's shared secret, the root of the keys every instance must share when no
+    /// master key is set: `candidate` becomes it when there is none yet, and of racing
+    /// instances every one gets the secret that was stored first.
+    async fn shared_secret(&self, candidate: &[u8], now: OffsetDateTime) -> Result<Vec<u8>, StoreError>;
 }
 
 /// A shared handle to the configured store.

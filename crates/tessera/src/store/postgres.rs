@@ -7,8 +7,8 @@ use super::mail::{Enqueued, LinkKind, LinkToken, MailKind, MailLimit, MailStore,
 use super::rows::*;
 use super::shared::store_impl;
 use super::{
-    AuditEvent, BrowserSessionScope, CODE_KEPT_AFTER_EXPIRY, ClientPatch, CodeRedemption, Conflict, EndedBrowserSessions, KeyRotation,
-    MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey,
+    AuditEvent, BrowserSessionScope, CODE_KEPT_AFTER_EXPIRY, ClientPatch, Conflict, EndedBrowserSessions, KeyRotation, MAX_VERIFIER_LEEWAY,
+    RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey,
 };
 use crate::domain::keys::Kid;
 use crate::domain::{
@@ -185,4 +185,4 @@ store_impl!(PgStore, Postgres, {
 super::console::console_impl!(PgStore, " COLLATE \"C\"");
 super::factors::factors_impl!(PgStore, Postgres);
 mail_impl!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED", " FOR UPDATE");
-super::flow::flow_impl!(PgStore, " FOR UPDATE OF c FOR SHARE OF u, b");
+super::flow::flow_impl!(PgStore, " FOR SHARE OF u, b");

@@ -5,8 +5,8 @@
 use super::{AuditEvent, RefreshToken, Revocation, StoreError, StoredKey};
 use crate::domain::keys::Kid;
 use crate::domain::{
-    Audiences, AuthorizationCode, BrowserSession, Client, ClientId, ClientName, CodeChallenge, Consent, Email, PasswordHash, RedirectUris,
-    Roles, Scopes, Session, TokenHash, User, Username,
+    Audiences, BrowserSession, Client, ClientId, ClientName, Consent, Email, PasswordHash, RedirectUris, Roles, Scopes, Session, TokenHash,
+    User, Username,
 };
 use time::OffsetDateTime;
 
@@ -234,57 +234,6 @@ impl TryFrom<BrowserSessionRow> for BrowserSession {
             expires_at: from_ms(row.expires_at),
             ip: row.ip.and_then(|ip| ip.parse().ok()),
             user_agent: row.user_agent,
-        })
-    }
-}
-
-macro_rules! code_columns {
-    () => {
-        "hash, client_id, user_id, browser_session_id, redirect_uri, code_challenge, nonce, scope, auth_time, amr, \
-         created_at AS code_created_at, expires_at, used_at, token_session_id"
-    };
-}
-pub(crate) use code_columns;
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct CodeRow {
-    hash: Vec<u8>,
-    client_id: String,
-    user_id: String,
-    browser_session_id: String,
-    redirect_uri: Option<String>,
-    code_challenge: String,
-    nonce: Option<String>,
-    scope: String,
-    auth_time: i64,
-    amr: String,
-    // Named apart from the account's `created_at`, for reads that join the code's person.
-    #[sqlx(rename = "code_created_at")]
-    created_at: i64,
-    expires_at: i64,
-    used_at: Option<i64>,
-    token_session_id: Option<String>,
-}
-
-impl TryFrom<CodeRow> for AuthorizationCode {
-    type Error = StoreError;
-
-    fn try_from(row: CodeRow) -> Result<Self, StoreError> {
-        Ok(AuthorizationCode {
-            hash: hash(&row.hash, "authorization code hash")?,
-            client_id: ClientId::new(row.client_id),
-            user_id: row.user_id.parse().map_err(StoreError::other)?,
-            browser_session_id: row.browser_session_id.parse().map_err(StoreError::other)?,
-            redirect_uri: row.redirect_uri,
-            code_challenge: CodeChallenge::from_stored(row.code_challenge),
-            nonce: row.nonce,
-            scope: parse_list(&row.scope, Scopes::parse)?,
-            auth_time: from_ms(row.auth_time),
-            amr: strings(&row.amr)?,
-            created_at: from_ms(row.created_at),
-            expires_at: from_ms(row.expires_at),
-            used_at: row.used_at.map(from_ms),
-            token_session_id: row.token_session_id.map(|id| id.parse()).transpose().map_err(StoreError::other)?,
         })
     }
 }

@@ -382,80 +382,6 @@ macro_rules! store_impl {
                 Ok(EndedBrowserSessions { browser_sessions, token_sessions })
             }
 
-            async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
-                let mut w = self.write().await?;
-                sqlx::query(sql!(
-                    "INSERT INTO authorization_codes (hash, client_id, user_id, browser_session_id, redirect_uri, code_challenge, nonce, ",
-                    "scope, auth_time, amr, created_at, expires_at, used_at, token_session_id) ",
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL)"
-                ))
-                .bind(code.hash.as_bytes().as_slice())
-                .bind(code.client_id.as_str())
-                .bind(code.user_id.to_string())
-                .bind(code.browser_session_id.to_string())
-                .bind(code.redirect_uri.as_deref())
-                .bind(code.code_challenge.as_str())
-                .bind(code.nonce.as_deref())
-                .bind(scopes_json(&code.scope))
-                .bind(ms(code.auth_time))
-                .bind(amr_json(&code.amr))
-                .bind(ms(code.created_at))
-                .bind(ms(code.expires_at))
-                .execute(&mut *w)
-                .await
-                .map(|_| ())
-                .map_err(classify)
-            }
-
-            async fn consume_code(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<CodeRedemption, StoreError> {
-                let mut w = self.write().await?;
-                // One conditional write decides: of racing requests, exactly one spends it.
-                let spent: Option<CodeRow> = sqlx::query_as(sql!(
-                    "UPDATE authorization_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 ",
-                    "AND EXISTS (SELECT 1 FROM browser_sessions b WHERE b.id = authorization_codes.browser_session_id) RETURNING ",
-                    code_columns!()
-                ))
-                .bind(hash.as_bytes().as_slice())
-                .bind(ms(now))
-                .fetch_optional(&mut *w)
-                .await
-                .map_err(classify)?;
-                if let Some(row) = spent {
-                    return Ok(CodeRedemption::Redeemed(Box::new(AuthorizationCode::try_from(row)?)));
-                }
-                let replayed: Option<(String, String, Option<String>)> = sqlx::query_as(sql!(
-                    "UPDATE authorization_codes SET replayed_at = $2 WHERE hash = $1 AND used_at IS NOT NULL ",
-                    "RETURNING client_id, user_id, token_session_id"
-                ))
-                .bind(hash.as_bytes().as_slice())
-                .bind(ms(now))
-                .fetch_optional(&mut *w)
-                .await
-                .map_err(classify)?;
-                Ok(match replayed {
-                    Some((client_id, user_id, token_session)) => CodeRedemption::Replayed {
-                        client_id: ClientId::new(client_id),
-                        user_id: user_id.parse().map_err(StoreError::other)?,
-                        token_session: token_session.map(|id| id.parse()).transpose().map_err(StoreError::other)?,
-                    },
-                    None => CodeRedemption::Invalid,
-                })
-            }
-
-            async fn record_code_session(&self, hash: &TokenHash, session: SessionId) -> Result<bool, StoreError> {
-                let mut w = self.write().await?;
-                let done = sqlx::query(sql!(
-                    "UPDATE authorization_codes SET token_session_id = $2 ",
-                    "WHERE hash = $1 AND used_at IS NOT NULL AND replayed_at IS NULL AND token_session_id IS NULL"
-                ))
-                .bind(hash.as_bytes().as_slice())
-                .bind(session.to_string())
-                .execute(&mut *w)
-                .await
-                .map_err(classify)?;
-                Ok(done.rows_affected() == 1)
-            }
-
             async fn upsert_consent(&self, consent: &Consent) -> Result<(), StoreError> {
                 let mut w = self.write().await?;
                 sqlx::query(sql!(
@@ -821,6 +747,17 @@ macro_rules! store_impl {
                     .await
                     .map_err(classify)?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn shared_secret(&self, candidate: &[u8], now: OffsetDateTime) -> Result<Vec<u8>, StoreError> {
+                let mut w = self.write().await?;
+                sqlx::query(sql!("INSERT INTO shared_secret (id, secret, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING"))
+                    .bind(candidate)
+                    .bind(ms(now))
+                    .execute(&mut *w)
+                    .await
+                    .map_err(classify)?;
+                sqlx::query_scalar(sql!("SELECT secret FROM shared_secret WHERE id = 1")).fetch_one(&mut *w).await.map_err(classify)
             }
         }
 

@@ -6,8 +6,8 @@ use super::mail::{Enqueued, LinkKind, LinkToken, MailKind, MailLimit, MailStore,
 use super::rows::*;
 use super::shared::{dollar_to_question, store_impl};
 use super::{
-    AuditEvent, BrowserSessionScope, CODE_KEPT_AFTER_EXPIRY, ClientPatch, CodeRedemption, Conflict, EndedBrowserSessions, KeyRotation,
-    MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey,
+    AuditEvent, BrowserSessionScope, CODE_KEPT_AFTER_EXPIRY, ClientPatch, Conflict, EndedBrowserSessions, KeyRotation, MAX_VERIFIER_LEEWAY,
+    RefreshToken, Revocation, SessionScope, Store, StoreError, StoredKey,
 };
 use crate::domain::keys::Kid;
 use crate::domain::{

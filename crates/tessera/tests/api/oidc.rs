@@ -3,7 +3,7 @@
 //! logout and discovery. The browser session is started through the service (the sign-in
 //! page is tested on its own); everything else goes over HTTP with redirects not followed.
 
-use crate::helpers::{PASSWORD, TestApp, claims_of, header_of, spawn_app, spawn_app_with, unique_email};
+use crate::helpers::{PASSWORD, TestApp, claims_of, header_of, spawn_app, spawn_app_with, spawn_beside, unique_email};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::{Response, StatusCode};
@@ -344,6 +344,71 @@ async fn a_code_works_for_sixty_seconds_only() {
     let code = code_for(&app, &p, &rp, &[]).await;
     app.advance(Duration::from_secs(61));
     oauth_error(exchange(&app, &rp, &code, VERIFIER).await, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn a_code_replayed_after_its_expiry_still_revokes_the_tokens_it_issued() {
+    let app = spawn_app().await;
+    let rp = application(&app, false, true).await;
+    let p = person(&app).await;
+    let code = code_for(&app, &p, &rp, &[]).await;
+    let first = tokens(&app, &rp, &code).await;
+    app.advance(Duration::from_secs(120));
+
+    oauth_error(exchange(&app, &rp, &code, VERIFIER).await, "invalid_grant").await;
+
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(app.get_with("/oauth2/userinfo", access).await.status(), StatusCode::UNAUTHORIZED, "the access token is revoked");
+    assert!(audit_kinds(&app).await.iter().any(|k| k == "code.replayed"));
+}
+
+#[tokio::test]
+async fn a_code_issued_by_one_instance_is_exchanged_at_another_and_a_forged_one_nowhere() {
+    // No master key: the instances share the database's secret.
+    let one = spawn_app().await;
+    assert!(one.config.master_key.is_none());
+    let two = spawn_beside(&one, |_| {}).await;
+    let elsewhere = spawn_app().await;
+    let rp = application(&one, false, true).await;
+    let p = person(&one).await;
+
+    let code = code_for(&one, &p, &rp, &[]).await;
+    let issued = tokens(&two, &rp, &code).await;
+    oauth_error(exchange(&one, &rp, &code, VERIFIER).await, "invalid_grant").await;
+
+    assert!(issued["id_token"].is_string());
+    let access = issued["access_token"].as_str().unwrap();
+    assert_eq!(one.get_with("/oauth2/userinfo", access).await.status(), StatusCode::UNAUTHORIZED, "the replay revoked them");
+    let code = code_for(&one, &p, &rp, &[]).await;
+    let mut tampered = code.clone().into_bytes();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
+    oauth_error(exchange(&one, &rp, std::str::from_utf8(&tampered).unwrap(), VERIFIER).await, "invalid_grant").await;
+    let foreign_rp = application(&elsewhere, false, true).await;
+    let foreign = code_for(&elsewhere, &person(&elsewhere).await, &foreign_rp, &[]).await;
+    oauth_error(exchange(&one, &rp, &foreign, VERIFIER).await, "invalid_grant").await;
+    assert_eq!(exchange(&one, &rp, &code, VERIFIER).await.status(), StatusCode::OK, "the code itself was untouched");
+}
+
+#[tokio::test]
+async fn a_form_served_by_one_instance_is_accepted_by_another() {
+    let one = spawn_app().await;
+    let two = spawn_beside(&one, |_| {}).await;
+    let rp = application(&one, false, false).await;
+    let p = person(&one).await;
+    let q = query(&rp, &[]);
+    let (csrf_cookie, token) = form_token(&one, &format!("/consent?{q}"), &p.cookie).await;
+
+    let res = two
+        .client
+        .post(two.url("/consent"))
+        .header("cookie", format!("{}; {csrf_cookie}", p.cookie))
+        .form(&[("csrf_token", token.as_str()), ("request", q.as_str()), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(res.status(), StatusCode::FOUND, "the consent is taken and the browser sent on");
 }
 
 #[tokio::test]

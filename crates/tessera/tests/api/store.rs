@@ -5,11 +5,12 @@ use crate::helpers::{fresh_database_url, test_config};
 use tessera::domain::keys::{KeyStatus, Kid, SigningAlg};
 use tessera::domain::{
     Audiences, AuthorizationCode, BrowserSession, BrowserSessionId, Client, ClientId, ClientName, CodeChallenge, Consent, Email,
-    PasswordHash, PlainToken, RedirectUris, Roles, Scopes, Session, SessionId, TokenKind, User, UserId, Username,
+    PasswordHash, PlainToken, RedirectUris, Roles, Scopes, Session, SessionId, TokenHash, TokenKind, User, UserId, Username,
 };
+use tessera::store::flow::CodeSpending;
 use tessera::store::{
-    AuditEvent, BrowserSessionScope, CODE_KEPT_AFTER_EXPIRY, ClientPatch, CodeRedemption, Conflict, DynStore, KeyRotation,
-    MAX_VERIFIER_LEEWAY, RefreshToken, Revocation, SessionScope, StoreError, StoredKey,
+    AuditEvent, BrowserSessionScope, CODE_KEPT_AFTER_EXPIRY, ClientPatch, Conflict, DynStore, KeyRotation, MAX_VERIFIER_LEEWAY,
+    RefreshToken, Revocation, SessionScope, StoreError, StoredKey,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -775,9 +776,10 @@ async fn app_session(
     store.insert_session(&session, &refresh(session.id, at), user).await.unwrap().then_some(session)
 }
 
-fn code(client: &ClientId, user: &User, browser: BrowserSessionId, at: OffsetDateTime) -> AuthorizationCode {
-    AuthorizationCode {
-        hash: PlainToken::generate(TokenKind::AuthorizationCode).unwrap().hash(),
+/// What a code was issued for, with the hash of a code (the store never sees a code).
+fn code(client: &ClientId, user: &User, browser: BrowserSessionId, at: OffsetDateTime) -> (TokenHash, AuthorizationCode) {
+    let hash = PlainToken::generate(TokenKind::EmailLink).unwrap().hash();
+    let code = AuthorizationCode {
         client_id: client.clone(),
         user_id: user.id,
         browser_session_id: browser,
@@ -789,9 +791,8 @@ fn code(client: &ClientId, user: &User, browser: BrowserSessionId, at: OffsetDat
         amr: vec!["pwd".into()],
         created_at: at,
         expires_at: at + Duration::seconds(60),
-        used_at: None,
-        token_session_id: None,
-    }
+    };
+    (hash, code)
 }
 
 #[tokio::test]
@@ -936,7 +937,7 @@ async fn ending_a_browser_session_ends_its_token_sessions_except_offline_ones() 
 }
 
 #[tokio::test]
-async fn a_code_is_redeemed_once_and_a_replay_names_the_token_session_to_end() {
+async fn a_code_refused_before_any_exchange_is_spent_once_and_then_replayed() {
     let (store, _dir) = store().await;
     let owner = user("code@example.com", None);
     store.insert_user(&owner).await.unwrap();
@@ -945,76 +946,20 @@ async fn a_code_is_redeemed_once_and_a_replay_names_the_token_session_to_end() {
     let browser = browser_session(&owner, now());
     store.insert_browser_session(&browser).await.unwrap();
     let at = now();
-    let issued = code(&app.id, &owner, browser.id, at);
-    store.insert_code(&issued).await.unwrap();
+    let (hash, issued) = code(&app.id, &owner, browser.id, at);
 
-    let CodeRedemption::Redeemed(redeemed) = store.consume_code(&issued.hash, at + Duration::seconds(1)).await.unwrap() else {
-        panic!("the first use redeems")
-    };
-    let session = app_session(&store, &owner, &app.id, Some(browser.id), false).await.unwrap();
-    assert!(store.record_code_session(&issued.hash, session.id).await.unwrap());
-    let replay = store.consume_code(&issued.hash, at + Duration::seconds(2)).await.unwrap();
+    let first = store.spend_code(&hash, &issued, at + Duration::seconds(1)).await.unwrap();
+    let second = store.spend_code(&hash, &issued, at + Duration::seconds(2)).await.unwrap();
+    let (session, token) = code_session(&issued, SessionId::new_random(), at + Duration::seconds(3));
+    let exchanged = store.exchange_code(&hash, &issued, &session, &token, &owner).await.unwrap();
 
-    assert_eq!((redeemed.client_id, redeemed.user_id, redeemed.browser_session_id), (app.id.clone(), owner.id, browser.id));
-    assert_eq!((redeemed.redirect_uri.as_deref(), redeemed.nonce.as_deref()), (Some("https://app.example/cb"), Some("n-0S6_WzA2Mj")));
-    assert_eq!((redeemed.code_challenge.as_str(), redeemed.scope.to_string().as_str()), (issued.code_challenge.as_str(), "email openid"));
-    assert_eq!((redeemed.auth_time, redeemed.amr.clone(), redeemed.expires_at), (issued.auth_time, issued.amr.clone(), issued.expires_at));
-    assert_eq!(redeemed.used_at, Some(at + Duration::seconds(1)));
-    match replay {
-        CodeRedemption::Replayed { client_id, user_id, token_session } => {
-            assert_eq!((client_id, user_id, token_session), (app.id.clone(), owner.id, Some(session.id)));
-        }
-        other => panic!("a second use is a replay: {other:?}"),
-    }
-    let unknown = PlainToken::generate(TokenKind::AuthorizationCode).unwrap().hash();
-    assert!(matches!(store.consume_code(&unknown, at).await.unwrap(), CodeRedemption::Invalid));
+    assert_eq!(first, CodeSpending::Spent);
+    assert_eq!(second, CodeSpending::Replayed { client_id: app.id.clone(), user_id: owner.id, token_session: None });
+    assert!(!exchanged, "a spent code starts nothing");
 }
 
 #[tokio::test]
-async fn a_code_past_its_expiry_or_of_an_ended_browser_session_is_invalid() {
-    let (store, _dir) = store().await;
-    let owner = user("expired-code@example.com", None);
-    store.insert_user(&owner).await.unwrap();
-    let app = client("app", now());
-    store.insert_client(&app).await.unwrap();
-    let browser = browser_session(&owner, now());
-    store.insert_browser_session(&browser).await.unwrap();
-    let at = now();
-    let late = code(&app.id, &owner, browser.id, at);
-    let orphan = code(&app.id, &owner, browser.id, at);
-    store.insert_code(&late).await.unwrap();
-    store.insert_code(&orphan).await.unwrap();
-
-    let expired = store.consume_code(&late.hash, late.expires_at).await.unwrap();
-    store.end_browser_sessions(BrowserSessionScope::One(owner.id, browser.id), at, 0).await.unwrap();
-    let signed_out = store.consume_code(&orphan.hash, at + Duration::seconds(1)).await.unwrap();
-
-    assert!(matches!(expired, CodeRedemption::Invalid), "{expired:?}");
-    assert!(matches!(signed_out, CodeRedemption::Invalid), "{signed_out:?}");
-}
-
-#[tokio::test]
-async fn a_replay_during_issuance_makes_recording_the_token_session_fail() {
-    let (store, _dir) = store().await;
-    let owner = user("replay-race@example.com", None);
-    store.insert_user(&owner).await.unwrap();
-    let app = client("app", now());
-    store.insert_client(&app).await.unwrap();
-    let browser = browser_session(&owner, now());
-    store.insert_browser_session(&browser).await.unwrap();
-    let issued = code(&app.id, &owner, browser.id, now());
-    store.insert_code(&issued).await.unwrap();
-    assert!(matches!(store.consume_code(&issued.hash, now()).await.unwrap(), CodeRedemption::Redeemed(_)));
-
-    let replay = store.consume_code(&issued.hash, now()).await.unwrap();
-    let recorded = store.record_code_session(&issued.hash, SessionId::new_random()).await.unwrap();
-
-    assert!(matches!(replay, CodeRedemption::Replayed { token_session: None, .. }), "{replay:?}");
-    assert!(!recorded, "the issuer learns of the replay and ends the session itself");
-}
-
-#[tokio::test]
-async fn a_code_is_redeemed_exactly_once_however_many_race() {
+async fn a_code_is_spent_exactly_once_however_many_race() {
     let (store, _dir) = store().await;
     let owner = user("code-race@example.com", None);
     store.insert_user(&owner).await.unwrap();
@@ -1022,24 +967,21 @@ async fn a_code_is_redeemed_exactly_once_however_many_race() {
     store.insert_client(&app).await.unwrap();
     let browser = browser_session(&owner, now());
     store.insert_browser_session(&browser).await.unwrap();
-    let issued = code(&app.id, &owner, browser.id, now());
-    store.insert_code(&issued).await.unwrap();
+    let (hash, issued) = code(&app.id, &owner, browser.id, now());
 
     let attempts = (0..8).map(|_| {
-        let store = store.clone();
-        let hash = issued.hash;
-        tokio::spawn(async move { store.consume_code(&hash, now()).await.unwrap() })
+        let (store, issued) = (store.clone(), issued.clone());
+        tokio::spawn(async move { store.spend_code(&hash, &issued, now()).await.unwrap() })
     });
-    let (mut redeemed, mut replayed) = (0, 0);
+    let (mut spent, mut replayed) = (0, 0);
     for attempt in attempts.collect::<Vec<_>>() {
         match attempt.await.unwrap() {
-            CodeRedemption::Redeemed(_) => redeemed += 1,
-            CodeRedemption::Replayed { .. } => replayed += 1,
-            CodeRedemption::Invalid => {}
+            CodeSpending::Spent => spent += 1,
+            CodeSpending::Replayed { .. } => replayed += 1,
         }
     }
 
-    assert_eq!((redeemed, replayed), (1, 7));
+    assert_eq!((spent, replayed), (1, 7));
 }
 
 #[tokio::test]
@@ -1081,18 +1023,17 @@ async fn prune_drops_expired_browser_sessions_and_codes_kept_past_their_replay_w
     store.insert_browser_session(&gone).await.unwrap();
     store.insert_browser_session(&live).await.unwrap();
     let kept_window = Duration::try_from(CODE_KEPT_AFTER_EXPIRY).unwrap();
-    let old = code(&app.id, &owner, live.id, at - kept_window - Duration::seconds(61));
-    let recent = code(&app.id, &owner, live.id, at - Duration::seconds(61));
-    store.insert_code(&old).await.unwrap();
-    store.insert_code(&recent).await.unwrap();
-    assert!(matches!(store.consume_code(&recent.hash, recent.created_at).await.unwrap(), CodeRedemption::Redeemed(_)));
+    let (old_hash, old) = code(&app.id, &owner, live.id, at - kept_window - Duration::seconds(61));
+    let (recent_hash, recent) = code(&app.id, &owner, live.id, at - Duration::seconds(61));
+    assert_eq!(store.spend_code(&old_hash, &old, old.created_at).await.unwrap(), CodeSpending::Spent);
+    assert_eq!(store.spend_code(&recent_hash, &recent, recent.created_at).await.unwrap(), CodeSpending::Spent);
 
     store.prune(at).await.unwrap();
 
     assert!(store.browser_session(live.id, at).await.unwrap().is_some());
     assert!(store.browser_sessions_of(owner.id, at - Duration::days(1)).await.unwrap().iter().all(|s| s.id != gone.id));
-    assert!(matches!(store.consume_code(&old.hash, at).await.unwrap(), CodeRedemption::Invalid), "pruned");
-    assert!(matches!(store.consume_code(&recent.hash, at).await.unwrap(), CodeRedemption::Replayed { .. }), "kept for replays");
+    assert_eq!(store.spend_code(&old_hash, &old, at).await.unwrap(), CodeSpending::Spent, "pruned");
+    assert!(matches!(store.spend_code(&recent_hash, &recent, at).await.unwrap(), CodeSpending::Replayed { .. }), "kept for replays");
 }
 
 /// The token session an application's code would start, with its first refresh token.
@@ -1161,40 +1102,29 @@ async fn exchanging_a_code_spends_it_and_starts_its_token_session_and_a_replay_n
     let browser = browser_session(&owner, now());
     store.insert_browser_session(&browser).await.unwrap();
     let at = now();
-    let issued = code(&app.id, &owner, browser.id, at);
-    store.insert_code(&issued).await.unwrap();
+    let (hash, issued) = code(&app.id, &owner, browser.id, at);
     let sid = SessionId::new_random();
 
-    let read = store.unspent_code(&issued.hash, at).await.unwrap().unwrap();
     let (session, token) = code_session(&issued, sid, at + Duration::seconds(1));
-    let exchanged = store.exchange_code(&issued.hash, &session, &token, &owner).await.unwrap();
+    let exchanged = store.exchange_code(&hash, &issued, &session, &token, &owner).await.unwrap();
     let (second, second_token) = code_session(&issued, SessionId::new_random(), at + Duration::seconds(1));
-    let again = store.exchange_code(&issued.hash, &second, &second_token, &owner).await.unwrap();
-    let unspent_after = store.unspent_code(&issued.hash, at + Duration::seconds(1)).await.unwrap();
-    let replay = store.consume_code(&issued.hash, at + Duration::seconds(2)).await.unwrap();
+    let again = store.exchange_code(&hash, &issued, &second, &second_token, &owner).await.unwrap();
+    let replay = store.spend_code(&hash, &issued, at + Duration::seconds(2)).await.unwrap();
 
-    assert_eq!(
-        (read.code.client_id, read.code.user_id, read.code.browser_session_id, read.code.created_at, read.owner.id),
-        (app.id.clone(), owner.id, browser.id, at, owner.id)
-    );
     assert!(exchanged);
     assert!(!again, "a code is exchanged once");
-    assert!(unspent_after.is_none());
     let stored = store.session(sid).await.unwrap().unwrap();
     assert_eq!(
-        (stored.client_id, stored.browser_session_id, stored.ip, stored.expires_at),
-        (Some(app.id.clone()), Some(browser.id), session.ip, session.expires_at)
+        (stored.client_id, stored.browser_session_id, stored.ip, stored.expires_at, stored.scope.to_string()),
+        (Some(app.id.clone()), Some(browser.id), session.ip, session.expires_at, "email openid".to_owned())
     );
     assert_eq!(store.refresh_token(&token.hash).await.unwrap().unwrap().session_id, sid);
     assert!(store.session(second.id).await.unwrap().is_none() && store.refresh_token(&second_token.hash).await.unwrap().is_none());
-    match replay {
-        CodeRedemption::Replayed { token_session, .. } => assert_eq!(token_session, Some(sid)),
-        other => panic!("a second use is a replay: {other:?}"),
-    }
+    assert_eq!(replay, CodeSpending::Replayed { client_id: app.id.clone(), user_id: owner.id, token_session: Some(sid) });
 }
 
 #[tokio::test]
-async fn no_token_session_starts_for_a_code_replayed_expired_or_whose_browser_signed_out() {
+async fn no_token_session_starts_for_a_code_spent_expired_or_whose_browser_signed_out() {
     let (store, _dir) = store().await;
     let owner = user("code-session@example.com", None);
     store.insert_user(&owner).await.unwrap();
@@ -1203,31 +1133,27 @@ async fn no_token_session_starts_for_a_code_replayed_expired_or_whose_browser_si
     let browser = browser_session(&owner, now());
     store.insert_browser_session(&browser).await.unwrap();
     let at = now();
-    let (replayed, late, orphan) =
+    let ((spent_hash, spent), (late_hash, late), (orphan_hash, orphan)) =
         (code(&app.id, &owner, browser.id, at), code(&app.id, &owner, browser.id, at), code(&app.id, &owner, browser.id, at));
-    for issued in [&replayed, &late, &orphan] {
-        store.insert_code(issued).await.unwrap();
-    }
 
-    let replay = store.consume_code(&replayed.hash, at).await.unwrap();
-    let (replayed_session, token) = code_session(&replayed, SessionId::new_random(), at);
-    let after_replay = store.exchange_code(&replayed.hash, &replayed_session, &token, &owner).await.unwrap();
+    store.spend_code(&spent_hash, &spent, at).await.unwrap();
+    let (spent_session, token) = code_session(&spent, SessionId::new_random(), at);
+    let after_spending = store.exchange_code(&spent_hash, &spent, &spent_session, &token, &owner).await.unwrap();
 
     let (late_session, token) = code_session(&late, SessionId::new_random(), late.expires_at);
-    let expired_read = store.unspent_code(&late.hash, late.expires_at).await.unwrap();
-    let expired = store.exchange_code(&late.hash, &late_session, &token, &owner).await.unwrap();
+    let expired = store.exchange_code(&late_hash, &late, &late_session, &token, &owner).await.unwrap();
 
     store.end_browser_sessions(BrowserSessionScope::One(owner.id, browser.id), at, 0).await.unwrap();
     let (orphan_session, token) = code_session(&orphan, SessionId::new_random(), at);
-    let after_sign_out = store.exchange_code(&orphan.hash, &orphan_session, &token, &owner).await.unwrap();
+    let after_sign_out = store.exchange_code(&orphan_hash, &orphan, &orphan_session, &token, &owner).await.unwrap();
 
-    assert!(matches!(replay, CodeRedemption::Redeemed(_)), "{replay:?}");
-    assert!(!after_replay, "a code spent before starts nothing");
-    assert!(expired_read.is_none() && !expired);
+    assert!(!after_spending, "a code spent before starts nothing");
+    assert!(!expired, "a code starts nothing once expired");
     assert!(!after_sign_out, "no session through a signed-out browser");
-    for session in [replayed_session, late_session, orphan_session] {
+    for session in [spent_session, late_session, orphan_session] {
         assert!(store.session(session.id).await.unwrap().is_none());
     }
+    assert_eq!(store.spend_code(&late_hash, &late, at).await.unwrap(), CodeSpending::Spent, "a refused exchange spends nothing");
 }
 
 #[tokio::test]
@@ -1240,18 +1166,16 @@ async fn no_token_session_starts_for_a_code_whose_account_changed_since_it_was_r
     let browser = browser_session(&owner, now());
     store.insert_browser_session(&browser).await.unwrap();
     let at = now();
-    let issued = code(&app.id, &owner, browser.id, at);
-    store.insert_code(&issued).await.unwrap();
+    let (hash, issued) = code(&app.id, &owner, browser.id, at);
     store.update_admin_fields(owner.id, None, Some(&Roles::parse(&["auditor"]).unwrap()), at).await.unwrap();
     let (session, token) = code_session(&issued, SessionId::new_random(), at);
 
-    let started = store.exchange_code(&issued.hash, &session, &token, &owner).await.unwrap();
+    let started = store.exchange_code(&hash, &issued, &session, &token, &owner).await.unwrap();
 
     assert!(!started, "the roles changed after `owner` was read");
     assert!(store.session(session.id).await.unwrap().is_none());
-    assert!(store.unspent_code(&issued.hash, at).await.unwrap().is_some(), "a refused exchange leaves the code as it was");
     let current = store.user_by_id(owner.id).await.unwrap().unwrap();
-    assert!(store.exchange_code(&issued.hash, &session, &token, &current).await.unwrap());
+    assert!(store.exchange_code(&hash, &issued, &session, &token, &current).await.unwrap(), "a refused exchange leaves the code unspent");
 }
 
 #[tokio::test]
@@ -1263,16 +1187,14 @@ async fn a_code_is_exchanged_exactly_once_however_many_race() {
     store.insert_client(&app).await.unwrap();
     let browser = browser_session(&owner, now());
     store.insert_browser_session(&browser).await.unwrap();
-    let issued = code(&app.id, &owner, browser.id, now());
-    store.insert_code(&issued).await.unwrap();
+    let (hash, issued) = code(&app.id, &owner, browser.id, now());
 
     let attempts = (0..8).map(|_| {
         let store = store.clone();
-        let hash = issued.hash;
         let (owner, issued) = (owner.clone(), issued.clone());
         tokio::spawn(async move {
             let (session, token) = code_session(&issued, SessionId::new_random(), now());
-            store.exchange_code(&hash, &session, &token, &owner).await.unwrap()
+            store.exchange_code(&hash, &issued, &session, &token, &owner).await.unwrap()
         })
     });
     let mut spent = 0;
@@ -1281,4 +1203,23 @@ async fn a_code_is_exchanged_exactly_once_however_many_race() {
     }
 
     assert_eq!(spent, 1);
+    assert!(matches!(store.spend_code(&hash, &issued, now()).await.unwrap(), CodeSpending::Replayed { token_session: Some(_), .. }));
+}
+
+#[tokio::test]
+async fn the_first_shared_secret_stored_is_the_one_every_instance_reads() {
+    let (store, _dir) = store().await;
+
+    let first = store.shared_secret(&[1; 32], now()).await.unwrap();
+    let racing = (0..4).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.shared_secret(&[i + 2; 32], now()).await.unwrap() })
+    });
+    let mut later = Vec::new();
+    for one in racing.collect::<Vec<_>>() {
+        later.push(one.await.unwrap());
+    }
+
+    assert_eq!(first, vec![1; 32]);
+    assert!(later.iter().all(|secret| *secret == first), "{later:?}");
 }

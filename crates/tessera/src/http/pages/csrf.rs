@@ -12,10 +12,9 @@
 //!
 //! The key: forms are served by one instance and posted to another behind a load balancer,
 //! so every instance must hold the same key, and it must survive restarts. It is derived
-//! (HKDF) from `TESSERA_MASTER_KEY`, which every instance of a deployment shares and `prod`
-//! requires; without one, from `TESSERA_HS256_SECRET`; with neither (a `dev` setup), it is
-//! random per process and a form only works on the instance that served it, which start-up
-//! logs as a warning. Rotating the master key invalidates open forms, nothing else.
+//! (HKDF) from the root every instance shares (`service/shared_keys.rs`: `TESSERA_MASTER_KEY`,
+//! or without one the database's shared secret). Rotating the master key invalidates open
+//! forms, nothing else.
 //!
 //! What the signature adds over a plain double submit: a token cannot be made for a cookie
 //! value without the key, so a planted cookie is useless without also fetching a token for
@@ -25,8 +24,7 @@
 use super::HtmlError;
 use super::Pages;
 use super::cookies::CookiePolicy;
-use crate::config::Config;
-use aws_lc_rs::{hkdf, hmac, rand};
+use aws_lc_rs::{hmac, rand};
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -34,7 +32,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::Arc;
@@ -48,8 +45,8 @@ pub const FIELD: &str = "csrf_token";
 /// How long the CSRF cookie lives: long enough for a form left open over a weekend.
 const COOKIE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 
-/// The HKDF purpose of the key, under the master key or the HS256 secret.
-const PURPOSE: &str = "tessera pages csrf v1";
+/// The HKDF purpose of the key, under the shared root.
+pub const PURPOSE: &str = "tessera pages csrf v1";
 
 /// Length of a cookie value: base64url of 32 bytes.
 const COOKIE_LEN: usize = 43;
@@ -57,56 +54,23 @@ const COOKIE_LEN: usize = 43;
 /// The HMAC key of the tokens.
 pub struct CsrfKey {
     key: hmac::Key,
-    source: KeySource,
-}
-
-/// Where the key came from (start-up logs it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeySource {
-    /// Derived from `TESSERA_MASTER_KEY`: the same on every instance.
-    MasterKey,
-    /// Derived from `TESSERA_HS256_SECRET`: the same on every instance.
-    Hs256Secret,
-    /// Random for this process: forms work only on the instance that served them.
-    Random,
 }
 
 impl fmt::Debug for CsrfKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CsrfKey({:?}, [redacted])", self.source)
+        f.write_str("CsrfKey([redacted])")
     }
 }
 
-/// The key could not be made (the system's random source or HKDF failed).
+/// The system's random source failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot make the key of the pages' CSRF tokens")]
+#[error("cannot make a CSRF cookie: no random bytes")]
 pub struct CsrfKeyError;
 
 impl CsrfKey {
-    /// The key every instance configured like this one shares (see the module docs).
-    pub fn from_config(config: &Config) -> Result<CsrfKey, CsrfKeyError> {
-        if let Some(master) = &config.master_key {
-            let bytes = master.derive(PURPOSE).map_err(|_| CsrfKeyError)?;
-            return Ok(CsrfKey::new(&bytes, KeySource::MasterKey));
-        }
-        if let Some(secret) = &config.hs256_secret {
-            let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tessera hs256 secret derivation v1").extract(secret.expose_secret().as_bytes());
-            let mut bytes = [0u8; 32];
-            prk.expand(&[PURPOSE.as_bytes()], hkdf::HKDF_SHA256).and_then(|okm| okm.fill(&mut bytes)).map_err(|_| CsrfKeyError)?;
-            return Ok(CsrfKey::new(&bytes, KeySource::Hs256Secret));
-        }
-        let mut bytes = [0u8; 32];
-        rand::fill(&mut bytes).map_err(|_| CsrfKeyError)?;
-        Ok(CsrfKey::new(&bytes, KeySource::Random))
-    }
-
-    fn new(bytes: &[u8; 32], source: KeySource) -> CsrfKey {
-        CsrfKey { key: hmac::Key::new(hmac::HMAC_SHA256, bytes), source }
-    }
-
-    /// Where the key came from.
-    pub fn source(&self) -> KeySource {
-        self.source
+    /// The key for `bytes` (derived for [`PURPOSE`] from the shared root).
+    pub fn new(bytes: &[u8; 32]) -> CsrfKey {
+        CsrfKey { key: hmac::Key::new(hmac::HMAC_SHA256, bytes) }
     }
 
     /// The token for forms shown to the browser holding `cookie`.
@@ -281,7 +245,7 @@ mod tests {
     use super::*;
 
     fn key() -> CsrfKey {
-        CsrfKey::new(&[7; 32], KeySource::Random)
+        CsrfKey::new(&[7; 32])
     }
 
     #[test]
@@ -290,32 +254,10 @@ mod tests {
         let token = key().token(&cookie);
         assert!(key().verify(&cookie, &token.0));
         assert!(!key().verify(&other, &token.0));
-        assert!(!CsrfKey::new(&[8; 32], KeySource::Random).verify(&cookie, &token.0));
+        assert!(!CsrfKey::new(&[8; 32]).verify(&cookie, &token.0));
         assert!(!key().verify(&cookie, &cookie.0), "the cookie itself is not a token");
         assert!(!key().verify(&cookie, ""));
         assert!(!key().verify(&cookie, "not base64!"));
-    }
-
-    #[test]
-    fn instances_with_the_same_master_key_make_the_same_tokens() {
-        let mut config = Config::for_tests("sqlite://unused.db");
-        config.master_key =
-            Some(Arc::new(crate::domain::keys::MasterKey::parse_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap()));
-        let (one, two) = (CsrfKey::from_config(&config).unwrap(), CsrfKey::from_config(&config).unwrap());
-        assert_eq!(one.source(), KeySource::MasterKey);
-        let cookie = CsrfCookie::generate().unwrap();
-        assert!(two.verify(&cookie, &one.token(&cookie).0));
-
-        config.master_key = None;
-        config.hs256_secret = Some("a shared secret of more than thirty-two bytes".into());
-        let (one, two) = (CsrfKey::from_config(&config).unwrap(), CsrfKey::from_config(&config).unwrap());
-        assert_eq!(one.source(), KeySource::Hs256Secret);
-        assert!(two.verify(&cookie, &one.token(&cookie).0));
-
-        config.hs256_secret = None;
-        let (one, two) = (CsrfKey::from_config(&config).unwrap(), CsrfKey::from_config(&config).unwrap());
-        assert_eq!(one.source(), KeySource::Random);
-        assert!(!two.verify(&cookie, &one.token(&cookie).0));
     }
 
     #[test]

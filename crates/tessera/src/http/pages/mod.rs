@@ -129,14 +129,12 @@ pub enum PagesError {
     /// The configured logo cannot be used.
     #[error(transparent)]
     Logo(#[from] assets::LogoError),
-    /// No CSRF key.
-    #[error(transparent)]
-    Csrf(#[from] csrf::CsrfKeyError),
 }
 
 impl Pages {
-    /// Reads the logo, makes the theme and derives the CSRF key (see [`csrf`]).
-    pub fn load(config: &Config) -> Result<Pages, PagesError> {
+    /// Reads the logo and makes the theme; `csrf_key` is the key of the forms' tokens, the
+    /// same on every instance (see [`csrf`]).
+    pub fn load(config: &Config, csrf_key: &[u8; 32]) -> Result<Pages, PagesError> {
         let assets = assets::Assets::load(&config.branding)?;
         let name = config.branding.product_name.clone();
         let layout = Layout {
@@ -155,14 +153,9 @@ impl Pages {
             layout,
             cookies: CookiePolicy::for_issuer(&config.issuer),
             assets,
-            csrf: csrf::CsrfKey::from_config(config)?,
+            csrf: csrf::CsrfKey::new(csrf_key),
             issuer_origin: origin_of(&config.issuer),
         })
-    }
-
-    /// Whether the CSRF key is shared by every instance configured alike (start-up warns when not).
-    pub fn csrf_key_is_shared(&self) -> bool {
-        self.csrf.source() != csrf::KeySource::Random
     }
 }
 

@@ -10,7 +10,7 @@ use axum::routing::get;
 use tower::ServiceExt;
 
 fn pages() -> Arc<Pages> {
-    Arc::new(Pages::load(&Config::for_tests("sqlite://unused.db")).unwrap())
+    Arc::new(Pages::load(&Config::for_tests("sqlite://unused.db"), &[7; 32]).unwrap())
 }
 
 #[derive(Template)]
