@@ -1223,3 +1223,33 @@ async fn the_first_shared_secret_stored_is_the_one_every_instance_reads() {
     assert_eq!(first, vec![1; 32]);
     assert!(later.iter().all(|secret| *secret == first), "{later:?}");
 }
+
+#[tokio::test]
+async fn of_many_exchanges_at_once_one_that_breaks_a_unique_rule_fails_alone() {
+    let (store, _dir) = store().await;
+    let owner = user("group-commit@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let taken = SessionId::new_random();
+
+    // Eight codes at once; two of them would start a session with the same id (a clash).
+    let attempts = (0..8).map(|i| {
+        let (store, owner) = (store.clone(), owner.clone());
+        let (hash, issued) = code(&app.id, &owner, browser.id, now());
+        let id = if i < 2 { taken } else { SessionId::new_random() };
+        tokio::spawn(async move {
+            let (session, token) = code_session(&issued, id, now());
+            store.exchange_code(&hash, &issued, &session, &token, &owner).await.unwrap()
+        })
+    });
+    let mut started = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        started += usize::from(attempt.await.unwrap());
+    }
+
+    assert_eq!(started, 7, "only the second session with the same id is refused");
+    assert_eq!(store.live_sessions(owner.id, now()).await.unwrap().len(), 7);
+}
