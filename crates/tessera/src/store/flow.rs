@@ -75,6 +75,139 @@ pub enum CodeSpending {
     },
 }
 
+/// The exchange statement, in two parts: the insert, and the row it inserts, selected under
+/// the conditions that make the exchange valid. The trigger of migration 15 records the code
+/// as spent and starts the session with its refresh token. The account and browser session
+/// are joined (not tested with EXISTS) so that PostgreSQL can lock them (`FOR SHARE`): a
+/// disabling or a sign-out either committed before (and the condition fails) or waits for
+/// this session (and ends it). Of two racing exchanges of one code, the second breaks the
+/// primary key (PostgreSQL) or finds the code spent (SQLite, one writer). SQLite inserts the
+/// rows of the exchanges queued meanwhile in one statement (`store/sqlite.rs`).
+macro_rules! exchange_insert {
+    () => {
+        concat!(
+            "INSERT INTO code_exchanges (code_hash, session_id, user_id, client_id, scope, browser_session_id, offline, amr, ",
+            "ip, user_agent, created_at, last_used_at, expires_at, refresh_hash, refresh_created_at, refresh_expires_at, ",
+            "redirect_uri, code_challenge, nonce, auth_time, code_created_at, code_expires_at) "
+        )
+    };
+}
+pub(crate) use exchange_insert;
+
+/// One exchange's row (see [`exchange_insert!`]); its placeholders are `$1` to
+/// [`EXCHANGE_PARAMS`], bound by [`bind_exchange!`].
+macro_rules! exchange_row {
+    () => {
+        concat!(
+            "SELECT $1, $2, u.id, $3, $4, b.id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 ",
+            "FROM users u JOIN browser_sessions b ON b.user_id = u.id ",
+            "WHERE u.id = $21 AND b.id = $22 AND u.disabled = FALSE AND u.roles = $23 AND u.tokens_not_before = $24 ",
+            "AND $20 > $9 AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.hash = $1)"
+        )
+    };
+}
+pub(crate) use exchange_row;
+
+/// How many placeholders one exchange's row has.
+pub(crate) const EXCHANGE_PARAMS: usize = 24;
+
+/// The values of one exchange statement, owned: on SQLite it may wait its turn in a queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Exchange {
+    pub(crate) code_hash: Vec<u8>,
+    pub(crate) session_id: String,
+    pub(crate) client_id: String,
+    pub(crate) scope: String,
+    pub(crate) offline: bool,
+    pub(crate) amr: String,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) last_used_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) refresh_hash: Vec<u8>,
+    pub(crate) refresh_created_at: i64,
+    pub(crate) refresh_expires_at: i64,
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) code_challenge: String,
+    pub(crate) nonce: Option<String>,
+    pub(crate) auth_time: i64,
+    pub(crate) code_created_at: i64,
+    pub(crate) code_expires_at: i64,
+    pub(crate) user_id: String,
+    pub(crate) browser_session_id: String,
+    pub(crate) roles: String,
+    pub(crate) tokens_not_before: i64,
+}
+
+impl Exchange {
+    /// The exchange of the code `hash` names (issued for `code`), starting `session` with
+    /// `token`, while the account is as `seen`.
+    pub(crate) fn new(hash: &TokenHash, code: &AuthorizationCode, session: &Session, token: &RefreshToken, seen: &User) -> Exchange {
+        use super::rows::{amr_json, ms, roles_json, scopes_json};
+        Exchange {
+            code_hash: hash.as_bytes().to_vec(),
+            session_id: session.id.to_string(),
+            client_id: code.client_id.as_str().to_owned(),
+            scope: scopes_json(&code.scope),
+            offline: session.offline,
+            amr: amr_json(&code.amr),
+            ip: session.ip.map(|ip| ip.to_string()),
+            user_agent: session.user_agent.clone(),
+            created_at: ms(session.created_at),
+            last_used_at: ms(session.last_used_at),
+            expires_at: ms(session.expires_at),
+            refresh_hash: token.hash.as_bytes().to_vec(),
+            refresh_created_at: ms(token.created_at),
+            refresh_expires_at: ms(token.expires_at),
+            redirect_uri: code.redirect_uri.clone(),
+            code_challenge: code.code_challenge.as_str().to_owned(),
+            nonce: code.nonce.clone(),
+            auth_time: ms(code.auth_time),
+            code_created_at: ms(code.created_at),
+            code_expires_at: ms(code.expires_at),
+            user_id: seen.id.to_string(),
+            browser_session_id: code.browser_session_id.to_string(),
+            roles: roles_json(&seen.roles),
+            tokens_not_before: seen.tokens_not_before,
+        }
+    }
+}
+
+/// Binds an [`Exchange`]'s values to a query, in the order of [`exchange_row!`]'s
+/// placeholders (after any bound before them).
+macro_rules! bind_exchange {
+    ($query:expr, $exchange:expr) => {{
+        let e: crate::store::flow::Exchange = $exchange;
+        $query
+            .bind(e.code_hash)
+            .bind(e.session_id)
+            .bind(e.client_id)
+            .bind(e.scope)
+            .bind(e.offline)
+            .bind(e.amr)
+            .bind(e.ip)
+            .bind(e.user_agent)
+            .bind(e.created_at)
+            .bind(e.last_used_at)
+            .bind(e.expires_at)
+            .bind(e.refresh_hash)
+            .bind(e.refresh_created_at)
+            .bind(e.refresh_expires_at)
+            .bind(e.redirect_uri)
+            .bind(e.code_challenge)
+            .bind(e.nonce)
+            .bind(e.auth_time)
+            .bind(e.code_created_at)
+            .bind(e.code_expires_at)
+            .bind(e.user_id)
+            .bind(e.browser_session_id)
+            .bind(e.roles)
+            .bind(e.tokens_not_before)
+    }};
+}
+pub(crate) use bind_exchange;
+
 /// The code flow's joined reads.
 #[async_trait::async_trait]
 pub trait FlowStore: Send + Sync {
@@ -109,9 +242,7 @@ pub trait FlowStore: Send + Sync {
 }
 
 macro_rules! flow_impl {
-    // `$lock`: what makes the exchange hold the rows it checks until it commits (PostgreSQL:
-    // the account and browser session for share; SQLite's one writer already does).
-    ($engine:ty, $lock:literal) => {
+    ($engine:ty) => {
         #[async_trait::async_trait]
         impl crate::store::flow::FlowStore for $engine {
             async fn browser_for_client(
@@ -144,55 +275,7 @@ macro_rules! flow_impl {
                 token: &RefreshToken,
                 seen: &User,
             ) -> Result<bool, StoreError> {
-                let mut w = self.write().await?;
-                // The trigger of migration 15 records the code as spent and starts the session
-                // with its refresh token. The account and browser session are joined (not
-                // tested with EXISTS) so that `$lock` holds them: a disabling or a sign-out
-                // either committed before (and the condition fails) or waits for this session
-                // (and ends it). Two racing exchanges of one code both insert its hash; the
-                // second breaks the primary key (PostgreSQL) or finds it (SQLite).
-                let inserted = sqlx::query(sql!(
-                    "INSERT INTO code_exchanges (code_hash, session_id, user_id, client_id, scope, browser_session_id, offline, amr, ",
-                    "ip, user_agent, created_at, last_used_at, expires_at, refresh_hash, refresh_created_at, refresh_expires_at, ",
-                    "redirect_uri, code_challenge, nonce, auth_time, code_created_at, code_expires_at) ",
-                    "SELECT $1, $2, u.id, $3, $4, b.id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 ",
-                    "FROM users u JOIN browser_sessions b ON b.user_id = u.id ",
-                    "WHERE u.id = $21 AND b.id = $22 AND u.disabled = FALSE AND u.roles = $23 AND u.tokens_not_before = $24 ",
-                    "AND $20 > $9 AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.hash = $1)",
-                    $lock
-                ))
-                .bind(hash.as_bytes().as_slice())
-                .bind(session.id.to_string())
-                .bind(code.client_id.as_str())
-                .bind(scopes_json(&code.scope))
-                .bind(session.offline)
-                .bind(amr_json(&code.amr))
-                .bind(session.ip.map(|ip| ip.to_string()))
-                .bind(session.user_agent.as_deref())
-                .bind(ms(session.created_at))
-                .bind(ms(session.last_used_at))
-                .bind(ms(session.expires_at))
-                .bind(token.hash.as_bytes().as_slice())
-                .bind(ms(token.created_at))
-                .bind(ms(token.expires_at))
-                .bind(code.redirect_uri.as_deref())
-                .bind(code.code_challenge.as_str())
-                .bind(code.nonce.as_deref())
-                .bind(ms(code.auth_time))
-                .bind(ms(code.created_at))
-                .bind(ms(code.expires_at))
-                .bind(seen.id.to_string())
-                .bind(code.browser_session_id.to_string())
-                .bind(roles_json(&seen.roles))
-                .bind(seen.tokens_not_before)
-                .execute(&mut *w)
-                .await
-                .map_err(classify);
-                match inserted {
-                    Ok(done) => Ok(done.rows_affected() == 1),
-                    Err(StoreError::Conflict(_)) => Ok(false),
-                    Err(e) => Err(e),
-                }
+                self.exchange(crate::store::flow::Exchange::new(hash, code, session, token, seen)).await
             }
 
             async fn spend_code(

@@ -43,6 +43,18 @@ impl PgStore {
         self.pool.acquire().await.map_err(classify)
     }
 
+    /// One code exchange (see `store/flow.rs`), holding the account and browser session it
+    /// checks until it commits.
+    async fn exchange(&self, exchange: super::flow::Exchange) -> Result<bool, StoreError> {
+        use super::flow::{bind_exchange, exchange_insert, exchange_row};
+        let statement = sqlx::query(concat!(exchange_insert!(), exchange_row!(), " FOR SHARE OF u, b"));
+        match bind_exchange!(statement, exchange).execute(&self.pool).await.map_err(classify) {
+            Ok(done) => Ok(done.rows_affected() == 1),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A write transaction.
     async fn begin(conn: &mut PgConnection) -> Result<sqlx::Transaction<'_, Postgres>, StoreError> {
         conn.begin().await.map_err(classify)
@@ -185,4 +197,4 @@ store_impl!(PgStore, Postgres, {
 super::console::console_impl!(PgStore, " COLLATE \"C\"");
 super::factors::factors_impl!(PgStore, Postgres);
 mail_impl!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED", " FOR UPDATE");
-super::flow::flow_impl!(PgStore, " FOR SHARE OF u, b");
+super::flow::flow_impl!(PgStore);
