@@ -221,12 +221,12 @@ pub trait FlowStore: Send + Sync {
         client: &ClientId,
     ) -> Result<Option<BrowserForClient>, StoreError>;
 
-    /// Records the code `hash` names (issued for `code`) as spent and starts `session` with its first refresh token, in one
-    /// statement, only while the code is unspent and unexpired at `session.created_at`, the
-    /// account is as `seen` (enabled, same roles, same token cut-off) and the code's browser
-    /// session exists: false, and nothing written, otherwise (then
-    /// [`FlowStore::spend_code`] tells a replay from the rest). Of racing exchanges of one
-    /// code, one starts a session.
+    /// Records the code `hash` names (issued for `code`) as spent and starts `session` with
+    /// its first refresh token, in one statement, only while the code is unspent and
+    /// unexpired at `session.created_at`, the account is as `seen` (enabled, same roles, same
+    /// token cut-off) and the code's browser session exists: false, and nothing written,
+    /// otherwise (then [`FlowStore::spend_code`] tells a replay from the rest). Of racing
+    /// exchanges of one code, one starts a session.
     async fn exchange_code(
         &self,
         hash: &TokenHash,
@@ -236,8 +236,9 @@ pub trait FlowStore: Send + Sync {
         seen: &User,
     ) -> Result<bool, StoreError>;
 
-    /// Records the code `hash` names (issued for `code`) as spent, when it was not: `Spent`; when it was, records the replay and
-    /// names the token session its exchange started: `Replayed`.
+    /// Records the code `hash` names (issued for `code`) as spent, when it was not: `Spent`;
+    /// when it was, records the replay and names the token session its exchange started:
+    /// `Replayed`.
     async fn spend_code(&self, hash: &TokenHash, code: &AuthorizationCode, now: OffsetDateTime) -> Result<CodeSpending, StoreError>;
 }
 
