@@ -343,16 +343,8 @@ impl Tessera {
                 )
             }
         };
-        Ok(OutgoingMail {
-            id: uuid::Uuid::new_v4(),
-            kind,
-            recipient: to.clone(),
-            subject,
-            text: text.map_err(Error::internal)?,
-            html: html.map_err(Error::internal)?,
-            link: Some(link.to_owned()),
-            created_at: now,
-        })
+        let mail = OutgoingMail::new(kind, to, subject, text.map_err(Error::internal)?, html.map_err(Error::internal)?, now);
+        Ok(OutgoingMail { link: Some(link.to_owned()), ..mail })
     }
 
     /// A notice to `to`, when mails are sent at all.
@@ -386,16 +378,7 @@ impl Tessera {
         let (headline, what, forgot_link) = (headline.as_str(), what.as_str(), forgot_link.as_str());
         let text = NoticeText { product, headline, what, forgot_link }.render().map_err(Error::internal)?;
         let html = NoticeHtml { product, headline, what, forgot_link }.render().map_err(Error::internal)?;
-        Ok(Some(OutgoingMail {
-            id: uuid::Uuid::new_v4(),
-            kind,
-            recipient: to.clone(),
-            subject: headline.to_owned(),
-            text,
-            html,
-            link: None,
-            created_at: now,
-        }))
+        Ok(Some(OutgoingMail::new(kind, to, headline.to_owned(), text, html, now)))
     }
 
     /// The mail of a notice about the second factors: what changed, when, and a link to the
@@ -459,16 +442,7 @@ impl Tessera {
             (headline.as_str(), what.as_str(), when.as_str(), account_link.as_str(), forgot_link.as_str());
         let text = FactorText { product, headline, what, when, if_you, account_link, forgot_link }.render().map_err(Error::internal)?;
         let html = FactorHtml { product, headline, what, when, if_you, account_link, forgot_link }.render().map_err(Error::internal)?;
-        Ok(OutgoingMail {
-            id: uuid::Uuid::new_v4(),
-            kind,
-            recipient: to.clone(),
-            subject: headline.to_owned(),
-            text,
-            html,
-            link: None,
-            created_at: now,
-        })
+        Ok(OutgoingMail::new(kind, to, headline.to_owned(), text, html, now))
     }
 
     /// Counts mails just queued and wakes the worker.

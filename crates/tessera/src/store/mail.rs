@@ -93,6 +93,14 @@ pub struct OutgoingMail {
     pub created_at: OffsetDateTime,
 }
 
+impl OutgoingMail {
+    /// A new mail of `kind` to `recipient`, queued `now`, its subject and both parts
+    /// rendered, carrying no link.
+    pub fn new(kind: MailKind, recipient: &Email, subject: String, text: String, html: String, now: OffsetDateTime) -> Self {
+        OutgoingMail { id: uuid::Uuid::new_v4(), kind, recipient: recipient.clone(), subject, text, html, link: None, created_at: now }
+    }
+}
+
 /// What a link token does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkKind {
