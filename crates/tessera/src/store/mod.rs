@@ -34,6 +34,7 @@ macro_rules! migrator {
     }};
 }
 
+mod browser;
 mod console;
 pub mod factors;
 pub mod flow;
@@ -45,8 +46,7 @@ mod sqlite;
 
 use crate::domain::keys::{KeyStatus, Kid, SigningAlg};
 use crate::domain::{
-    BrowserSession, BrowserSessionId, Client, ClientId, ClientName, Consent, Email, PasswordHash, RedirectUris, Roles, Scopes, Session,
-    SessionId, TokenHash, User, UserId, Username,
+    Client, ClientId, ClientName, Email, PasswordHash, RedirectUris, Roles, Scopes, Session, SessionId, TokenHash, User, UserId, Username,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -57,6 +57,7 @@ pub fn now_ms(t: OffsetDateTime) -> i64 {
     rows::ms(t)
 }
 
+pub use browser::{BrowserSessionScope, BrowserStore, EndedBrowserSessions};
 pub use console::{AuditFilter, ConsoleCounts, ConsoleStore};
 pub use mail::{Enqueued, LinkKind, LinkToken, MailKind, MailLimit, MailStore, OutgoingMail, QueuedMail};
 pub use postgres::PgStore;
@@ -165,24 +166,6 @@ pub enum SessionScope {
     AllBut(UserId, SessionId),
 }
 
-/// Which browser sessions to end.
-#[derive(Debug, Clone, Copy)]
-pub enum BrowserSessionScope {
-    /// One browser session of one user (signing out, or ending it from the account page).
-    One(UserId, BrowserSessionId),
-    /// Every browser session of a user (logout-all, disabling).
-    AllOf(UserId),
-}
-
-/// What ending browser sessions ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EndedBrowserSessions {
-    /// The browser sessions deleted.
-    pub browser_sessions: Vec<BrowserSessionId>,
-    /// The token sessions issued through them, ended with them (all but the offline ones).
-    pub token_sessions: Vec<SessionId>,
-}
-
 /// The changes of `PATCH /v1/clients/{client_id}`: each `Some` replaces that column, and
 /// nothing else is written.
 #[derive(Debug, Clone, Default)]
@@ -243,7 +226,9 @@ pub struct KeyRotation {
 
 /// Storage for everything Tessera keeps.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore + factors::FactorStore + MailStore + flow::FlowStore {
+pub trait Store:
+    Send + Sync + std::fmt::Debug + 'static + BrowserStore + ConsoleStore + factors::FactorStore + MailStore + flow::FlowStore
+{
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Connections in the pool: `(open, idle)`.
@@ -313,44 +298,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static + ConsoleStore + factor
     /// authorization endpoint) and appends one feed entry per ended session (expiring at
     /// `feed_exp`), in one transaction. Returns the sessions it ended.
     async fn end_client_sessions(&self, client: &ClientId, now: OffsetDateTime, feed_exp: i64) -> Result<Vec<SessionId>, StoreError>;
-
-    // --- browser sessions (the sign-in cookie) ---
-
-    /// Stores a new browser session. `Conflict(Other)` if its id or secret is taken (never,
-    /// with random values).
-    async fn insert_browser_session(&self, session: &BrowserSession) -> Result<(), StoreError>;
-    /// The browser session whose cookie secret hashes to `secret_hash`, when it has not
-    /// expired at `now`.
-    async fn browser_session_by_secret(&self, secret_hash: &TokenHash, now: OffsetDateTime) -> Result<Option<BrowserSession>, StoreError>;
-    /// A browser session by its public id (an id_token's `sid`), when it has not expired at `now`.
-    async fn browser_session(&self, id: BrowserSessionId, now: OffsetDateTime) -> Result<Option<BrowserSession>, StoreError>;
-    /// Records that the cookie was presented at `now` (moves `last_seen_at` forward only);
-    /// false when the session is gone.
-    async fn touch_browser_session(&self, id: BrowserSessionId, now: OffsetDateTime) -> Result<bool, StoreError>;
-    /// A person's browser sessions that have not expired at `now`, newest first.
-    async fn browser_sessions_of(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<BrowserSession>, StoreError>;
-    /// Ends browser sessions: deletes them, ends the token sessions issued through them
-    /// except the offline ones, and appends one feed entry per ended token session (expiring
-    /// at `feed_exp`), all in one transaction. A token session being issued through one of
-    /// them at the same moment is either ended too or not issued (see `insert_session`).
-    async fn end_browser_sessions(
-        &self,
-        scope: BrowserSessionScope,
-        now: OffsetDateTime,
-        feed_exp: i64,
-    ) -> Result<EndedBrowserSessions, StoreError>;
-
-    // --- consents ---
-
-    /// Stores what a person allowed a client, replacing an earlier consent (callers that
-    /// widen a consent pass the union of the old and new scopes).
-    async fn upsert_consent(&self, consent: &Consent) -> Result<(), StoreError>;
-    /// What a person allowed a client, if anything.
-    async fn consent(&self, user: UserId, client: &ClientId) -> Result<Option<Consent>, StoreError>;
-    /// Every consent a person gave, newest first.
-    async fn consents_of(&self, user: UserId) -> Result<Vec<Consent>, StoreError>;
-    /// Withdraws a consent; false when there was none.
-    async fn delete_consent(&self, user: UserId, client: &ClientId) -> Result<bool, StoreError>;
 
     // --- sessions and refresh tokens ---
 

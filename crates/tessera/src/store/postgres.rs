@@ -198,3 +198,4 @@ super::console::console_impl!(PgStore, " COLLATE \"C\"");
 super::factors::factors_impl!(PgStore, Postgres);
 mail_impl!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED", " FOR UPDATE");
 super::flow::flow_impl!(PgStore);
+super::browser::browser_impl!(PgStore);

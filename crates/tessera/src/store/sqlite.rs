@@ -339,6 +339,7 @@ super::console::console_impl!(SqliteStore, "");
 super::factors::factors_impl!(SqliteStore, Sqlite);
 mail_impl!(SqliteStore, Sqlite, "", "");
 super::flow::flow_impl!(SqliteStore);
+super::browser::browser_impl!(SqliteStore);
 
 #[cfg(test)]
 mod tests {
