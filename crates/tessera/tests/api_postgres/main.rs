@@ -39,7 +39,7 @@ mod keys;
 mod lockout;
 #[path = "../api/oauth.rs"]
 mod oauth;
-#[path = "../api/oidc.rs"]
+#[path = "../api/oidc/mod.rs"]
 mod oidc;
 #[path = "../api/ops.rs"]
 mod ops;
@@ -57,7 +57,7 @@ mod security;
 mod sessions;
 #[path = "../api/smtp_sink.rs"]
 mod smtp_sink;
-#[path = "../api/store.rs"]
+#[path = "../api/store/mod.rs"]
 mod store;
 #[path = "../api/users.rs"]
 mod users;

@@ -1,0 +1,103 @@
+//! Userinfo, discovery, and introspection and revocation of an application's tokens.
+
+use super::*;
+
+#[tokio::test]
+async fn userinfo_needs_openid_and_shows_only_what_the_scopes_allow() {
+    let app = spawn_app().await;
+    let rp = application(&app, false, true).await;
+    let p = person(&app).await;
+    let body = tokens(&app, &rp, &code_for(&app, &p, &rp, &[("scope", "openid")]).await).await;
+    let info: Value = app.get_with("/oauth2/userinfo", body["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(info, serde_json::json!({ "sub": p.user.id.to_string() }));
+    let claims = claims_of(body["id_token"].as_str().unwrap());
+    assert!(claims.get("email").is_none() && claims.get("preferred_username").is_none(), "{claims}");
+
+    let body = tokens(&app, &rp, &code_for(&app, &p, &rp, &[("scope", "notes:read")]).await).await;
+    assert!(body.get("id_token").is_none(), "no openid, no id_token");
+    let res = app.get_with("/oauth2/userinfo", body["access_token"].as_str().unwrap()).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains(r#"error="insufficient_scope""#));
+    // A person's own token (first-party, no scopes) is not an OpenID Connect token either.
+    let email = unique_email();
+    let own = app.register(&email).await;
+    assert_eq!(app.get_with("/oauth2/userinfo", own["access_token"].as_str().unwrap()).await.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn discovery_lists_every_openid_connect_field() {
+    let app = spawn_app().await;
+    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+        let m: Value = app.get(path).await.json().await.unwrap();
+        let base = app.config.issuer.trim_end_matches('/');
+        assert_eq!(m["authorization_endpoint"], format!("{base}/oauth2/authorize"));
+        assert_eq!(m["userinfo_endpoint"], format!("{base}/oauth2/userinfo"));
+        assert_eq!(m["end_session_endpoint"], format!("{base}/oauth2/logout"));
+        assert_eq!(m["jwks_uri"], format!("{base}/.well-known/jwks.json"));
+        assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(m["response_modes_supported"], serde_json::json!(["query"]));
+        assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(m["subject_types_supported"], serde_json::json!(["public"]));
+        assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+        for grant in ["authorization_code", "refresh_token", "client_credentials"] {
+            assert!(m["grant_types_supported"].as_array().unwrap().iter().any(|g| g == grant), "{grant}");
+        }
+        assert!(m["token_endpoint_auth_methods_supported"].as_array().unwrap().iter().any(|g| g == "none"));
+        for scope in ["openid", "profile", "email", "offline_access"] {
+            assert!(m["scopes_supported"].as_array().unwrap().iter().any(|s| s == scope), "{scope}");
+        }
+        for claim in ["sub", "sid", "amr", "at_hash", "auth_time", "nonce", "email", "email_verified", "preferred_username"] {
+            assert!(m["claims_supported"].as_array().unwrap().iter().any(|c| c == claim), "{claim}");
+        }
+        assert!(!m["id_token_signing_alg_values_supported"].as_array().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn with_hs256_there_is_no_openid_connect() {
+    let app = spawn_app_with(|c| {
+        c.signing_alg = tessera::domain::keys::SigningAlg::HS256;
+        c.hs256_secret = Some("0123456789abcdef0123456789abcdef-test".to_owned().into());
+    })
+    .await;
+    let rp = application(&app, false, true).await;
+    let p = person(&app).await;
+    let res = authorize(&app, Some(&p.cookie), &query(&rp, &[])).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("HS256"));
+    let m: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    assert!(m.get("authorization_endpoint").is_none(), "{m}");
+    assert!(m.get("userinfo_endpoint").is_none());
+    assert_eq!(m["response_types_supported"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_of_an_applications_tokens_name_the_application() {
+    let app = spawn_app().await;
+    let rp = application(&app, false, true).await;
+    let p = person(&app).await;
+    let body = tokens(&app, &rp, &code_for(&app, &p, &rp, &[]).await).await;
+    let introspect = |token: String| {
+        app.client.post(app.url("/oauth2/introspect")).basic_auth(&rp.id, rp.secret.as_ref()).form(&[("token", token)]).send()
+    };
+    for kind in ["access_token", "refresh_token"] {
+        let answer: Value = introspect(body[kind].as_str().unwrap().to_owned()).await.unwrap().json().await.unwrap();
+        assert_eq!(answer["active"], true, "{kind}: {answer}");
+        assert_eq!(answer["client_id"], rp.id.as_str(), "{kind}: {answer}");
+        assert_eq!(answer["sub"], p.user.id.to_string());
+    }
+    // RFC 7009: the application may revoke its own refresh token.
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let res =
+        app.client.post(app.url("/oauth2/revoke")).basic_auth(&rp.id, rp.secret.as_ref()).form(&[("token", refresh)]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let answer: Value = introspect(refresh.to_owned()).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["active"], false);
+    // A person's own refresh token still says the first-party client.
+    let email = unique_email();
+    app.register(&email).await;
+    let own = app.login(&email).await;
+    let answer: Value = introspect(own["refresh_token"].as_str().unwrap().to_owned()).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["client_id"], "tessera", "{answer}");
+}
