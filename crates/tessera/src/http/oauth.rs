@@ -272,8 +272,8 @@ pub async fn introspect(
 
 /// Revoke a token (RFC 7009)
 ///
-/// A client may revoke the tokens issued to it, an admin client any token, the public
-/// first-party client people's tokens.
+/// A client may revoke the tokens issued to it, an admin client any token; a public client
+/// (the first-party one among them) sends its `client_id` alone.
 #[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2", security(("client_basic" = []), ()),
     request_body(content = TokenParamFormDoc, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Revoked, or nothing to revoke", body = Revoked)))]

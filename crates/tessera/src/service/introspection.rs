@@ -33,10 +33,12 @@ pub enum Introspection {
 /// Who asks to revoke a token.
 #[derive(Debug, Clone)]
 pub enum Revoker {
-    /// An authenticated confidential client.
+    /// An authenticated confidential client: the tokens issued to it, or any token when it
+    /// is an admin client.
     Client(Box<Client>),
-    /// The public first-party client (`client_id=tessera`), as people's apps use it.
-    FirstParty,
+    /// A public client by `client_id` alone, the first-party `tessera` among them: it has no
+    /// credentials (RFC 7009 §2.1), so only the tokens issued to it, whatever its roles.
+    Public(ClientId),
 }
 
 impl Revoker {
@@ -44,14 +46,14 @@ impl Revoker {
     fn actor(&self) -> &str {
         match self {
             Revoker::Client(c) => c.id.as_str(),
-            Revoker::FirstParty => ClientId::FIRST_PARTY,
+            Revoker::Public(id) => id.as_str(),
         }
     }
 
     fn may_revoke(&self, issued_to: &str) -> bool {
         match self {
             Revoker::Client(c) => c.roles.is_admin() || c.id.as_str() == issued_to,
-            Revoker::FirstParty => issued_to == ClientId::FIRST_PARTY,
+            Revoker::Public(id) => id.as_str() == issued_to,
         }
     }
 }

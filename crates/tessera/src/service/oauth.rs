@@ -212,11 +212,15 @@ impl Tessera {
     }
 
     /// Revocation (RFC 7009): a confidential client revokes the tokens issued to it (an admin
-    /// client any token), the public first-party client people's tokens. An unknown token is
-    /// not an error.
+    /// client any token), a public client (the first-party one among them) by `client_id`
+    /// alone the tokens issued to it. An unknown token is not an error.
     pub async fn revoke_for(&self, client: &ClientAuth, token: Option<&str>, meta: &ClientMeta) -> OAuthResult<()> {
         let revoker = match client {
-            ClientAuth::Body { id, secret: None } if id == ClientId::FIRST_PARTY => Revoker::FirstParty,
+            ClientAuth::Body { id, secret: None } if id == ClientId::FIRST_PARTY => Revoker::Public(ClientId::new(ClientId::FIRST_PARTY)),
+            ClientAuth::Body { id, secret: None } => match self.authenticate_public_client(id).await? {
+                Ok(client) => Revoker::Public(client.id),
+                Err(_) => return Ok(Err(OAuthRefusal::InvalidClient { basic: false })),
+            },
             client => match self.confidential_client(client).await? {
                 Ok(client) => Revoker::Client(Box::new(client)),
                 Err(refused) => return Ok(Err(refused)),

@@ -101,3 +101,47 @@ async fn introspection_and_revocation_of_an_applications_tokens_name_the_applica
     let answer: Value = introspect(own["refresh_token"].as_str().unwrap().to_owned()).await.unwrap().json().await.unwrap();
     assert_eq!(answer["client_id"], "tessera", "{answer}");
 }
+
+/// `POST /oauth2/revoke` as a public client: `client_id` in the form, no secret.
+async fn revoke_as_public(app: &TestApp, client_id: &str, token: &str) -> Response {
+    app.client.post(app.url("/oauth2/revoke")).form(&[("client_id", client_id), ("token", token)]).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_public_client_revokes_its_own_tokens_by_client_id_alone_and_no_one_elses() {
+    let app = spawn_app().await;
+    let spa = application(&app, true, true).await;
+    let other = application(&app, true, true).await;
+    let p = person(&app).await;
+    let mine = tokens(&app, &spa, &code_for(&app, &p, &spa, &[]).await).await;
+    let theirs = tokens(&app, &other, &code_for(&app, &p, &other, &[]).await).await;
+    let refresh = |rp: &Rp, token: &Value| {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", token.as_str().unwrap()), ("client_id", rp.id.as_str())];
+        app.client.post(app.url("/oauth2/token")).form(&form).send()
+    };
+
+    // Another application's token is not this one's to revoke, and stays usable.
+    oauth_error(revoke_as_public(&app, &spa.id, theirs["refresh_token"].as_str().unwrap()).await, "unauthorized_client").await;
+    oauth_error(revoke_as_public(&app, &spa.id, theirs["access_token"].as_str().unwrap()).await, "unauthorized_client").await;
+    assert_eq!(app.get_with("/oauth2/userinfo", theirs["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
+    assert_eq!(refresh(&other, &theirs["refresh_token"]).await.unwrap().status(), StatusCode::OK);
+
+    // Its own access token and refresh token it may revoke; both stop working.
+    let res = revoke_as_public(&app, &spa.id, mine["access_token"].as_str().unwrap()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.get_with("/oauth2/userinfo", mine["access_token"].as_str().unwrap()).await.status(), StatusCode::UNAUTHORIZED);
+    let res = revoke_as_public(&app, &spa.id, mine["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    oauth_error(refresh(&spa, &mine["refresh_token"]).await.unwrap(), "invalid_grant").await;
+    assert!(audit_kinds(&app).await.iter().filter(|k| *k == "token.revoked").count() >= 2);
+
+    // A client id alone authenticates only a public client.
+    let confidential = application(&app, false, true).await;
+    for id in [confidential.id.as_str(), "svc_nobody"] {
+        let res = revoke_as_public(&app, id, theirs["access_token"].as_str().unwrap()).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{id}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client", "{id}: {body}");
+    }
+    assert_eq!(app.get_with("/oauth2/userinfo", theirs["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
+}
