@@ -246,18 +246,6 @@ impl TryFrom<PasskeyRow> for StoredPasskey {
     }
 }
 
-/// Sets `users.two_factor` from the person's factors (`$1`: the user id); every write that
-/// changes them runs it in the same transaction.
-macro_rules! sync_two_factor {
-    () => {
-        concat!(
-            "UPDATE users SET two_factor = (EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL) ",
-            "OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)) WHERE id = $1"
-        )
-    };
-}
-pub(crate) use sync_two_factor;
-
 /// `(secret, sealed, confirmed_at, last_step)` of `totp_secrets`.
 pub(crate) type TotpRow = (Vec<u8>, bool, Option<i64>, Option<i64>);
 
@@ -283,6 +271,25 @@ macro_rules! factors_impl {
                     .execute(&mut *conn)
                     .await
                     .map_err(classify)?;
+            }
+            Ok(())
+        }
+
+        /// After the person's factors changed, inside the same transaction (every write that
+        /// changes them calls it): recovery codes go with the last second factor, and
+        /// `users.two_factor` follows what is left.
+        async fn factors_changed_in(conn: &mut <$db as sqlx::Database>::Connection, user: UserId) -> Result<(), StoreError> {
+            for statement in [
+                sql!(
+                    "DELETE FROM recovery_codes WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) ",
+                    "AND NOT EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL)"
+                ),
+                sql!(
+                    "UPDATE users SET two_factor = (EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL) ",
+                    "OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)) WHERE id = $1"
+                ),
+            ] {
+                sqlx::query(statement).bind(user.to_string()).execute(&mut *conn).await.map_err(classify)?;
             }
             Ok(())
         }
@@ -345,11 +352,7 @@ macro_rules! factors_impl {
                     return Ok(false);
                 }
                 recovery_codes_replace_in(&mut tx, user, codes, now).await?;
-                sqlx::query(sql!(crate::store::factors::sync_two_factor!()))
-                    .bind(user.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
+                factors_changed_in(&mut tx, user).await?;
                 if let Some(mail) = mail {
                     mail_insert_in(&mut tx, mail).await?;
                 }
@@ -380,18 +383,7 @@ macro_rules! factors_impl {
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(classify)?;
-                sqlx::query(sql!(
-                    "DELETE FROM recovery_codes WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)"
-                ))
-                .bind(user.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
-                sqlx::query(sql!(crate::store::factors::sync_two_factor!()))
-                    .bind(user.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
+                factors_changed_in(&mut tx, user).await?;
                 // Dropping a pending enrolment removes no second factor: no notice.
                 if let (Some((Some(_),)), Some(mail)) = (deleted, mail) {
                     mail_insert_in(&mut tx, mail).await?;
@@ -471,11 +463,7 @@ macro_rules! factors_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
-                sqlx::query(sql!(crate::store::factors::sync_two_factor!()))
-                    .bind(user.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
+                factors_changed_in(&mut tx, user).await?;
                 if let (true, Some(mail)) = (removed > 0, mail) {
                     mail_insert_in(&mut tx, mail).await?;
                 }
@@ -596,11 +584,7 @@ macro_rules! factors_impl {
                 .execute(&mut *tx)
                 .await
                 .map_err(classify)?;
-                sqlx::query(sql!(crate::store::factors::sync_two_factor!()))
-                    .bind(user.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
+                factors_changed_in(&mut tx, user).await?;
                 if let Some(mail) = mail {
                     mail_insert_in(&mut tx, mail).await?;
                 }
@@ -657,20 +641,7 @@ macro_rules! factors_impl {
                 if done.rows_affected() != 1 {
                     return Ok(false);
                 }
-                // Recovery codes stand in for a second factor: they go with the last one.
-                sqlx::query(sql!(
-                    "DELETE FROM recovery_codes WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) ",
-                    "AND NOT EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL)"
-                ))
-                .bind(user.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
-                sqlx::query(sql!(crate::store::factors::sync_two_factor!()))
-                    .bind(user.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
+                factors_changed_in(&mut tx, user).await?;
                 if let Some(mail) = mail {
                     mail_insert_in(&mut tx, mail).await?;
                 }
