@@ -609,9 +609,9 @@ impl Tessera {
         };
         let (plain, record) = self.new_refresh_token(&session, now)?;
         let session = Session { expires_at: record.expires_at, ..session };
-        if !self.store.exchange_code(&hash, &code, &session, &record, &user).await? {
-            // Spent before or by a racing request (a replay), or the account changed or the
-            // person signed out since the code was issued.
+        if !self.store.exchange_code(&hash, &code, &session, &record, &user, !client.first_party).await? {
+            // Spent before or by a racing request (a replay), or the account changed, the
+            // person signed out or withdrew their consent since the code was issued.
             return self.refuse_code(&hash, &code, client, meta, "the sign-in behind the code has ended").await;
         }
         let tokens = self.issue_for_app("authorization_code", &user, &session, Some(plain))?;

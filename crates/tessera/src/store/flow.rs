@@ -95,21 +95,27 @@ macro_rules! exchange_insert {
 pub(crate) use exchange_insert;
 
 /// One exchange's row (see [`exchange_insert!`]); its placeholders are `$1` to
-/// [`EXCHANGE_PARAMS`], bound by [`bind_exchange!`].
+/// [`EXCHANGE_PARAMS`], bound by [`bind_exchange!`]. A client that asks for consent gets a
+/// session only while the person's consent stands: PostgreSQL locks it (`$lock`, `FOR
+/// SHARE`), so a withdrawal either deletes it first (and the row is not selected) or waits
+/// for this session, and then finds it to end.
 macro_rules! exchange_row {
-    () => {
+    ($lock:literal) => {
         concat!(
             "SELECT $1, $2, u.id, $3, $4, b.id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 ",
             "FROM users u JOIN browser_sessions b ON b.user_id = u.id ",
             "WHERE u.id = $21 AND b.id = $22 AND u.disabled = FALSE AND u.roles = $23 AND u.tokens_not_before = $24 ",
-            "AND $20 > $9 AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.hash = $1)"
+            "AND $20 > $9 AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.hash = $1) ",
+            "AND ($25 = FALSE OR EXISTS (SELECT 1 FROM consents k WHERE k.user_id = u.id AND k.client_id = $3",
+            $lock,
+            "))"
         )
     };
 }
 pub(crate) use exchange_row;
 
 /// How many placeholders one exchange's row has.
-pub(crate) const EXCHANGE_PARAMS: usize = 24;
+pub(crate) const EXCHANGE_PARAMS: usize = 25;
 
 /// The values of one exchange statement, owned: on SQLite it may wait its turn in a queue.
 #[derive(Debug, Clone)]
@@ -138,12 +144,21 @@ pub(crate) struct Exchange {
     pub(crate) browser_session_id: String,
     pub(crate) roles: String,
     pub(crate) tokens_not_before: i64,
+    pub(crate) consent_required: bool,
 }
 
 impl Exchange {
     /// The exchange of the code `hash` names (issued for `code`), starting `session` with
-    /// `token`, while the account is as `seen`.
-    pub(crate) fn new(hash: &TokenHash, code: &AuthorizationCode, session: &Session, token: &RefreshToken, seen: &User) -> Exchange {
+    /// `token`, while the account is as `seen` (and the person's consent stands, when it is
+    /// `consent_required`).
+    pub(crate) fn new(
+        hash: &TokenHash,
+        code: &AuthorizationCode,
+        session: &Session,
+        token: &RefreshToken,
+        seen: &User,
+        consent_required: bool,
+    ) -> Exchange {
         use super::rows::{amr_json, ms, roles_json, scopes_json};
         Exchange {
             code_hash: hash.as_bytes().to_vec(),
@@ -170,6 +185,7 @@ impl Exchange {
             browser_session_id: code.browser_session_id.to_string(),
             roles: roles_json(&seen.roles),
             tokens_not_before: seen.tokens_not_before,
+            consent_required,
         }
     }
 }
@@ -204,6 +220,7 @@ macro_rules! bind_exchange {
             .bind(e.browser_session_id)
             .bind(e.roles)
             .bind(e.tokens_not_before)
+            .bind(e.consent_required)
     }};
 }
 pub(crate) use bind_exchange;
@@ -224,9 +241,10 @@ pub trait FlowStore: Send + Sync {
     /// Records the code `hash` names (issued for `code`) as spent and starts `session` with
     /// its first refresh token, in one statement, only while the code is unspent and
     /// unexpired at `session.created_at`, the account is as `seen` (enabled, same roles, same
-    /// token cut-off) and the code's browser session exists: false, and nothing written,
-    /// otherwise (then [`FlowStore::spend_code`] tells a replay from the rest). Of racing
-    /// exchanges of one code, one starts a session.
+    /// token cut-off), the code's browser session exists and, when `consent_required` (a
+    /// client that is not first-party), the person's consent to the client stands: false,
+    /// and nothing written, otherwise (then [`FlowStore::spend_code`] tells a replay from the
+    /// rest). Of racing exchanges of one code, one starts a session.
     async fn exchange_code(
         &self,
         hash: &TokenHash,
@@ -234,6 +252,7 @@ pub trait FlowStore: Send + Sync {
         session: &Session,
         token: &RefreshToken,
         seen: &User,
+        consent_required: bool,
     ) -> Result<bool, StoreError>;
 
     /// Records the code `hash` names (issued for `code`) as spent, when it was not: `Spent`;
@@ -275,8 +294,9 @@ macro_rules! flow_impl {
                 session: &Session,
                 token: &RefreshToken,
                 seen: &User,
+                consent_required: bool,
             ) -> Result<bool, StoreError> {
-                self.exchange(crate::store::flow::Exchange::new(hash, code, session, token, seen)).await
+                self.exchange(crate::store::flow::Exchange::new(hash, code, session, token, seen, consent_required)).await
             }
 
             async fn spend_code(

@@ -47,7 +47,7 @@ impl PgStore {
     /// checks until it commits.
     async fn exchange(&self, exchange: super::flow::Exchange) -> Result<bool, StoreError> {
         use super::flow::{bind_exchange, exchange_insert, exchange_row};
-        let statement = sqlx::query(concat!(exchange_insert!(), exchange_row!(), " FOR SHARE OF u, b"));
+        let statement = sqlx::query(concat!(exchange_insert!(), exchange_row!(" FOR SHARE"), " FOR SHARE OF u, b"));
         match bind_exchange!(statement, exchange).execute(&self.pool).await.map_err(classify) {
             Ok(done) => Ok(done.rows_affected() == 1),
             Err(StoreError::Conflict(_)) => Ok(false),

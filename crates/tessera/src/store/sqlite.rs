@@ -95,7 +95,7 @@ async fn exchange_in_groups(writer: Arc<tokio::sync::Mutex<SqliteConnection>>, m
 }
 
 async fn insert_one(conn: &mut SqliteConnection, exchange: Exchange) -> Result<bool, StoreError> {
-    let statement = sqlx::query(sql!(exchange_insert!(), exchange_row!()));
+    let statement = sqlx::query(sql!(exchange_insert!(), exchange_row!("")));
     match bind_exchange!(statement, exchange).execute(&mut *conn).await.map_err(classify) {
         Ok(done) => Ok(done.rows_affected() == 1),
         Err(StoreError::Conflict(_)) => Ok(false),
@@ -144,7 +144,7 @@ struct GroupFailed(String);
 fn group_statement(size: usize) -> &'static str {
     static STATEMENTS: [std::sync::OnceLock<String>; MAX_GROUP + 1] = [const { std::sync::OnceLock::new() }; MAX_GROUP + 1];
     STATEMENTS[size.min(MAX_GROUP)].get_or_init(|| {
-        let row = dollar_to_question(exchange_row!());
+        let row = dollar_to_question(exchange_row!(""));
         let rows: Vec<String> = (0..size).map(|i| renumbered(&row, i * EXCHANGE_PARAMS)).collect();
         format!("{}{} RETURNING code_hash", exchange_insert!(), rows.join(" UNION ALL "))
     })

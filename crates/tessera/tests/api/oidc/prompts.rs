@@ -148,7 +148,7 @@ async fn a_form_served_by_one_instance_is_accepted_by_another() {
 }
 
 #[tokio::test]
-async fn withdrawing_consent_on_the_account_page_deletes_it_and_ends_the_applications_sessions() {
+async fn withdrawing_consent_on_the_account_page_deletes_it_and_ends_the_applications_sessions_and_codes() {
     let app = spawn_app().await;
     let rp = application(&app, false, false).await;
     let other = application(&app, false, true).await;
@@ -159,6 +159,7 @@ async fn withdrawing_consent_on_the_account_page_deletes_it_and_ends_the_applica
     let online = tokens(&app, &rp, &code).await;
     let offline = tokens(&app, &rp, &code_for(&app, &p, &rp, &[("scope", "openid offline_access")]).await).await;
     let untouched = tokens(&app, &other, &code_for(&app, &p, &other, &[]).await).await;
+    let in_flight = code_for(&app, &p, &rp, &[("scope", "openid email")]).await;
     let html = app.client.get(app.url("/account")).header("cookie", &p.cookie).send().await.unwrap().text().await.unwrap();
     let section = html.split(r#"id="allowed-title""#).nth(1).expect("the allowed applications' section");
     assert!(section.contains("Notes") && section.contains("See your email address"), "{section}");
@@ -185,6 +186,7 @@ async fn withdrawing_consent_on_the_account_page_deletes_it_and_ends_the_applica
         let res = app.client.post(app.url("/oauth2/token")).basic_auth(&rp.id, rp.secret.as_ref()).form(&refresh).send().await.unwrap();
         oauth_error(res, "invalid_grant").await;
     }
+    oauth_error(exchange(&app, &rp, &in_flight, VERIFIER).await, "invalid_grant").await;
     let at = untouched["access_token"].as_str().unwrap();
     assert_eq!(app.get_with("/oauth2/userinfo", at).await.status(), StatusCode::OK, "another application keeps its session");
     assert!(location(&authorize(&app, Some(&p.cookie), &q).await).starts_with("/consent?"), "asked again");

@@ -18,7 +18,7 @@ async fn a_code_refused_before_any_exchange_is_spent_once_and_then_replayed() {
     let first = store.spend_code(&hash, &issued, at + Duration::seconds(1)).await.unwrap();
     let second = store.spend_code(&hash, &issued, at + Duration::seconds(2)).await.unwrap();
     let (session, token) = code_session(&issued, SessionId::new_random(), at + Duration::seconds(3));
-    let exchanged = store.exchange_code(&hash, &issued, &session, &token, &owner).await.unwrap();
+    let exchanged = store.exchange_code(&hash, &issued, &session, &token, &owner, false).await.unwrap();
 
     assert_eq!(first, CodeSpending::Spent);
     assert_eq!(second, CodeSpending::Replayed { client_id: app.id.clone(), user_id: owner.id, token_session: None });
@@ -65,9 +65,9 @@ async fn exchanging_a_code_spends_it_and_starts_its_token_session_and_a_replay_n
     let sid = SessionId::new_random();
 
     let (session, token) = code_session(&issued, sid, at + Duration::seconds(1));
-    let exchanged = store.exchange_code(&hash, &issued, &session, &token, &owner).await.unwrap();
+    let exchanged = store.exchange_code(&hash, &issued, &session, &token, &owner, false).await.unwrap();
     let (second, second_token) = code_session(&issued, SessionId::new_random(), at + Duration::seconds(1));
-    let again = store.exchange_code(&hash, &issued, &second, &second_token, &owner).await.unwrap();
+    let again = store.exchange_code(&hash, &issued, &second, &second_token, &owner, false).await.unwrap();
     let replay = store.spend_code(&hash, &issued, at + Duration::seconds(2)).await.unwrap();
 
     assert!(exchanged);
@@ -97,14 +97,14 @@ async fn no_token_session_starts_for_a_code_spent_expired_or_whose_browser_signe
 
     store.spend_code(&spent_hash, &spent, at).await.unwrap();
     let (spent_session, token) = code_session(&spent, SessionId::new_random(), at);
-    let after_spending = store.exchange_code(&spent_hash, &spent, &spent_session, &token, &owner).await.unwrap();
+    let after_spending = store.exchange_code(&spent_hash, &spent, &spent_session, &token, &owner, false).await.unwrap();
 
     let (late_session, token) = code_session(&late, SessionId::new_random(), late.expires_at);
-    let expired = store.exchange_code(&late_hash, &late, &late_session, &token, &owner).await.unwrap();
+    let expired = store.exchange_code(&late_hash, &late, &late_session, &token, &owner, false).await.unwrap();
 
     store.end_browser_sessions(BrowserSessionScope::One(owner.id, browser.id), at, 0).await.unwrap();
     let (orphan_session, token) = code_session(&orphan, SessionId::new_random(), at);
-    let after_sign_out = store.exchange_code(&orphan_hash, &orphan, &orphan_session, &token, &owner).await.unwrap();
+    let after_sign_out = store.exchange_code(&orphan_hash, &orphan, &orphan_session, &token, &owner, false).await.unwrap();
 
     assert!(!after_spending, "a code spent before starts nothing");
     assert!(!expired, "a code starts nothing once expired");
@@ -129,12 +129,15 @@ async fn no_token_session_starts_for_a_code_whose_account_changed_since_it_was_r
     store.update_admin_fields(owner.id, None, Some(&Roles::parse(&["auditor"]).unwrap()), at).await.unwrap();
     let (session, token) = code_session(&issued, SessionId::new_random(), at);
 
-    let started = store.exchange_code(&hash, &issued, &session, &token, &owner).await.unwrap();
+    let started = store.exchange_code(&hash, &issued, &session, &token, &owner, false).await.unwrap();
 
     assert!(!started, "the roles changed after `owner` was read");
     assert!(store.session(session.id).await.unwrap().is_none());
     let current = store.user_by_id(owner.id).await.unwrap().unwrap();
-    assert!(store.exchange_code(&hash, &issued, &session, &token, &current).await.unwrap(), "a refused exchange leaves the code unspent");
+    assert!(
+        store.exchange_code(&hash, &issued, &session, &token, &current, false).await.unwrap(),
+        "a refused exchange leaves the code unspent"
+    );
 }
 
 #[tokio::test]
@@ -153,7 +156,7 @@ async fn a_code_is_exchanged_exactly_once_however_many_race() {
         let (owner, issued) = (owner.clone(), issued.clone());
         tokio::spawn(async move {
             let (session, token) = code_session(&issued, SessionId::new_random(), now());
-            store.exchange_code(&hash, &issued, &session, &token, &owner).await.unwrap()
+            store.exchange_code(&hash, &issued, &session, &token, &owner, false).await.unwrap()
         })
     });
     let mut spent = 0;
@@ -183,7 +186,7 @@ async fn of_many_exchanges_at_once_one_that_breaks_a_unique_rule_fails_alone() {
         let id = if i < 2 { taken } else { SessionId::new_random() };
         tokio::spawn(async move {
             let (session, token) = code_session(&issued, id, now());
-            store.exchange_code(&hash, &issued, &session, &token, &owner).await.unwrap()
+            store.exchange_code(&hash, &issued, &session, &token, &owner, false).await.unwrap()
         })
     });
     let mut started = 0;
@@ -193,4 +196,70 @@ async fn of_many_exchanges_at_once_one_that_breaks_a_unique_rule_fails_alone() {
 
     assert_eq!(started, 7, "only the second session with the same id is refused");
     assert_eq!(store.live_sessions(owner.id, now()).await.unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn no_token_session_starts_for_a_code_whose_consent_was_withdrawn() {
+    let (store, _dir) = store().await;
+    let owner = user("code-consent@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let at = now();
+    let consent = Consent { user_id: owner.id, client_id: app.id.clone(), scopes: Scopes::parse(&["openid"]).unwrap(), granted_at: at };
+    let exchange = |(hash, issued): (TokenHash, AuthorizationCode), consent_required: bool| {
+        let (store, owner) = (store.clone(), owner.clone());
+        async move {
+            let (session, token) = code_session(&issued, SessionId::new_random(), now());
+            store.exchange_code(&hash, &issued, &session, &token, &owner, consent_required).await.unwrap()
+        }
+    };
+    let (before, during, after) =
+        (code(&app.id, &owner, browser.id, at), code(&app.id, &owner, browser.id, at), code(&app.id, &owner, browser.id, at));
+
+    assert!(!exchange(before.clone(), true).await, "no consent given yet");
+    store.upsert_consent(&consent).await.unwrap();
+    assert!(exchange(during, true).await, "while the consent stands");
+    assert!(store.delete_consent(owner.id, &app.id).await.unwrap());
+    assert!(!exchange(after.clone(), true).await, "the consent was withdrawn");
+    assert!(exchange(after, false).await, "a first-party client needs no consent, and a refused exchange spent nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_exchange_racing_a_withdrawal_starts_a_session_after_it() {
+    let (store, _dir) = store().await;
+    let owner = user("code-withdraw-race@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = client("app", now());
+    store.insert_client(&app).await.unwrap();
+    let browser = browser_session(&owner, now());
+    store.insert_browser_session(&browser).await.unwrap();
+    let consent = Consent { user_id: owner.id, client_id: app.id.clone(), scopes: Scopes::parse(&["openid"]).unwrap(), granted_at: now() };
+    store.upsert_consent(&consent).await.unwrap();
+
+    // Exchanges spread over a few milliseconds, the withdrawal in their midst.
+    let exchanges: Vec<_> = (0..32u64)
+        .map(|i| {
+            let (store, owner) = (store.clone(), owner.clone());
+            let (hash, issued) = code(&app.id, &owner, browser.id, now());
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(i)).await;
+                let (session, token) = code_session(&issued, SessionId::new_random(), now());
+                store.exchange_code(&hash, &issued, &session, &token, &owner, true).await.unwrap()
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(16)).await;
+    assert!(store.delete_consent(owner.id, &app.id).await.unwrap());
+    // What a withdrawal reads after deleting the consent, to end it.
+    let seen_by_the_withdrawal = store.live_sessions(owner.id, now()).await.unwrap().len();
+    let mut started = 0;
+    for exchange in exchanges {
+        started += usize::from(exchange.await.unwrap());
+    }
+
+    assert_eq!(store.live_sessions(owner.id, now()).await.unwrap().len(), seen_by_the_withdrawal, "none started after the withdrawal");
+    assert_eq!(started, seen_by_the_withdrawal);
 }
