@@ -733,7 +733,6 @@ impl Tessera {
     }
 }
 
-/// Whether `request` must show the consent page, given what the person allowed the client.
 /// Checks an unspent code and its person against the token request (client, redirect URI,
 /// PKCE verifier); the person must still be able to sign in.
 fn code_binding(
@@ -758,6 +757,7 @@ fn code_binding(
     Ok(())
 }
 
+/// Whether `request` must show the consent page, given what the person allowed the client.
 fn needs_consent(request: &AuthorizationRequest, given: Option<&Consent>) -> bool {
     if request.client.first_party {
         return false;
@@ -786,7 +786,7 @@ fn user_info(user: &User, scope: &Scopes) -> UserInfo {
     UserInfo {
         sub: user.id.to_string(),
         email: email.then(|| user.email.as_str().to_owned()),
-        email_verified: email.then_some(false),
+        email_verified: email.then_some(user.email_verified),
         preferred_username: if profile { user.username.as_ref().map(|u| u.as_str().to_owned()) } else { None },
         updated_at: profile.then(|| user.updated_at.unix_timestamp()),
     }

@@ -16,7 +16,7 @@ fn use_sink(config: &mut Config, sink: &SmtpSink) {
         Some(SmtpUrl { security: SmtpSecurity::Plain, host: "127.0.0.1".into(), port: sink.port, username: None, password: None });
 }
 
-async fn app_with_sink(configure: impl FnOnce(&mut Config)) -> (TestApp, SmtpSink) {
+pub(crate) async fn app_with_sink(configure: impl FnOnce(&mut Config)) -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
     let app = spawn_app_with(|c| {
         use_sink(c, &sink);
@@ -27,7 +27,7 @@ async fn app_with_sink(configure: impl FnOnce(&mut Config)) -> (TestApp, SmtpSin
 }
 
 /// The one mail to `to` whose subject contains `about`, waiting for it.
-async fn mail_about(sink: &SmtpSink, to: &str, about: &str) -> Received {
+pub(crate) async fn mail_about(sink: &SmtpSink, to: &str, about: &str) -> Received {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(m) = sink.messages_to(to).into_iter().find(|m| m.header("Subject").is_some_and(|s| s.contains(about))) {
@@ -38,7 +38,7 @@ async fn mail_about(sink: &SmtpSink, to: &str, about: &str) -> Received {
     }
 }
 
-fn token_of(link: &str) -> String {
+pub(crate) fn token_of(link: &str) -> String {
     link.split_once("token=").map(|(_, t)| t.to_owned()).expect("link has a token")
 }
 

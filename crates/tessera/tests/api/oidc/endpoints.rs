@@ -145,3 +145,24 @@ async fn a_public_client_revokes_its_own_tokens_by_client_id_alone_and_no_one_el
     }
     assert_eq!(app.get_with("/oauth2/userinfo", theirs["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_verified_address_is_email_verified_in_the_id_token_and_userinfo() {
+    let (app, sink) = crate::email::app_with_sink(|_| {}).await;
+    let rp = application(&app, false, true).await;
+    let email = unique_email();
+    app.register(&email).await;
+    let mail = crate::email::mail_about(&sink, &email, "Confirm your email address").await;
+    let token = crate::email::token_of(&mail.link("http://tessera.test/verify-email?token=").unwrap());
+    let verified_address = app.post_json("/v1/auth/email/verify", &serde_json::json!({ "token": token })).await;
+    assert_eq!(verified_address.status(), StatusCode::OK);
+    let user = app.tessera.store().user_by_email(&tessera::domain::Email::parse(&email).unwrap()).await.unwrap().unwrap();
+    let p = sign_in(&app, user).await;
+
+    let body = tokens(&app, &rp, &code_for(&app, &p, &rp, &[("scope", "openid email")]).await).await;
+
+    let claims = verified(&app, body["id_token"].as_str().unwrap(), &rp.id).await;
+    assert_eq!((&claims["email"], &claims["email_verified"]), (&Value::from(email.as_str()), &Value::Bool(true)), "{claims}");
+    let info: Value = app.get_with("/oauth2/userinfo", body["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(info["email_verified"], true, "{info}");
+}
