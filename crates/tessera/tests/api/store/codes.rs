@@ -3,15 +3,29 @@
 
 use super::*;
 
-#[tokio::test]
-async fn a_code_refused_before_any_exchange_is_spent_once_and_then_replayed() {
+/// A new store with a person signed in to a browser, and an application to issue codes to.
+struct SignedIn {
+    store: DynStore,
+    _dir: tempfile::TempDir,
+    owner: User,
+    app: Client,
+    browser: BrowserSession,
+}
+
+async fn signed_in(email: &str) -> SignedIn {
     let (store, _dir) = store().await;
-    let owner = user("code@example.com", None);
+    let owner = user(email, None);
     store.insert_user(&owner).await.unwrap();
     let app = client("app", now());
     store.insert_client(&app).await.unwrap();
     let browser = browser_session(&owner, now());
     store.insert_browser_session(&browser).await.unwrap();
+    SignedIn { store, _dir, owner, app, browser }
+}
+
+#[tokio::test]
+async fn a_code_refused_before_any_exchange_is_spent_once_and_then_replayed() {
+    let SignedIn { store, _dir, owner, app, browser } = signed_in("code@example.com").await;
     let at = now();
     let (hash, issued) = code(&app.id, &owner, browser.id, at);
 
@@ -27,13 +41,7 @@ async fn a_code_refused_before_any_exchange_is_spent_once_and_then_replayed() {
 
 #[tokio::test]
 async fn a_code_is_spent_exactly_once_however_many_race() {
-    let (store, _dir) = store().await;
-    let owner = user("code-race@example.com", None);
-    store.insert_user(&owner).await.unwrap();
-    let app = client("app", now());
-    store.insert_client(&app).await.unwrap();
-    let browser = browser_session(&owner, now());
-    store.insert_browser_session(&browser).await.unwrap();
+    let SignedIn { store, _dir, owner, app, browser } = signed_in("code-race@example.com").await;
     let (hash, issued) = code(&app.id, &owner, browser.id, now());
 
     let attempts = (0..8).map(|_| {
@@ -53,13 +61,7 @@ async fn a_code_is_spent_exactly_once_however_many_race() {
 
 #[tokio::test]
 async fn exchanging_a_code_spends_it_and_starts_its_token_session_and_a_replay_names_that_session() {
-    let (store, _dir) = store().await;
-    let owner = user("spend-code@example.com", None);
-    store.insert_user(&owner).await.unwrap();
-    let app = client("app", now());
-    store.insert_client(&app).await.unwrap();
-    let browser = browser_session(&owner, now());
-    store.insert_browser_session(&browser).await.unwrap();
+    let SignedIn { store, _dir, owner, app, browser } = signed_in("spend-code@example.com").await;
     let at = now();
     let (hash, issued) = code(&app.id, &owner, browser.id, at);
     let sid = SessionId::new_random();
@@ -84,13 +86,7 @@ async fn exchanging_a_code_spends_it_and_starts_its_token_session_and_a_replay_n
 
 #[tokio::test]
 async fn no_token_session_starts_for_a_code_spent_expired_or_whose_browser_signed_out() {
-    let (store, _dir) = store().await;
-    let owner = user("code-session@example.com", None);
-    store.insert_user(&owner).await.unwrap();
-    let app = client("app", now());
-    store.insert_client(&app).await.unwrap();
-    let browser = browser_session(&owner, now());
-    store.insert_browser_session(&browser).await.unwrap();
+    let SignedIn { store, _dir, owner, app, browser } = signed_in("code-session@example.com").await;
     let at = now();
     let ((spent_hash, spent), (late_hash, late), (orphan_hash, orphan)) =
         (code(&app.id, &owner, browser.id, at), code(&app.id, &owner, browser.id, at), code(&app.id, &owner, browser.id, at));
@@ -117,13 +113,7 @@ async fn no_token_session_starts_for_a_code_spent_expired_or_whose_browser_signe
 
 #[tokio::test]
 async fn no_token_session_starts_for_a_code_whose_account_changed_since_it_was_read() {
-    let (store, _dir) = store().await;
-    let owner = user("code-account@example.com", None);
-    store.insert_user(&owner).await.unwrap();
-    let app = client("app", now());
-    store.insert_client(&app).await.unwrap();
-    let browser = browser_session(&owner, now());
-    store.insert_browser_session(&browser).await.unwrap();
+    let SignedIn { store, _dir, owner, app, browser } = signed_in("code-account@example.com").await;
     let at = now();
     let (hash, issued) = code(&app.id, &owner, browser.id, at);
     store.update_admin_fields(owner.id, None, Some(&Roles::parse(&["auditor"]).unwrap()), at).await.unwrap();
@@ -142,13 +132,7 @@ async fn no_token_session_starts_for_a_code_whose_account_changed_since_it_was_r
 
 #[tokio::test]
 async fn a_code_is_exchanged_exactly_once_however_many_race() {
-    let (store, _dir) = store().await;
-    let owner = user("spend-race@example.com", None);
-    store.insert_user(&owner).await.unwrap();
-    let app = client("app", now());
-    store.insert_client(&app).await.unwrap();
-    let browser = browser_session(&owner, now());
-    store.insert_browser_session(&browser).await.unwrap();
+    let SignedIn { store, _dir, owner, app, browser } = signed_in("spend-race@example.com").await;
     let (hash, issued) = code(&app.id, &owner, browser.id, now());
 
     let attempts = (0..8).map(|_| {
@@ -170,13 +154,7 @@ async fn a_code_is_exchanged_exactly_once_however_many_race() {
 
 #[tokio::test]
 async fn of_many_exchanges_at_once_one_that_breaks_a_unique_rule_fails_alone() {
-    let (store, _dir) = store().await;
-    let owner = user("group-commit@example.com", None);
-    store.insert_user(&owner).await.unwrap();
-    let app = client("app", now());
-    store.insert_client(&app).await.unwrap();
-    let browser = browser_session(&owner, now());
-    store.insert_browser_session(&browser).await.unwrap();
+    let SignedIn { store, _dir, owner, app, browser } = signed_in("group-commit@example.com").await;
     let taken = SessionId::new_random();
 
     // Eight codes at once; two of them would start a session with the same id (a clash).
@@ -200,13 +178,7 @@ async fn of_many_exchanges_at_once_one_that_breaks_a_unique_rule_fails_alone() {
 
 #[tokio::test]
 async fn no_token_session_starts_for_a_code_whose_consent_was_withdrawn() {
-    let (store, _dir) = store().await;
-    let owner = user("code-consent@example.com", None);
-    store.insert_user(&owner).await.unwrap();
-    let app = client("app", now());
-    store.insert_client(&app).await.unwrap();
-    let browser = browser_session(&owner, now());
-    store.insert_browser_session(&browser).await.unwrap();
+    let SignedIn { store, _dir, owner, app, browser } = signed_in("code-consent@example.com").await;
     let at = now();
     let consent = Consent { user_id: owner.id, client_id: app.id.clone(), scopes: Scopes::parse(&["openid"]).unwrap(), granted_at: at };
     let exchange = |(hash, issued): (TokenHash, AuthorizationCode), consent_required: bool| {
@@ -229,13 +201,7 @@ async fn no_token_session_starts_for_a_code_whose_consent_was_withdrawn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_exchange_racing_a_withdrawal_starts_a_session_after_it() {
-    let (store, _dir) = store().await;
-    let owner = user("code-withdraw-race@example.com", None);
-    store.insert_user(&owner).await.unwrap();
-    let app = client("app", now());
-    store.insert_client(&app).await.unwrap();
-    let browser = browser_session(&owner, now());
-    store.insert_browser_session(&browser).await.unwrap();
+    let SignedIn { store, _dir, owner, app, browser } = signed_in("code-withdraw-race@example.com").await;
     let consent = Consent { user_id: owner.id, client_id: app.id.clone(), scopes: Scopes::parse(&["openid"]).unwrap(), granted_at: now() };
     store.upsert_consent(&consent).await.unwrap();
 
