@@ -45,19 +45,10 @@ async fn logout_without_an_id_token_hint_asks_first_and_an_unregistered_uri_is_n
             .unwrap();
     let res = app.client.get(app.url(&format!("/oauth2/logout?{q}"))).header("cookie", &p.cookie).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let csrf_cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("tessera-csrf="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
-        .unwrap();
-    let html = res.text().await.unwrap();
+    let (csrf_cookie, token, html) = csrf_form(res).await;
     assert!(html.contains(r#"<button type="submit">Sign out</button>"#), "{html}");
     // Nothing has ended yet.
     assert!(callback(&authorize(&app, Some(&p.cookie), &query(&rp, &[])).await).contains_key("code"));
-    let token = html.split(r#"name="csrf_token" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
     let res = app
         .client
         .post(app.url("/oauth2/logout"))

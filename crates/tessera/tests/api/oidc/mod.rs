@@ -149,19 +149,10 @@ async fn oauth_error(res: Response, error: &str) {
 async fn consent(app: &TestApp, p: &Person, q: &str, decision: &str) -> Response {
     let res = app.client.get(app.url(&format!("/consent?{q}"))).header("cookie", &p.cookie).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let csrf_cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("tessera-csrf="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
-        .expect("the page sets the CSRF cookie");
-    let html = res.text().await.unwrap();
+    let (csrf_cookie, token, html) = csrf_form(res).await;
     assert!(html.contains("Notes"), "the application's name is shown");
     assert!(html.contains(r#"name="decision" value="allow""#) && html.contains(r#"name="decision" value="deny""#), "{html}");
     assert!(html.contains("See your email address"), "scopes in plain words");
-    let token = html.split(r#"name="csrf_token" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
     app.client
         .post(app.url("/consent"))
         .header("cookie", format!("{}; {csrf_cookie}", p.cookie))
@@ -188,6 +179,12 @@ async fn verified(app: &TestApp, token: &str, aud: &str) -> Value {
 async fn form_token(app: &TestApp, path: &str, cookie: &str) -> (String, String) {
     let res = app.client.get(app.url(path)).header("cookie", cookie).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "{path}");
+    let (csrf_cookie, token, _) = csrf_form(res).await;
+    (csrf_cookie, token)
+}
+
+/// A form page's CSRF cookie (`name=value`), the token of its forms, and the page.
+async fn csrf_form(res: Response) -> (String, String, String) {
     let csrf_cookie = res
         .headers()
         .get_all("set-cookie")
@@ -198,7 +195,7 @@ async fn form_token(app: &TestApp, path: &str, cookie: &str) -> (String, String)
         .expect("the page sets the CSRF cookie");
     let html = res.text().await.unwrap();
     let token = html.split(r#"name="csrf_token" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
-    (csrf_cookie, token)
+    (csrf_cookie, token, html)
 }
 
 async fn audit_kinds(app: &TestApp) -> Vec<String> {
